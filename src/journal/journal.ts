@@ -1,0 +1,622 @@
+import { existsSync } from "node:fs";
+import { type FileHandle, mkdir, open, readdir, rm, stat, truncate, unlink, writeFile, readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { CorruptionError, ErrorCode, PvjError, isErrno } from "../errors.js";
+import type { Logger } from "../log/logger.js";
+import { silentLogger } from "../log/logger.js";
+import { decodeRecord, encodeRecord } from "./codec.js";
+import { type CheckpointRow, JournalIndex, type SegmentRow } from "./index-db.js";
+import type { CheckpointRecord, Consistency, HookOutcome, JournalRecord, RecordBody } from "./records.js";
+import { createSegmentFile, readFrameAt, scanSegment } from "./segment-io.js";
+import { FRAME_HEADER_BYTES, HEADER_BYTES, SegmentKind, checkFrame, encodeFrame, parseSegmentFileName, segmentFileName } from "./segment-format.js";
+import { fsyncDir } from "../util/fs.js";
+
+/** Name of the SQLite index inside a journal directory. */
+export const INDEX_FILE = "index.db";
+const LOCK_FILE = "LOCK";
+/** Default segment rollover: 64 MiB keeps rewrite-on-retention cheap and file counts low. */
+export const DEFAULT_SEGMENT_SIZE = 64 * 1024 * 1024;
+/** Default change-tracking granularity. */
+export const DEFAULT_BLOCK_SIZE = 64 * 1024;
+const BLOB_PREFIX = 1 + 8 + 8 + 16;
+
+/** Options for Journal.open. */
+export interface JournalOptions {
+  readonly dir: string;
+  /** Bytes per tracked block; fixed for the life of a journal (stored in the index). */
+  readonly blockSize?: number;
+  readonly segmentSize?: number;
+  readonly logger?: Logger;
+  /** Read without recovery or locking: offline reads while a daemon may be running. */
+  readonly readOnly?: boolean;
+  /** Clock in ms (tests inject one). */
+  readonly clock?: () => number;
+}
+
+/** Seq range and time of an appended group of records. */
+export interface AppendResult {
+  readonly firstSeq: number;
+  readonly lastSeq: number;
+  readonly ts: number;
+}
+
+/** Oldest and newest restorable positions. */
+export interface JournalWindow {
+  readonly oldestSeq: number;
+  readonly oldestTs: number;
+  readonly newestSeq: number;
+  readonly newestTs: number;
+}
+
+interface Pending {
+  readonly records: readonly RecordBody[] | readonly JournalRecord[];
+  readonly stamped: boolean;
+  readonly resolve: (r: AppendResult) => void;
+  readonly reject: (e: unknown) => void;
+}
+
+interface ActiveSegment {
+  readonly id: number;
+  readonly name: string;
+  readonly fh: FileHandle;
+  size: number;
+}
+
+/**
+ * An append-only journal: segment files (the source of truth) and a SQLite
+ * index. Appends are group-committed: every queued record is written, the
+ * segment is fdatasync'ed, then the index transaction commits, and only then
+ * do the callers' promises resolve.
+ */
+export class Journal {
+  readonly dir: string;
+  readonly blockSize: number;
+  readonly segmentSize: number;
+  readonly readOnly: boolean;
+  /** @internal exposed for retention, verify and restore in this package. */
+  readonly index: JournalIndex;
+  private readonly log: Logger;
+  private readonly clock: () => number;
+  private active: ActiveSegment | null = null;
+  private readonly readers = new Map<number, Promise<FileHandle>>();
+  private segmentNames = new Map<number, string>();
+  private queue: Pending[] = [];
+  private flushing: Promise<void> | null = null;
+  private seq = 0;
+  private ts = 0;
+  private fileIdCounter = 0;
+  private checkpointCounter = 0;
+  private closed = false;
+  /** Bytes in all segments (for status and the size-limit warning). */
+  private bytes = 0;
+
+  private constructor(opts: JournalOptions, index: JournalIndex, blockSize: number) {
+    this.dir = opts.dir;
+    this.blockSize = blockSize;
+    this.segmentSize = opts.segmentSize ?? DEFAULT_SEGMENT_SIZE;
+    this.readOnly = opts.readOnly === true;
+    this.log = opts.logger ?? silentLogger();
+    this.clock = opts.clock ?? Date.now;
+    this.index = index;
+  }
+
+  /**
+   * Opens a journal directory, creating it if needed (unless readOnly), and
+   * recovers: a torn tail of the newest segment is truncated, records in
+   * segments but not in the index are indexed, a missing index is rebuilt.
+   * Damage anywhere else throws CorruptionError naming segment and offset.
+   */
+  static async open(opts: JournalOptions): Promise<Journal> {
+    if (opts.readOnly) {
+      if (!existsSync(join(opts.dir, INDEX_FILE))) {
+        throw new PvjError(ErrorCode.NOT_FOUND, `no journal at ${opts.dir} (missing ${INDEX_FILE})`, { path: opts.dir });
+      }
+    } else {
+      await mkdir(opts.dir, { recursive: true });
+      await takeLock(opts.dir);
+    }
+    const indexPath = join(opts.dir, INDEX_FILE);
+    const fresh = !existsSync(indexPath);
+    let index: JournalIndex;
+    try {
+      index = new JournalIndex(indexPath, fresh);
+    } catch (err) {
+      if (!opts.readOnly) await releaseLock(opts.dir);
+      throw new CorruptionError(`cannot open index ${indexPath}: ${(err as Error).message}`, { path: indexPath, hint: "delete index.db to rebuild it from the segments" }, err);
+    }
+    const stored = index.getMeta("blockSize");
+    const blockSize = stored ? Number(stored) : (opts.blockSize ?? DEFAULT_BLOCK_SIZE);
+    if (stored && opts.blockSize !== undefined && opts.blockSize !== blockSize) {
+      opts.logger?.warn({ configured: opts.blockSize, stored: blockSize }, "journal.blockSize differs from the journal's; using the journal's");
+    }
+    const j = new Journal(opts, index, blockSize);
+    try {
+      if (!stored && !j.readOnly) index.setMeta("blockSize", String(blockSize));
+      if (!j.readOnly) await j.recover();
+      j.loadCounters();
+      if (!j.readOnly) await j.openActive();
+    } catch (err) {
+      index.close();
+      if (!j.readOnly) await releaseLock(opts.dir);
+      throw err;
+    }
+    return j;
+  }
+
+  /** Newest durable seq (0 for an empty journal). */
+  get lastSeq(): number {
+    return this.seq;
+  }
+
+  /** Timestamp of the newest durable record (0 for an empty journal). */
+  get lastTs(): number {
+    return this.ts;
+  }
+
+  /** Total bytes of segment files. */
+  get sizeBytes(): number {
+    return this.bytes;
+  }
+
+  /** A new file identity (stable across renames). Not durable until used in a record. */
+  allocateFileId(): number {
+    this.fileIdCounter += 1;
+    return this.fileIdCounter;
+  }
+
+  /**
+   * Appends records, stamping each with the next seq and the current time.
+   * Blob records whose hash is already stored are dropped (deduplication).
+   * Resolves once the records are fsynced and indexed.
+   */
+  append(bodies: readonly RecordBody[]): Promise<AppendResult> {
+    return this.enqueue(bodies, false);
+  }
+
+  /**
+   * Appends records that already carry seq and ts (a replica receiving the
+   * stream). Records at or below lastSeq are skipped, so a batch delivered
+   * twice is harmless; seqs must otherwise increase.
+   */
+  appendStamped(records: readonly JournalRecord[]): Promise<AppendResult> {
+    return this.enqueue(records, true);
+  }
+
+  /** Appends a checkpoint record and returns it once durable. */
+  async checkpoint(input: {
+    label: string | null;
+    consistency: Consistency;
+    hooks?: { pre?: HookOutcome; post?: HookOutcome };
+  }): Promise<CheckpointRow> {
+    this.checkpointCounter += 1;
+    const rec: CheckpointRecord = {
+      type: "checkpoint",
+      id: this.checkpointCounter,
+      label: input.label,
+      consistency: input.consistency,
+      ...(input.hooks ? { hooks: input.hooks } : {}),
+    };
+    const r = await this.append([rec]);
+    return {
+      id: rec.id,
+      seq: r.lastSeq,
+      ts: r.ts,
+      label: rec.label,
+      consistency: rec.consistency,
+      hooks: input.hooks ?? null,
+    };
+  }
+
+  /** Oldest and newest restorable positions, or null for an empty journal. */
+  window(): JournalWindow | null {
+    if (this.seq === 0) return null;
+    const base = this.index.getMeta("baseSeq");
+    const oldestSeq = base ? Number(base) : (this.index.all<{ seq: number }>("SELECT min(seq) AS seq FROM times")[0]?.seq ?? 1);
+    return {
+      oldestSeq,
+      oldestTs: this.index.tsAtSeq(oldestSeq) ?? this.ts,
+      newestSeq: this.seq,
+      newestTs: this.ts,
+    };
+  }
+
+  /** Reads a block's bytes by hash, checking the frame checksum (the caller checks the hash). */
+  async readBlob(hash: Buffer): Promise<Buffer> {
+    const loc = this.index.blob(hash);
+    if (!loc) {
+      throw new CorruptionError(`block ${hash.toString("hex")} is referenced but not stored`, {
+        hint: "the index or a segment is damaged; run `pvjournal verify`",
+      });
+    }
+    const fh = await this.reader(loc.segment_id);
+    const name = this.segmentNames.get(loc.segment_id) ?? `#${loc.segment_id}`;
+    const payload = await readFrameAt(fh, name, loc.offset, BLOB_PREFIX + loc.len);
+    const rec = decodeRecord(payload);
+    if (rec.type !== "blob" || !rec.hash.equals(hash)) {
+      throw new CorruptionError(`segment ${name} offset ${loc.offset} does not hold block ${hash.toString("hex")}`, {
+        segment: name,
+        offset: loc.offset,
+      });
+    }
+    return rec.data;
+  }
+
+  /** Reads every stored record with seq >= `from`, in order (the change stream). */
+  async *records(from: number): AsyncGenerator<JournalRecord> {
+    let next = from;
+    for (;;) {
+      const batch = this.index.batchFrom(next);
+      if (!batch) return;
+      const fh = await this.reader(batch.segment_id);
+      const name = this.segmentNames.get(batch.segment_id) ?? `#${batch.segment_id}`;
+      const len = batch.end_offset - batch.offset;
+      const buf = Buffer.allocUnsafe(len);
+      await fh.read(buf, 0, len, batch.offset);
+      let off = 0;
+      while (off < len) {
+        const frame = checkFrame(buf, off);
+        if (!frame.ok) {
+          throw new CorruptionError(`segment ${name} is damaged at offset ${batch.offset + off} (${frame.reason})`, {
+            segment: name,
+            offset: batch.offset + off,
+          });
+        }
+        const rec = decodeRecord(Buffer.from(frame.payload));
+        if (rec.seq >= next) yield rec;
+        off = frame.next;
+      }
+      next = batch.last_seq + 1;
+    }
+  }
+
+  /** Segment rows with their file names (verify and retention walk them). */
+  segments(): SegmentRow[] {
+    return this.index.segments();
+  }
+
+  /** Flushes pending appends, closes files and the index, releases the lock. Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    while (this.flushing) await this.flushing;
+    this.closed = true;
+    for (const fh of this.readers.values()) await fh.then((h) => h.close()).catch(() => undefined);
+    this.readers.clear();
+    if (this.active) {
+      await this.active.fh.close().catch(() => undefined);
+      this.active = null;
+    }
+    this.index.close();
+    if (!this.readOnly) await releaseLock(this.dir);
+  }
+
+  // --- internals -----------------------------------------------------------
+
+  private enqueue(records: readonly RecordBody[] | readonly JournalRecord[], stamped: boolean): Promise<AppendResult> {
+    if (this.closed) return Promise.reject(new PvjError(ErrorCode.JOURNAL_CLOSED, "journal is closed"));
+    if (this.readOnly) return Promise.reject(new PvjError(ErrorCode.JOURNAL_CLOSED, "journal is open read-only"));
+    return new Promise((resolve, reject) => {
+      this.queue.push({ records, stamped, resolve, reject });
+      this.kick();
+    });
+  }
+
+  private kick(): void {
+    if (this.flushing || this.queue.length === 0) return;
+    this.flushing = this.drain().finally(() => {
+      this.flushing = null;
+      this.kick();
+    });
+  }
+
+  private async drain(): Promise<void> {
+    while (this.queue.length > 0) {
+      const items = this.queue.splice(0);
+      try {
+        const results = await this.writeBatch(items);
+        items.forEach((it, i) => it.resolve(results[i]!));
+      } catch (err) {
+        for (const it of items) it.reject(err);
+      }
+    }
+  }
+
+  /** Stamps, frames, writes, fdatasyncs and indexes one group of appends. */
+  private async writeBatch(items: readonly Pending[]): Promise<AppendResult[]> {
+    const ts = Math.max(this.clock(), this.ts);
+    let seq = this.seq;
+    const seen = new Set<string>();
+    const out: JournalRecord[] = [];
+    const results: AppendResult[] = [];
+    for (const it of items) {
+      const first = seq + 1;
+      let itemTs = ts;
+      for (const r of it.records) {
+        let rec: JournalRecord;
+        if (it.stamped) {
+          const s = r as JournalRecord;
+          if (s.seq <= seq) continue; // already stored: idempotent redelivery
+          seq = s.seq;
+          itemTs = s.ts;
+          rec = s;
+        } else {
+          seq += 1;
+          rec = { ...(r as RecordBody), seq, ts } as JournalRecord;
+        }
+        if (rec.type === "blob") {
+          const key = rec.hash.toString("hex");
+          if (seen.has(key) || this.index.hasBlob(rec.hash)) {
+            if (!it.stamped) seq -= 1; // local duplicate: never stored, seq not consumed
+            continue;
+          }
+          seen.add(key);
+        }
+        out.push(rec);
+      }
+      results.push({ firstSeq: Math.min(first, seq), lastSeq: seq, ts: itemTs });
+    }
+    if (out.length === 0) return results;
+
+    const payloads = out.map((r) => encodeRecord(r));
+    const frames: Buffer[] = [];
+    let bytes = 0;
+    for (const p of payloads) {
+      frames.push(...encodeFrame(p));
+      bytes += FRAME_HEADER_BYTES + p.length;
+    }
+    const seg = await this.segmentFor(bytes, out[0]!.seq);
+    const start = seg.size;
+    try {
+      await writeAll(seg.fh, frames, start);
+      await seg.fh.datasync();
+    } catch (err) {
+      // Leave no half-batch behind: the tail is cut back to the last commit.
+      await seg.fh.truncate(start).catch(() => undefined);
+      throw new PvjError(ErrorCode.IO_ERROR, `journal write failed: ${(err as Error).message}`, { segment: seg.name }, err);
+    }
+    const end = start + bytes;
+    this.index.tx(() => {
+      let off = start;
+      out.forEach((rec, i) => {
+        this.index.indexRecord(rec, { segmentId: seg.id, offset: off }, 0);
+        off += FRAME_HEADER_BYTES + payloads[i]!.length;
+      });
+      this.index.insertBatch(out[0]!.seq, seq, seg.id, start, end);
+      this.index.updateSegment(seg.id, seq, end);
+    });
+    seg.size = end;
+    this.bytes += bytes;
+    this.seq = seq;
+    this.ts = Math.max(this.ts, out[out.length - 1]!.ts);
+    for (const rec of out) {
+      if (rec.type === "checkpoint") this.checkpointCounter = Math.max(this.checkpointCounter, rec.id);
+      if (rec.type === "link" || rec.type === "attr" || rec.type === "size" || rec.type === "write") {
+        this.fileIdCounter = Math.max(this.fileIdCounter, rec.fileId);
+      }
+    }
+    return results;
+  }
+
+  /** The active segment, rolled over first if `bytes` would push it past segmentSize. */
+  private async segmentFor(bytes: number, firstSeq: number): Promise<ActiveSegment> {
+    const cur = this.active;
+    if (cur && (cur.size === HEADER_BYTES || cur.size + bytes <= this.segmentSize)) return cur;
+    if (cur) await cur.fh.close();
+    const name = segmentFileName(SegmentKind.log, firstSeq);
+    const fh = await createSegmentFile(join(this.dir, name), SegmentKind.log);
+    await fsyncDir(this.dir);
+    const id = this.index.insertSegment(name, SegmentKind.log, firstSeq, firstSeq - 1, HEADER_BYTES);
+    this.segmentNames.set(id, name);
+    this.bytes += HEADER_BYTES;
+    this.active = { id, name, fh, size: HEADER_BYTES };
+    return this.active;
+  }
+
+  private reader(segmentId: number): Promise<FileHandle> {
+    // Promises are cached, not handles: two concurrent reads of a new segment
+    // must share one open() instead of leaking the loser's descriptor.
+    const cached = this.readers.get(segmentId);
+    if (cached) return cached;
+    if (!this.segmentNames.has(segmentId)) this.refreshSegmentNames();
+    const name = this.segmentNames.get(segmentId);
+    if (!name) return Promise.reject(new CorruptionError(`index refers to unknown segment #${segmentId}`));
+    const p = open(join(this.dir, name), "r");
+    this.readers.set(segmentId, p);
+    p.catch(() => this.readers.delete(segmentId));
+    return p;
+  }
+
+  /** Drops cached read handles (retention replaced segments). */
+  async invalidateReaders(): Promise<void> {
+    for (const fh of this.readers.values()) await fh.then((h) => h.close()).catch(() => undefined);
+    this.readers.clear();
+    this.refreshSegmentNames();
+  }
+
+  private refreshSegmentNames(): void {
+    this.segmentNames = new Map(this.index.segments().map((s) => [s.id, s.name]));
+  }
+
+  private loadCounters(): void {
+    const last = this.index.lastTime();
+    this.seq = last?.seq ?? 0;
+    this.ts = last?.ts ?? 0;
+    this.fileIdCounter = this.index.maxFileId();
+    this.checkpointCounter = this.index.lastCheckpoint()?.id ?? 0;
+    this.refreshSegmentNames();
+    this.bytes = this.index.segments().reduce((a, s) => a + s.bytes, 0);
+  }
+
+  private async openActive(): Promise<void> {
+    const logs = this.index.segments().filter((s) => s.kind === SegmentKind.log);
+    const last = logs[logs.length - 1];
+    if (!last) return;
+    const fh = await open(join(this.dir, last.name), "r+");
+    this.active = { id: last.id, name: last.name, fh, size: last.bytes };
+  }
+
+  /**
+   * Brings the index in line with the segments (see `open`). Segments known to
+   * the index must be at least as long as their committed length; bytes past
+   * it are either whole fsynced batches whose index commit was lost (indexed
+   * now) or a torn tail (truncated). Unknown segment files whose records are
+   * all already indexed are leftovers of an interrupted retention (removed).
+   */
+  private async recover(): Promise<void> {
+    const known = new Map(this.index.segments().map((s) => [s.name, s]));
+    const names = (await readdir(this.dir)).filter((n) => parseSegmentFileName(n) !== null);
+    const onDisk = names
+      .map((n) => ({ name: n, ...parseSegmentFileName(n)! }))
+      .sort((a, b) => (a.kind !== b.kind ? b.kind - a.kind : a.firstSeq - b.firstSeq));
+    for (const s of known.values()) {
+      if (!names.includes(s.name)) {
+        throw new CorruptionError(`segment ${s.name} is in the index but missing on disk`, {
+          segment: s.name,
+          hint: "restore the file, or delete index.db to rebuild from the remaining segments",
+        });
+      }
+    }
+    const rebuilding = known.size === 0 && onDisk.length > 0;
+    if (rebuilding) this.log.warn({ dir: this.dir, segments: onDisk.length }, "index missing or empty: rebuilding from segments");
+    const lastLog = [...onDisk].reverse().find((s) => s.kind === SegmentKind.log)?.name;
+    let maxSeq = this.index.lastTime()?.seq ?? 0;
+    let baseSeq = Number(this.index.getMeta("baseSeq") ?? "0");
+
+    for (const seg of onDisk) {
+      const path = join(this.dir, seg.name);
+      const row = known.get(seg.name);
+      const isLast = seg.name === lastLog;
+      if (row) {
+        const size = (await stat(path)).size;
+        if (size < row.bytes) {
+          throw new CorruptionError(`segment ${seg.name} is ${size} bytes but ${row.bytes} were committed`, {
+            segment: seg.name,
+            offset: size,
+          });
+        }
+        if (size === row.bytes) continue;
+      }
+      const scan = await scanSegment(path, row ? row.bytes : HEADER_BYTES);
+      if (!row && scan.validEnd === 0) {
+        if (isLast && scan.fileSize < HEADER_BYTES) {
+          // Crashed while creating the file: nothing in it was ever acknowledged.
+          await unlink(path);
+          continue;
+        }
+        throw new CorruptionError(`segment ${seg.name} has a bad header`, { segment: seg.name, offset: 0 });
+      }
+      if (scan.damage) {
+        if (!isLast) {
+          throw new CorruptionError(
+            `segment ${seg.name} is damaged at offset ${scan.damage.offset} (${scan.damage.reason})`,
+            { segment: seg.name, offset: scan.damage.offset, hint: "run `pvjournal verify` for a full report" },
+          );
+        }
+        this.log.warn({ segment: seg.name, offset: scan.damage.offset, reason: scan.damage.reason }, "truncating torn tail");
+        await truncate(path, scan.validEnd);
+        await fsyncFile(path);
+      }
+      if (seg.kind === SegmentKind.base) {
+        const seqOf = scan.records[0]?.record.seq ?? seg.firstSeq;
+        if (!rebuilding && seqOf <= baseSeq && !row) {
+          await unlink(path);
+          continue;
+        }
+        if (rebuilding && seqOf < baseSeq) {
+          await unlink(path);
+          continue;
+        }
+      }
+      const fresh = scan.records.filter((r) =>
+        seg.kind === SegmentKind.base ? r.record.seq > maxSeq || rebuilding : r.record.seq > Math.max(maxSeq, baseSeq),
+      );
+      if (!row && fresh.length === 0 && scan.records.length > 0) {
+        this.log.warn({ segment: seg.name }, "removing leftover segment whose records are all indexed");
+        await unlink(path);
+        continue;
+      }
+      this.index.tx(() => {
+        const id = row?.id ?? this.index.insertSegment(seg.name, seg.kind, seg.firstSeq, seg.firstSeq - 1, HEADER_BYTES);
+        let ord = 0;
+        let batchStart: number | null = null;
+        let first = 0;
+        for (const { record, offset } of fresh) {
+          this.index.indexRecord(record, { segmentId: id, offset }, ord++);
+          if (batchStart === null) {
+            batchStart = offset;
+            first = record.seq;
+          }
+          maxSeq = Math.max(maxSeq, record.seq);
+        }
+        if (seg.kind === SegmentKind.base && fresh.length > 0) {
+          baseSeq = fresh[0]!.record.seq;
+          this.index.setMeta("baseSeq", String(baseSeq));
+        }
+        if (batchStart !== null) this.index.insertBatch(first, maxSeq, id, batchStart, scan.validEnd);
+        this.index.updateSegment(id, Math.max(maxSeq, row?.last_seq ?? 0), scan.validEnd);
+      });
+    }
+  }
+}
+
+async function writeAll(fh: FileHandle, buffers: Buffer[], position: number): Promise<void> {
+  let pos = position;
+  let rest = buffers;
+  while (rest.length > 0) {
+    const { bytesWritten } = await fh.writev(rest, pos);
+    pos += bytesWritten;
+    let n = bytesWritten;
+    const next: Buffer[] = [];
+    for (const b of rest) {
+      if (n >= b.length) {
+        n -= b.length;
+        continue;
+      }
+      next.push(n > 0 ? b.subarray(n) : b);
+      n = 0;
+    }
+    rest = next;
+  }
+}
+
+async function fsyncFile(path: string): Promise<void> {
+  const fh = await open(path, "r+");
+  try {
+    await fh.datasync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * One writer per journal directory. The lock file holds the owner's pid; a
+ * lock whose pid is gone (kill -9) or is our own (a container restarted as
+ * pid 1) is taken over.
+ */
+async function takeLock(dir: string): Promise<void> {
+  const path = join(dir, LOCK_FILE);
+  try {
+    const pid = Number((await readFile(path, "utf8")).trim());
+    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && pidAlive(pid)) {
+      throw new PvjError(ErrorCode.JOURNAL_LOCKED, `journal ${dir} is in use by process ${pid}`, {
+        path: dir,
+        hint: "stop that process, or use a read-only command",
+      });
+    }
+  } catch (err) {
+    if (!isErrno(err, "ENOENT")) throw err;
+  }
+  await writeFile(path, `${process.pid}\n`);
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return isErrno(err, "EPERM");
+  }
+}
+
+async function releaseLock(dir: string): Promise<void> {
+  await rm(join(dir, LOCK_FILE), { force: true });
+}

@@ -1,0 +1,98 @@
+import { open, readFile, type FileHandle } from "node:fs/promises";
+import { CorruptionError } from "../errors.js";
+import { decodeRecord } from "./codec.js";
+import type { JournalRecord } from "./records.js";
+import {
+  FRAME_HEADER_BYTES,
+  HEADER_BYTES,
+  type SegmentKind,
+  checkFrame,
+  decodeHeader,
+  encodeHeader,
+  verifyFramedPayload,
+} from "./segment-format.js";
+
+/** One record found while scanning a segment, with the offset of its frame. */
+export interface ScannedRecord {
+  readonly record: JournalRecord;
+  readonly offset: number;
+}
+
+/** What a full scan of a segment found. */
+export interface SegmentScan {
+  readonly kind: SegmentKind;
+  readonly records: ScannedRecord[];
+  /** Offset just past the last valid frame. */
+  readonly validEnd: number;
+  readonly fileSize: number;
+  /** The first invalid frame, if any (at validEnd). */
+  readonly damage: { readonly offset: number; readonly reason: string } | null;
+}
+
+/**
+ * Reads and checks every frame of a segment file from `from` (default: just
+ * after the header). Stops at the first invalid frame and reports it; whether
+ * that is a torn tail (truncate) or damage (report) is the caller's decision,
+ * because only the caller knows what was acknowledged.
+ */
+export async function scanSegment(path: string, from = HEADER_BYTES): Promise<SegmentScan> {
+  const buf = await readFile(path);
+  const header = decodeHeader(buf);
+  if (!header) {
+    return {
+      kind: 0,
+      records: [],
+      validEnd: 0,
+      fileSize: buf.length,
+      damage: { offset: 0, reason: buf.length < HEADER_BYTES ? "short header" : "bad header" },
+    };
+  }
+  const records: ScannedRecord[] = [];
+  let off = Math.max(from, HEADER_BYTES);
+  let damage: SegmentScan["damage"] = null;
+  while (off < buf.length) {
+    const frame = checkFrame(buf, off);
+    if (!frame.ok) {
+      damage = { offset: off, reason: frame.reason };
+      break;
+    }
+    let record: JournalRecord;
+    try {
+      // Copy: blob data must not pin the whole segment buffer.
+      record = decodeRecord(Buffer.from(frame.payload));
+    } catch (err) {
+      damage = { offset: off, reason: `undecodable record: ${(err as Error).message}` };
+      break;
+    }
+    records.push({ record, offset: off });
+    off = frame.next;
+  }
+  return { kind: header.kind, records, validEnd: off, fileSize: buf.length, damage };
+}
+
+/** Creates a new segment file holding only its header, fsynced. */
+export async function createSegmentFile(path: string, kind: SegmentKind): Promise<FileHandle> {
+  const fh = await open(path, "wx+");
+  await fh.write(encodeHeader(kind), 0, HEADER_BYTES, 0);
+  await fh.datasync();
+  return fh;
+}
+
+/**
+ * Reads one frame at `offset` by random access and checks its checksum.
+ * Throws CorruptionError naming the segment and offset on any mismatch.
+ */
+export async function readFrameAt(fh: FileHandle, segmentName: string, offset: number, payloadLen: number): Promise<Buffer> {
+  const buf = Buffer.allocUnsafe(FRAME_HEADER_BYTES + payloadLen);
+  const { bytesRead } = await fh.read(buf, 0, buf.length, offset);
+  const head = buf.subarray(0, FRAME_HEADER_BYTES);
+  const payload = buf.subarray(FRAME_HEADER_BYTES);
+  if (bytesRead !== buf.length || !verifyFramedPayload(head, payload)) {
+    throw new CorruptionError(`checksum mismatch in segment ${segmentName} at offset ${offset}`, {
+      segment: segmentName,
+      offset,
+      hint: "run `pvjournal verify` to see all damage",
+    });
+  }
+  return payload;
+}
