@@ -1,0 +1,305 @@
+/**
+ * Pure: the config validator. Takes what the loader read (parsed YAML, env,
+ * flags; no I/O here) and returns the typed Config, or throws a ConfigError
+ * naming the file and the key. Filesystem checks (existence, symlinks) are
+ * done afterwards by load.ts.
+ */
+import path from "node:path";
+import { type Converted, convert, type ListenAddress } from "./convert.js";
+import { type Candidate, collectLayers, describe, isMapping, type RawInputs } from "./layers.js";
+import { checkOverlaps, type PathEntry } from "./overlap.js";
+import { didYouMean, type Origin, Reporter } from "./report.js";
+import { FIELDS, fieldId, type Role, SOURCE_FIELDS, SOURCE_NAME_RE } from "./schema.js";
+import type { Config, SourceConfig } from "./types.js";
+
+/** Where `pvjournal` tools look for a journal when neither config nor flags name one. */
+export const TOOL_DEFAULT_JOURNAL_DIR = ".pvjournal";
+
+/** Validator input: the raw inputs plus the role being started. */
+export interface ValidateInput extends RawInputs {
+  readonly role: Role;
+}
+
+/** A file the daemon will read at start (token, TLS, CA), for the existence check. */
+export interface FileEntry {
+  readonly key: string;
+  readonly origin: Origin;
+  readonly path: string;
+}
+
+/** The validated config plus what load.ts needs for its filesystem checks. */
+export interface Validated {
+  readonly config: Config;
+  readonly paths: readonly PathEntry[];
+  readonly files: readonly FileEntry[];
+}
+
+/** Validates everything that can be checked without touching the filesystem. */
+export function validateConfig(input: ValidateInput): Validated {
+  const report = new Reporter(input.file);
+  const layers = collectLayers(input, report);
+  const { role } = input;
+  const defaults: Origin = { kind: "default", name: "", baseDir: input.cwd };
+
+  const replicaOrigin = [...layers.fields.values()].find((c) => c.key.startsWith("replica."));
+  if (role === "replica" && !layers.replicaPresent) {
+    report.fail(
+      "replica",
+      null,
+      "section is required in the replica role",
+      "set replica.source and replica.mirrorDir",
+    );
+  }
+  if (role === "sidecar" && replicaOrigin !== undefined) {
+    report.fail("replica", replicaOrigin.origin, "is only used in the replica role; remove it");
+  }
+
+  const values = new Map<string, Converted>();
+  const origins = new Map<string, Origin>();
+  for (const field of FIELDS) {
+    const id = fieldId(field);
+    if (field.section === "replica" && !layers.replicaPresent) continue;
+    let c: Candidate | undefined = layers.fields.get(id);
+    if (c === undefined) {
+      if (field.required === "section") {
+        report.fail(id, null, `is required when the ${field.section} section is present`);
+      }
+      if (field.required?.includes(role) === true) {
+        report.fail(id, null, `is required in the ${role} role`);
+      }
+      c = { key: id, value: field.default, origin: defaults, text: false };
+    }
+    origins.set(id, c.origin);
+    // A null default means "unset" even for keys that users may not set to null.
+    const nullable = field.nullable === true || c.origin.kind === "default";
+    values.set(id, convert(field.type, c, nullable, report));
+  }
+
+  const num = (id: string) => values.get(id) as number;
+  const str = (id: string) => values.get(id) as string;
+  const strOrNull = (id: string) => (values.get(id) ?? null) as string | null;
+  const list = (id: string) => values.get(id) as readonly string[];
+  const listOrNull = (id: string) => (values.get(id) ?? null) as readonly string[] | null;
+  const origin = (id: string) => origins.get(id) ?? defaults;
+
+  const sources = convertSources(layers.sources, report);
+  if (role === "sidecar" && sources.length === 0) {
+    report.fail(
+      "sources",
+      layers.sources?.origin ?? null,
+      "at least one source is required in the sidecar role",
+    );
+  }
+
+  if ((values.get("api.tlsCert") === null) !== (values.get("api.tlsKey") === null)) {
+    const missing = values.get("api.tlsCert") === null ? "api.tlsCert" : "api.tlsKey";
+    const given = missing === "api.tlsCert" ? "api.tlsKey" : "api.tlsCert";
+    report.fail(missing, null, `is required because ${given} is set (both or neither)`);
+  }
+  if (num("capture.maxWait") < num("capture.debounce")) {
+    report.fail("capture.maxWait", origin("capture.maxWait"), "must be at least capture.debounce");
+  }
+  if (num("journal.segmentSize") < num("journal.blockSize")) {
+    report.fail(
+      "journal.segmentSize",
+      origin("journal.segmentSize"),
+      "must be at least journal.blockSize",
+    );
+  }
+
+  // Tools (restore, verify, checkpoints) run without a journal in the config;
+  // the repo's default config keeps it in ./.pvjournal, so look there.
+  const journalDir = strOrNull("journal.dir") ?? path.resolve(input.cwd, TOOL_DEFAULT_JOURNAL_DIR);
+  const listen = values.get("api.listen") as ListenAddress;
+
+  const config: Config = {
+    file: input.file?.path ?? null,
+    sources: sources.map((s) => s.config),
+    journal: {
+      dir: journalDir,
+      blockSize: num("journal.blockSize"),
+      retention: num("journal.retention"),
+      segmentSize: num("journal.segmentSize"),
+      sizeLimit: num("journal.sizeLimit"),
+    },
+    api: {
+      listen: listen.listen,
+      host: listen.host,
+      port: listen.port,
+      tokenFile: strOrNull("api.tokenFile"),
+      bodyLimit: num("api.bodyLimit"),
+      tlsCert: strOrNull("api.tlsCert"),
+      tlsKey: strOrNull("api.tlsKey"),
+    },
+    checkpoints: {
+      interval: num("checkpoints.interval"),
+      hooks: {
+        pre: listOrNull("checkpoints.hooks.pre"),
+        post: listOrNull("checkpoints.hooks.post"),
+        timeout: num("checkpoints.hooks.timeout"),
+      },
+    },
+    capture: {
+      debounce: num("capture.debounce"),
+      maxWait: num("capture.maxWait"),
+      rescanInterval: num("capture.rescanInterval"),
+      usePolling: values.get("capture.usePolling") as boolean,
+      pollInterval: num("capture.pollInterval"),
+    },
+    restore: {
+      allowedRoots: list("restore.allowedRoots"),
+      concurrency: num("restore.concurrency"),
+    },
+    replica: layers.replicaPresent
+      ? {
+          source: str("replica.source"),
+          tokenFile: strOrNull("replica.tokenFile"),
+          mirrorDir: str("replica.mirrorDir"),
+          caFile: strOrNull("replica.caFile"),
+        }
+      : null,
+    drills: {
+      sandboxRoot: strOrNull("drills.sandboxRoot"),
+      schedule: num("drills.schedule"),
+      point: str("drills.point") as Config["drills"]["point"],
+      verify: listOrNull("drills.verify"),
+      verifyTimeout: num("drills.verifyTimeout"),
+    },
+    log: { level: str("log.level") as Config["log"]["level"] },
+  };
+
+  const paths: PathEntry[] = [
+    ...sources.map((s) => ({
+      use: "source" as const,
+      key: s.key,
+      origin: s.origin,
+      path: s.config.path,
+    })),
+    { use: "journal", key: "journal.dir", origin: origin("journal.dir"), path: journalDir },
+  ];
+  if (config.replica !== null) {
+    paths.push({
+      use: "mirror",
+      key: "replica.mirrorDir",
+      origin: origin("replica.mirrorDir"),
+      path: config.replica.mirrorDir,
+    });
+  }
+  if (config.drills.sandboxRoot !== null) {
+    paths.push({
+      use: "sandbox",
+      key: "drills.sandboxRoot",
+      origin: origin("drills.sandboxRoot"),
+      path: config.drills.sandboxRoot,
+    });
+  }
+  config.restore.allowedRoots.forEach((root, i) => {
+    paths.push({
+      use: "allowedRoot",
+      key: `restore.allowedRoots[${i}]`,
+      origin: origin("restore.allowedRoots"),
+      path: root,
+    });
+  });
+  checkOverlaps(paths, report);
+
+  const files: FileEntry[] = [];
+  for (const id of [
+    "api.tokenFile",
+    "api.tlsCert",
+    "api.tlsKey",
+    "replica.tokenFile",
+    "replica.caFile",
+  ]) {
+    const p = values.get(id);
+    if (typeof p === "string") files.push({ key: id, origin: origin(id), path: p });
+  }
+  return { config, paths, files };
+}
+
+/** One converted source with the key and origin to blame in later checks. */
+interface SourceEntry {
+  readonly config: SourceConfig;
+  readonly key: string;
+  readonly origin: Origin;
+}
+
+// Sources come as a YAML list of mappings, or as text `name=path,name2=path2`
+// (PVJ_SOURCES, a string flag), or as a flag list of `name=path` strings.
+function convertSources(c: Candidate | null, report: Reporter): SourceEntry[] {
+  if (c === null || c.value === null) return [];
+  let raw: unknown = c.value;
+  if (typeof raw === "string" && c.text) raw = raw.split(",").filter((s) => s.trim() !== "");
+  if (!Array.isArray(raw)) {
+    return report.fail(
+      "sources",
+      c.origin,
+      `expected a list of {name, path}, got ${describe(raw)}`,
+    );
+  }
+  const seen = new Map<string, string>();
+  return raw.map((item: unknown, i): SourceEntry => {
+    const key = `sources[${i}]`;
+    let entry: unknown = item;
+    if (typeof item === "string" && c.origin.kind !== "file") {
+      const eq = item.indexOf("=");
+      if (eq < 0) report.fail(key, c.origin, `${describe(item)} is not name=path`);
+      entry = { name: item.slice(0, eq).trim(), path: item.slice(eq + 1).trim() };
+    }
+    if (!isMapping(entry)) {
+      return report.fail(
+        key,
+        c.origin,
+        `expected a mapping with name and path, got ${describe(item)}`,
+      );
+    }
+    for (const k of Object.keys(entry)) {
+      if (!(k in SOURCE_FIELDS)) {
+        report.fail(
+          `${key}.${k}`,
+          c.origin,
+          `unknown key${didYouMean(k, Object.keys(SOURCE_FIELDS))}`,
+        );
+      }
+    }
+    const part = (k: keyof typeof SOURCE_FIELDS, value: unknown): Candidate => ({
+      key: `${key}.${k}`,
+      value,
+      origin: c.origin,
+      text: false,
+    });
+    if (entry.name === undefined) report.fail(`${key}.name`, c.origin, "is required");
+    if (entry.path === undefined) report.fail(`${key}.path`, c.origin, "is required");
+    const name = convert(
+      SOURCE_FIELDS.name.type,
+      part("name", entry.name),
+      false,
+      report,
+    ) as string;
+    if (!SOURCE_NAME_RE.test(name)) {
+      report.fail(
+        `${key}.name`,
+        c.origin,
+        `${describe(name)} must match [a-z0-9-]+ (it names a directory in restores)`,
+      );
+    }
+    const previous = seen.get(name);
+    if (previous !== undefined) {
+      report.fail(`${key}.name`, c.origin, `${describe(name)} is already used by ${previous}`);
+    }
+    seen.set(name, key);
+    const sourcePath = convert(
+      SOURCE_FIELDS.path.type,
+      part("path", entry.path),
+      false,
+      report,
+    ) as string;
+    const ignore = convert(
+      SOURCE_FIELDS.ignore.type,
+      part("ignore", entry.ignore ?? []),
+      false,
+      report,
+    ) as readonly string[];
+    return { config: { name, path: sourcePath, ignore }, key: `${key}.path`, origin: c.origin };
+  });
+}
