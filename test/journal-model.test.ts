@@ -7,9 +7,9 @@ import { type Point, resolvePoint } from "../src/journal/points.js";
 import { applyPlan } from "../src/restore/apply.js";
 import { buildPlan } from "../src/restore/build-plan.js";
 import type { BlockHasher } from "../src/util/hash.js";
-import { VolumeModel, openTestJournal } from "./support/model.js";
+import { openTestJournal, VolumeModel } from "./support/model.js";
 import { freshSeed, prng } from "./support/prng.js";
-import { type TreeEntry, diffTrees, readTree } from "./support/tree.js";
+import { diffTrees, readTree, type TreeEntry } from "./support/tree.js";
 
 const dirs: string[] = [];
 const journals: Journal[] = [];
@@ -24,7 +24,13 @@ async function tmp(): Promise<string> {
   return d;
 }
 
-async function restoreAndCompare(journal: Journal, hasher: BlockHasher, point: Point, want: Map<string, TreeEntry>, now: number) {
+async function restoreAndCompare(
+  journal: Journal,
+  hasher: BlockHasher,
+  point: Point,
+  want: Map<string, TreeEntry>,
+  now: number,
+) {
   const target = join(await tmp(), "restore");
   const resolved = resolvePoint(journal, point, now);
   await applyPlan({ journal, plan: buildPlan(journal, resolved), target, hasher });
@@ -55,7 +61,12 @@ describe("journal model-based restore", () => {
     expect(snaps.length).toBeGreaterThan(5);
     for (const s of snaps) {
       const kind = rand.pick(["checkpoint", "seq", "at"] as const);
-      const point: Point = kind === "checkpoint" ? { checkpoint: s.cp } : kind === "seq" ? { seq: s.seq } : { at: s.ts + 500 };
+      const point: Point =
+        kind === "checkpoint"
+          ? { checkpoint: s.cp }
+          : kind === "seq"
+            ? { seq: s.seq }
+            : { at: s.ts + 500 };
       const diff = await restoreAndCompare(journal, hasher, point, s.tree, now + 10_000);
       expect(diff, `seed=${seed} point=${JSON.stringify(point)}`).toEqual([]);
     }

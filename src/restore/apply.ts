@@ -1,7 +1,19 @@
 import { randomBytes } from "node:crypto";
-import { type FileHandle, chmod, lutimes, mkdir, open, readdir, rename, rm, rmdir, symlink, utimes } from "node:fs/promises";
+import {
+  chmod,
+  type FileHandle,
+  lutimes,
+  mkdir,
+  open,
+  readdir,
+  rename,
+  rm,
+  rmdir,
+  symlink,
+  utimes,
+} from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
-import { ErrorCode, HashMismatchError, PvjError, isErrno } from "../errors.js";
+import { ErrorCode, HashMismatchError, isErrno, PvjError } from "../errors.js";
 import type { Journal } from "../journal/journal.js";
 import { fsyncDir } from "../util/fs.js";
 import type { BlockHasher } from "../util/hash.js";
@@ -43,13 +55,21 @@ export interface ApplyResult {
  */
 export async function applyPlan(opts: ApplyOptions): Promise<ApplyResult> {
   const { plan, target } = opts;
-  const tmp = join(dirname(target), `.${basename(target)}.pvj-partial-${randomBytes(4).toString("hex")}`);
+  const tmp = join(
+    dirname(target),
+    `.${basename(target)}.pvj-partial-${randomBytes(4).toString("hex")}`,
+  );
   await mkdir(tmp, { recursive: false });
   const files = plan.entries.filter((e) => e.kind === "file");
   let bytesDone = 0;
   let filesDone = 0;
   const report = () =>
-    opts.onProgress?.({ bytesDone, bytesTotal: plan.bytesTotal, filesDone, filesTotal: files.length });
+    opts.onProgress?.({
+      bytesDone,
+      bytesTotal: plan.bytesTotal,
+      filesDone,
+      filesTotal: files.length,
+    });
   try {
     for (const e of plan.entries) {
       const p = join(tmp, e.path);
@@ -70,7 +90,9 @@ export async function applyPlan(opts: ApplyOptions): Promise<ApplyResult> {
         report();
       }
     };
-    await Promise.all(Array.from({ length: Math.min(opts.concurrency ?? 4, Math.max(files.length, 1)) }, worker));
+    await Promise.all(
+      Array.from({ length: Math.min(opts.concurrency ?? 4, Math.max(files.length, 1)) }, worker),
+    );
     // Attributes last, deepest first: writing into a directory changes its mtime,
     // and a read-only directory mode must not stop its children being written.
     for (const e of [...plan.entries].reverse()) await setAttributes(join(tmp, e.path), e);
@@ -98,11 +120,14 @@ class BlockVerifier {
     if (this.lastHash?.equals(hash) && this.lastData) return this.lastData;
     const data = await this.journal.readBlob(hash);
     if (!this.hasher.hash(data).equals(hash)) {
-      throw new HashMismatchError(`block at offset ${context.offset} of ${context.path} does not match its recorded hash`, {
-        path: context.path,
-        offset: context.offset,
-        hint: "the journal is damaged; run `pvjournal verify`",
-      });
+      throw new HashMismatchError(
+        `block at offset ${context.offset} of ${context.path} does not match its recorded hash`,
+        {
+          path: context.path,
+          offset: context.offset,
+          hint: "the journal is damaged; run `pvjournal verify`",
+        },
+      );
     }
     this.lastHash = hash;
     this.lastData = data;
@@ -157,7 +182,9 @@ async function moveIntoPlace(tmp: string, target: string): Promise<void> {
     // filesystem; an empty target is removed first and the rename retried.
     if (!(isErrno(err, "ENOTEMPTY") || isErrno(err, "EEXIST") || isErrno(err, "EISDIR"))) throw err;
     if ((await readdir(target)).length > 0) {
-      throw new PvjError(ErrorCode.TARGET_NOT_EMPTY, `restore target ${target} is not empty`, { path: target });
+      throw new PvjError(ErrorCode.TARGET_NOT_EMPTY, `restore target ${target} is not empty`, {
+        path: target,
+      });
     }
     await rmdir(target);
     await rename(tmp, target);

@@ -1,14 +1,26 @@
 import type { Journal } from "../journal/journal.js";
 import { replayNamespace } from "../journal/namespace.js";
 import type { ResolvedPoint } from "../journal/points.js";
-import { type BlockVersion, type PlannedEntry, type RestorePlan, effectiveBlocks, planBytes, selectEntries, sortByPath } from "./plan.js";
+import {
+  type BlockVersion,
+  effectiveBlocks,
+  type PlannedEntry,
+  planBytes,
+  type RestorePlan,
+  selectEntries,
+  sortByPath,
+} from "./plan.js";
 
 /**
  * Reads what a point needs from the index and hands it to the pure planner.
  * Cost: one replay of namespace events, then one indexed lookup per block of
  * each live file (log n each), so planning grows with volume size x log(history).
  */
-export function buildPlan(journal: Journal, point: ResolvedPoint, paths: readonly string[] | null = null): RestorePlan {
+export function buildPlan(
+  journal: Journal,
+  point: ResolvedPoint,
+  paths: readonly string[] | null = null,
+): RestorePlan {
   const ix = journal.index;
   const bs = journal.blockSize;
   const tree = replayNamespace(ix.nsUpTo(point.seq));
@@ -19,9 +31,20 @@ export function buildPlan(journal: Journal, point: ResolvedPoint, paths: readonl
   const entries: PlannedEntry[] = [];
   for (const e of live) {
     const attr = ix.attrAt(e.fileId, point.seq);
-    const base = { path: e.path, kind: e.kind, fileId: e.fileId, mode: attr?.mode ?? 0o644, mtimeMs: attr?.mtime ?? point.ts };
+    const base = {
+      path: e.path,
+      kind: e.kind,
+      fileId: e.fileId,
+      mode: attr?.mode ?? 0o644,
+      mtimeMs: attr?.mtime ?? point.ts,
+    };
     if (e.kind !== "file") {
-      entries.push({ ...base, ...(e.target !== undefined ? { target: e.target } : {}), size: 0, blocks: [] });
+      entries.push({
+        ...base,
+        ...(e.target !== undefined ? { target: e.target } : {}),
+        size: 0,
+        blocks: [],
+      });
       continue;
     }
     const size = ix.sizeAt(e.fileId, point.seq)?.size ?? 0;

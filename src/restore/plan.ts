@@ -75,7 +75,10 @@ export function effectiveBlocks(
  * Keeps the entries at or below any of `paths` (journal paths); null keeps all.
  * The ancestors of a kept entry are created by the applier without attributes.
  */
-export function selectEntries<T extends { readonly path: string }>(entries: readonly T[], paths: readonly string[] | null): T[] {
+export function selectEntries<T extends { readonly path: string }>(
+  entries: readonly T[],
+  paths: readonly string[] | null,
+): T[] {
   if (paths === null) return [...entries];
   return entries.filter((e) => paths.some((p) => isAtOrBelow(e.path, p)));
 }

@@ -1,8 +1,8 @@
 import { Journal } from "../../src/journal/journal.js";
 import type { RecordBody } from "../../src/journal/records.js";
 import { BlockHasher } from "../../src/util/hash.js";
+import type { prng } from "./prng.js";
 import type { TreeEntry } from "./tree.js";
-import { prng } from "./prng.js";
 
 /** One path of the in-memory reference volume. */
 interface ModelEntry {
@@ -57,7 +57,8 @@ export class VolumeModel {
       }
     }
     this.known.set(e.fileId, next);
-    if (oldSize !== e.content.length) out.push({ type: "size", fileId: e.fileId, size: e.content.length });
+    if (oldSize !== e.content.length)
+      out.push({ type: "size", fileId: e.fileId, size: e.content.length });
     return out;
   }
 
@@ -66,13 +67,28 @@ export class VolumeModel {
   }
 
   async mkdir(path: string): Promise<void> {
-    const e: ModelEntry = { kind: "dir", fileId: this.journal.allocateFileId(), mode: 0o755, mtimeMs: this.tick(), content: Buffer.alloc(0) };
+    const e: ModelEntry = {
+      kind: "dir",
+      fileId: this.journal.allocateFileId(),
+      mode: 0o755,
+      mtimeMs: this.tick(),
+      content: Buffer.alloc(0),
+    };
     this.entries.set(path, e);
-    await this.journal.append([{ type: "link", fileId: e.fileId, path, kind: "dir" }, this.attr(e)]);
+    await this.journal.append([
+      { type: "link", fileId: e.fileId, path, kind: "dir" },
+      this.attr(e),
+    ]);
   }
 
   async createFile(path: string, content: Buffer, mode = 0o644): Promise<void> {
-    const e: ModelEntry = { kind: "file", fileId: this.journal.allocateFileId(), mode, mtimeMs: this.tick(), content };
+    const e: ModelEntry = {
+      kind: "file",
+      fileId: this.journal.allocateFileId(),
+      mode,
+      mtimeMs: this.tick(),
+      content,
+    };
     this.entries.set(path, e);
     await this.journal.append([
       { type: "link", fileId: e.fileId, path, kind: "file" },
@@ -82,9 +98,19 @@ export class VolumeModel {
   }
 
   async symlink(path: string, target: string): Promise<void> {
-    const e: ModelEntry = { kind: "symlink", fileId: this.journal.allocateFileId(), mode: 0o777, mtimeMs: this.tick(), content: Buffer.alloc(0), target };
+    const e: ModelEntry = {
+      kind: "symlink",
+      fileId: this.journal.allocateFileId(),
+      mode: 0o777,
+      mtimeMs: this.tick(),
+      content: Buffer.alloc(0),
+      target,
+    };
     this.entries.set(path, e);
-    await this.journal.append([{ type: "link", fileId: e.fileId, path, kind: "symlink", target }, this.attr(e)]);
+    await this.journal.append([
+      { type: "link", fileId: e.fileId, path, kind: "symlink", target },
+      this.attr(e),
+    ]);
   }
 
   async write(path: string, offset: number, data: Buffer): Promise<void> {
@@ -116,15 +142,18 @@ export class VolumeModel {
   }
 
   async remove(path: string): Promise<void> {
-    for (const k of [...this.entries.keys()]) if (k === path || k.startsWith(`${path}/`)) this.entries.delete(k);
+    for (const k of [...this.entries.keys()])
+      if (k === path || k.startsWith(`${path}/`)) this.entries.delete(k);
     await this.journal.append([{ type: "unlink", path }]);
   }
 
   async rename(from: string, to: string): Promise<void> {
     const moved: [string, ModelEntry][] = [];
-    for (const [k, e] of this.entries) if (k === from || k.startsWith(`${from}/`)) moved.push([to + k.slice(from.length), e]);
+    for (const [k, e] of this.entries)
+      if (k === from || k.startsWith(`${from}/`)) moved.push([to + k.slice(from.length), e]);
     for (const k of [...this.entries.keys()]) {
-      if (k === from || k.startsWith(`${from}/`) || k === to || k.startsWith(`${to}/`)) this.entries.delete(k);
+      if (k === from || k.startsWith(`${from}/`) || k === to || k.startsWith(`${to}/`))
+        this.entries.delete(k);
     }
     for (const [k, e] of moved) this.entries.set(k, e);
     await this.journal.append([{ type: "rename", from, to }]);
@@ -212,7 +241,15 @@ export class VolumeModel {
 }
 
 /** Opens a journal plus hasher for a test. */
-export async function openTestJournal(dir: string, opts: { blockSize?: number; segmentSize?: number; clock?: () => number } = {}) {
-  const journal = await Journal.open({ dir, blockSize: opts.blockSize ?? 4096, segmentSize: opts.segmentSize ?? 256 * 1024, ...(opts.clock ? { clock: opts.clock } : {}) });
+export async function openTestJournal(
+  dir: string,
+  opts: { blockSize?: number; segmentSize?: number; clock?: () => number } = {},
+) {
+  const journal = await Journal.open({
+    dir,
+    blockSize: opts.blockSize ?? 4096,
+    segmentSize: opts.segmentSize ?? 256 * 1024,
+    ...(opts.clock ? { clock: opts.clock } : {}),
+  });
   return { journal, hasher: await BlockHasher.create() };
 }

@@ -1,4 +1,4 @@
-import { lstat, readFile, readdir, readlink } from "node:fs/promises";
+import { lstat, readdir, readFile, readlink } from "node:fs/promises";
 import { join } from "node:path";
 
 /** What a test compares about one path. */
@@ -18,11 +18,18 @@ export async function readTree(root: string): Promise<Map<string, TreeEntry>> {
       const p = join(dir, name);
       const r = rel ? `${rel}/${name}` : name;
       const st = await lstat(p);
-      if (st.isSymbolicLink()) out.set(r, { kind: "symlink", mode: 0, mtimeMs: st.mtimeMs, target: await readlink(p) });
+      if (st.isSymbolicLink())
+        out.set(r, { kind: "symlink", mode: 0, mtimeMs: st.mtimeMs, target: await readlink(p) });
       else if (st.isDirectory()) {
         out.set(r, { kind: "dir", mode: st.mode & 0o7777, mtimeMs: st.mtimeMs });
         await walk(p, r);
-      } else out.set(r, { kind: "file", mode: st.mode & 0o7777, mtimeMs: st.mtimeMs, content: await readFile(p) });
+      } else
+        out.set(r, {
+          kind: "file",
+          mode: st.mode & 0o7777,
+          mtimeMs: st.mtimeMs,
+          content: await readFile(p),
+        });
     }
   };
   await walk(root, "");
@@ -43,13 +50,16 @@ export function diffTrees(
       continue;
     }
     if (g.kind !== w.kind) out.push(`${p}: kind ${g.kind} != ${w.kind}`);
-    else if (w.kind === "symlink" && g.target !== w.target) out.push(`${p}: target ${g.target} != ${w.target}`);
+    else if (w.kind === "symlink" && g.target !== w.target)
+      out.push(`${p}: target ${g.target} != ${w.target}`);
     else if (w.kind === "file" && !g.content!.equals(w.content!)) {
       out.push(`${p}: content differs (size ${g.content!.length} vs ${w.content!.length})`);
     }
-    if (w.kind !== "symlink" && g.mode !== w.mode) out.push(`${p}: mode ${g.mode.toString(8)} != ${w.mode.toString(8)}`);
+    if (w.kind !== "symlink" && g.mode !== w.mode)
+      out.push(`${p}: mode ${g.mode.toString(8)} != ${w.mode.toString(8)}`);
     const checkMtime = w.kind === "dir" ? opts.dirMtimes : opts.mtimes;
-    if (checkMtime && Math.abs(g.mtimeMs - w.mtimeMs) > 1) out.push(`${p}: mtime ${g.mtimeMs} != ${w.mtimeMs}`);
+    if (checkMtime && Math.abs(g.mtimeMs - w.mtimeMs) > 1)
+      out.push(`${p}: mtime ${g.mtimeMs} != ${w.mtimeMs}`);
   }
   for (const p of got.keys()) if (!want.has(p)) out.push(`unexpected ${p}`);
   return out;

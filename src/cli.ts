@@ -1,0 +1,6 @@
+#!/usr/bin/env node
+/** Entry point of the `pvjournal` command (package.json `bin`). */
+import { main } from "./cli/main.js";
+
+// exitCode rather than process.exit(): lets pending log writes flush first.
+process.exitCode = await main(process.argv.slice(2));

@@ -1,0 +1,131 @@
+/** `pvjournal sidecar -c FILE`: capture every source into the local journal and serve the API. */
+import { readFileSync } from "node:fs";
+import type { Command } from "commander";
+import { EMBEDDED_DEFAULT_CONFIG_PATH, loadConfig } from "../../config/load.js";
+import type { Config } from "../../config/types.js";
+import { ConfigError, ErrorCode, PvjError } from "../../errors.js";
+import { buildServer } from "../../http/server.js";
+import { childLogger, createRootLogger, type Logger } from "../../log/logger.js";
+import { createMetrics } from "../../metrics/registry.js";
+import type { CliContext } from "../context.js";
+import { ExitCode } from "../exit.js";
+import { closeServer, waitForShutdownSignal } from "../lifecycle.js";
+import { readTokenFile } from "../token.js";
+
+/** Options of `pvjournal sidecar` as commander parses them. */
+export interface DaemonOptions {
+  readonly config?: string;
+  readonly listen?: string;
+  readonly journal?: string;
+  readonly logLevel?: string;
+}
+
+/** Until capture lands (issue 4) the sidecar serves its API but says it is not ready. */
+const NOT_READY_REASON = "capture not available yet: see issue 4";
+
+/** Turns the daemon flags into the config loader's dotted keys (flag > env > file > default). */
+export function daemonFlags(opts: DaemonOptions): Record<string, unknown> {
+  const flags: Record<string, unknown> = {};
+  if (opts.listen !== undefined) flags["api.listen"] = opts.listen;
+  if (opts.journal !== undefined) flags["journal.dir"] = opts.journal;
+  if (opts.logLevel !== undefined) flags["log.level"] = opts.logLevel;
+  return flags;
+}
+
+/** Adds the config flags shared by the daemon commands (sidecar, replica). */
+export function addDaemonOptions(cmd: Command): Command {
+  return cmd
+    .option("-c, --config <file>", "YAML config file (default: the embedded default config)")
+    .option("--listen <host:port>", "API address (api.listen)")
+    .option("--journal <dir>", "journal directory (journal.dir)")
+    .option("--log-level <level>", "trace|debug|info|warn|error|fatal|silent (log.level)");
+}
+
+function readPem(file: string, key: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (err) {
+    const reason = (err as NodeJS.ErrnoException).code ?? "unreadable";
+    throw new ConfigError(`cannot read the TLS file (${reason})`, { key, file }, err);
+  }
+}
+
+/** Reads the TLS pair named by api.tlsCert/api.tlsKey; null when TLS is off. */
+export function readTls(config: Config): { cert: Buffer; key: Buffer } | null {
+  const { tlsCert, tlsKey } = config.api;
+  if (tlsCert === null || tlsKey === null) return null;
+  return { cert: readPem(tlsCert, "api.tlsCert"), key: readPem(tlsKey, "api.tlsKey") };
+}
+
+/** Runs the sidecar until SIGTERM/SIGINT; resolves with the exit code. */
+export async function runSidecar(opts: DaemonOptions): Promise<ExitCode> {
+  const config = loadConfig({
+    file: opts.config ?? EMBEDDED_DEFAULT_CONFIG_PATH,
+    // The config module is the only reader of PVJ_* variables; the CLI hands them over.
+    env: process.env,
+    flags: daemonFlags(opts),
+    role: "sidecar",
+    // The embedded default protects ./data: create it so `pvjournal sidecar`
+    // with no arguments starts in an empty directory.
+    createMissingSources: opts.config === undefined,
+  });
+  const root = createRootLogger({ level: config.log.level });
+  const log = childLogger(root, "sidecar");
+  const token =
+    config.api.tokenFile === null ? null : readTokenFile(config.api.tokenFile, "api.tokenFile");
+  const https = readTls(config);
+  if (token === null)
+    log.warn("api.tokenFile is not set: /v1 routes are open to anyone who can reach the port");
+
+  const app = await buildServer({
+    logger: root,
+    token,
+    bodyLimit: config.api.bodyLimit,
+    role: "sidecar",
+    readiness: () => ({ ready: false, reason: NOT_READY_REASON }),
+    metrics: createMetrics(),
+    routes: [],
+    https,
+  });
+  await listen(app, config, log);
+
+  const signal = await waitForShutdownSignal();
+  log.info({ signal }, "shutting down");
+  const closed = await closeServer(app, log);
+  log.info("stopped");
+  return closed ? ExitCode.OK : ExitCode.FAILURE;
+}
+
+async function listen(
+  app: Awaited<ReturnType<typeof buildServer>>,
+  config: Config,
+  log: Logger,
+): Promise<void> {
+  try {
+    const address = await app.listen({ host: config.api.host, port: config.api.port });
+    log.info({ address }, "listening");
+  } catch (err) {
+    await app.close();
+    const reason = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+    throw new PvjError(
+      ErrorCode.IO_ERROR,
+      `cannot listen on ${config.api.listen} (${reason})`,
+      { key: "api.listen" },
+      err,
+    );
+  }
+}
+
+/** Registers `sidecar` on the program. */
+export function registerSidecar(program: Command, ctx: CliContext): Command {
+  return addDaemonOptions(
+    program
+      .command("sidecar")
+      .usage("[-c FILE] [--listen HOST:PORT] [--journal DIR] [--log-level LEVEL]")
+      .description(
+        "initial scan, then continuous capture of every source into the local journal; serves the HTTP API and the change stream",
+      ),
+  ).action(async (opts: DaemonOptions) => {
+    ctx.exitCode = await runSidecar(opts);
+  });
+}

@@ -1,0 +1,36 @@
+/**
+ * JSON schemas shared by every route plugin: the contract's error shape, so
+ * /docs describes each route's failures the same way.
+ */
+
+/**
+ * `{"error": {"code": "SNAKE_CASE", "message": "..."}}`: the body of every 4xx/5xx answer.
+ * No `$id`: plugins embed it inline in many routes' `response` maps, and a
+ * repeated `$id` would make ajv refuse the second copy.
+ */
+export const errorResponseSchema = {
+  type: "object",
+  description: "Every 4xx/5xx answer has this shape.",
+  required: ["error"],
+  additionalProperties: false,
+  properties: {
+    error: {
+      type: "object",
+      required: ["code", "message"],
+      additionalProperties: false,
+      properties: {
+        code: {
+          type: "string",
+          pattern: "^[A-Z][A-Z0-9_]*$",
+          description: "Stable SNAKE_CASE code",
+        },
+        message: { type: "string" },
+      },
+    },
+  },
+} as const;
+
+/** The error body as a TypeScript type. */
+export interface ErrorBody {
+  readonly error: { readonly code: string; readonly message: string };
+}
