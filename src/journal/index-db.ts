@@ -108,44 +108,76 @@ function toCheckpoint(r: RawCheckpoint): CheckpointRow {
 function prepare(db: Database.Database) {
   return {
     getMeta: db.prepare<[string], { value: string }>("SELECT value FROM meta WHERE key = ?"),
-    setMeta: db.prepare("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value"),
+    setMeta: db.prepare(
+      "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+    ),
     segments: db.prepare<[], SegmentRow>("SELECT * FROM segments ORDER BY kind DESC, first_seq"),
-    insertSegment: db.prepare("INSERT INTO segments (name, kind, first_seq, last_seq, bytes) VALUES (?, ?, ?, ?, ?)"),
+    insertSegment: db.prepare(
+      "INSERT INTO segments (name, kind, first_seq, last_seq, bytes) VALUES (?, ?, ?, ?, ?)",
+    ),
     updateSegment: db.prepare("UPDATE segments SET last_seq = ?, bytes = ? WHERE id = ?"),
     deleteSegment: db.prepare("DELETE FROM segments WHERE id = ?"),
-    insertBatch: db.prepare("INSERT OR REPLACE INTO batches (first_seq, last_seq, segment_id, offset, end_offset) VALUES (?, ?, ?, ?, ?)"),
-    batchFrom: db.prepare<[number], { first_seq: number; last_seq: number; segment_id: number; offset: number; end_offset: number }>(
-      "SELECT * FROM batches WHERE last_seq >= ? ORDER BY first_seq LIMIT 1",
+    insertBatch: db.prepare(
+      "INSERT OR REPLACE INTO batches (first_seq, last_seq, segment_id, offset, end_offset) VALUES (?, ?, ?, ?, ?)",
     ),
+    batchFrom: db.prepare<
+      [number],
+      {
+        first_seq: number;
+        last_seq: number;
+        segment_id: number;
+        offset: number;
+        end_offset: number;
+      }
+    >("SELECT * FROM batches WHERE last_seq >= ? ORDER BY first_seq LIMIT 1"),
     insertTime: db.prepare("INSERT OR IGNORE INTO times (seq, ts) VALUES (?, ?)"),
-    lastTime: db.prepare<[], { seq: number; ts: number }>("SELECT seq, ts FROM times ORDER BY seq DESC LIMIT 1"),
-    firstTsAfter: db.prepare<[number], { seq: number }>("SELECT min(seq) AS seq FROM times WHERE ts > ?"),
-    tsAtSeq: db.prepare<[number], { ts: number }>("SELECT ts FROM times WHERE seq <= ? ORDER BY seq DESC LIMIT 1"),
-    insertNs: db.prepare("INSERT OR IGNORE INTO ns (seq, ord, op, file_id, path, path2, kind, target) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"),
+    lastTime: db.prepare<[], { seq: number; ts: number }>(
+      "SELECT seq, ts FROM times ORDER BY seq DESC LIMIT 1",
+    ),
+    firstTsAfter: db.prepare<[number], { seq: number }>(
+      "SELECT min(seq) AS seq FROM times WHERE ts > ?",
+    ),
+    tsAtSeq: db.prepare<[number], { ts: number }>(
+      "SELECT ts FROM times WHERE seq <= ? ORDER BY seq DESC LIMIT 1",
+    ),
+    insertNs: db.prepare(
+      "INSERT OR IGNORE INTO ns (seq, ord, op, file_id, path, path2, kind, target) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    ),
     nsUpTo: db.prepare<[number], NsRow>("SELECT * FROM ns WHERE seq <= ? ORDER BY seq, ord"),
-    nsBetween: db.prepare<[number, number], NsRow>("SELECT * FROM ns WHERE seq > ? AND seq <= ? ORDER BY seq, ord"),
-    insertAttr: db.prepare("INSERT OR REPLACE INTO attrs (file_id, seq, mode, mtime) VALUES (?, ?, ?, ?)"),
+    nsBetween: db.prepare<[number, number], NsRow>(
+      "SELECT * FROM ns WHERE seq > ? AND seq <= ? ORDER BY seq, ord",
+    ),
+    insertAttr: db.prepare(
+      "INSERT OR REPLACE INTO attrs (file_id, seq, mode, mtime) VALUES (?, ?, ?, ?)",
+    ),
     attrAt: db.prepare<[number, number], { mode: number; mtime: number }>(
       "SELECT mode, mtime FROM attrs WHERE file_id = ? AND seq <= ? ORDER BY seq DESC LIMIT 1",
     ),
-    insertSize: db.prepare("INSERT OR REPLACE INTO sizes (file_id, seq, size, shrink) VALUES (?, ?, ?, ?)"),
+    insertSize: db.prepare(
+      "INSERT OR REPLACE INTO sizes (file_id, seq, size, shrink) VALUES (?, ?, ?, ?)",
+    ),
     sizeAt: db.prepare<[number, number], { seq: number; size: number }>(
       "SELECT seq, size FROM sizes WHERE file_id = ? AND seq <= ? ORDER BY seq DESC LIMIT 1",
     ),
     shrinksUpTo: db.prepare<[number, number], { seq: number; size: number }>(
       "SELECT seq, size FROM sizes WHERE file_id = ? AND seq <= ? AND shrink = 1 ORDER BY seq",
     ),
-    insertBlock: db.prepare("INSERT OR REPLACE INTO blocks (file_id, block, seq, len, hash) VALUES (?, ?, ?, ?, ?)"),
+    insertBlock: db.prepare(
+      "INSERT OR REPLACE INTO blocks (file_id, block, seq, len, hash) VALUES (?, ?, ?, ?, ?)",
+    ),
     blockAt: db.prepare<[number, number, number], BlockRow>(
       "SELECT block, seq, len, hash FROM blocks WHERE file_id = ? AND block = ? AND seq <= ? ORDER BY seq DESC LIMIT 1",
     ),
     maxBlockAt: db.prepare<[number, number], { block: number | null }>(
       "SELECT max(block) AS block FROM blocks WHERE file_id = ? AND seq <= ?",
     ),
-    blocksChangedBetween: db.prepare<[number, number], { file_id: number; block: number; len: number }>(
-      "SELECT file_id, block, len FROM blocks WHERE seq > ? AND seq <= ?",
+    blocksChangedBetween: db.prepare<
+      [number, number],
+      { file_id: number; block: number; len: number }
+    >("SELECT file_id, block, len FROM blocks WHERE seq > ? AND seq <= ?"),
+    insertBlob: db.prepare(
+      "INSERT OR IGNORE INTO blobs (hash, segment_id, offset, len) VALUES (?, ?, ?, ?)",
     ),
-    insertBlob: db.prepare("INSERT OR IGNORE INTO blobs (hash, segment_id, offset, len) VALUES (?, ?, ?, ?)"),
     moveBlob: db.prepare("UPDATE blobs SET segment_id = ?, offset = ? WHERE hash = ?"),
     blob: db.prepare<[Buffer], { segment_id: number; offset: number; len: number }>(
       "SELECT segment_id, offset, len FROM blobs WHERE hash = ?",
@@ -158,7 +190,9 @@ function prepare(db: Database.Database) {
     checkpointsRange: db.prepare<[number, number, number], RawCheckpoint>(
       "SELECT * FROM checkpoints WHERE ts >= ? AND ts <= ? ORDER BY id LIMIT ?",
     ),
-    lastCheckpoint: db.prepare<[], RawCheckpoint>("SELECT * FROM checkpoints ORDER BY id DESC LIMIT 1"),
+    lastCheckpoint: db.prepare<[], RawCheckpoint>(
+      "SELECT * FROM checkpoints ORDER BY id DESC LIMIT 1",
+    ),
     maxFileId: db.prepare<[], { m: number | null }>(
       "SELECT max(m) AS m FROM (SELECT max(file_id) AS m FROM ns UNION ALL SELECT max(file_id) FROM attrs)",
     ),
@@ -207,7 +241,13 @@ export class JournalIndex {
     return this.st.segments.all();
   }
 
-  insertSegment(name: string, kind: number, firstSeq: number, lastSeq: number, bytes: number): number {
+  insertSegment(
+    name: string,
+    kind: number,
+    firstSeq: number,
+    lastSeq: number,
+    bytes: number,
+  ): number {
     return Number(this.st.insertSegment.run(name, kind, firstSeq, lastSeq, bytes).lastInsertRowid);
   }
 
@@ -219,7 +259,13 @@ export class JournalIndex {
     this.st.deleteSegment.run(id);
   }
 
-  insertBatch(firstSeq: number, lastSeq: number, segmentId: number, offset: number, end: number): void {
+  insertBatch(
+    firstSeq: number,
+    lastSeq: number,
+    segmentId: number,
+    offset: number,
+    end: number,
+  ): void {
     this.st.insertBatch.run(firstSeq, lastSeq, segmentId, offset, end);
   }
 
@@ -260,7 +306,16 @@ export class JournalIndex {
         this.st.insertBlob.run(rec.hash, loc.segmentId, loc.offset, rec.data.length);
         break;
       case "link":
-        this.st.insertNs.run(rec.seq, ord, "link", rec.fileId, rec.path, null, rec.kind, rec.target ?? null);
+        this.st.insertNs.run(
+          rec.seq,
+          ord,
+          "link",
+          rec.fileId,
+          rec.path,
+          null,
+          rec.kind,
+          rec.target ?? null,
+        );
         break;
       case "unlink":
         this.st.insertNs.run(rec.seq, ord, "unlink", null, rec.path, null, null, null);
@@ -292,6 +347,11 @@ export class JournalIndex {
         );
         break;
     }
+  }
+
+  /** Records where a blob's bytes live, keeping an existing location. */
+  indexBlobLocation(hash: Buffer, segmentId: number, offset: number, len: number): void {
+    this.st.insertBlob.run(hash, segmentId, offset, len);
   }
 
   hasBlob(hash: Buffer): boolean {

@@ -1,15 +1,40 @@
 import { existsSync } from "node:fs";
-import { type FileHandle, mkdir, open, readdir, rm, stat, truncate, unlink, writeFile, readFile } from "node:fs/promises";
+import {
+  type FileHandle,
+  mkdir,
+  open,
+  readdir,
+  readFile,
+  rm,
+  stat,
+  truncate,
+  unlink,
+  writeFile,
+} from "node:fs/promises";
 import { join } from "node:path";
-import { CorruptionError, ErrorCode, PvjError, isErrno } from "../errors.js";
+import { CorruptionError, ErrorCode, isErrno, PvjError } from "../errors.js";
 import type { Logger } from "../log/logger.js";
 import { silentLogger } from "../log/logger.js";
+import { fsyncDir } from "../util/fs.js";
 import { decodeRecord, encodeRecord } from "./codec.js";
 import { type CheckpointRow, JournalIndex, type SegmentRow } from "./index-db.js";
-import type { CheckpointRecord, Consistency, HookOutcome, JournalRecord, RecordBody } from "./records.js";
-import { createSegmentFile, readFrameAt, scanSegment } from "./segment-io.js";
-import { FRAME_HEADER_BYTES, HEADER_BYTES, SegmentKind, checkFrame, encodeFrame, parseSegmentFileName, segmentFileName } from "./segment-format.js";
-import { fsyncDir } from "../util/fs.js";
+import type {
+  CheckpointRecord,
+  Consistency,
+  HookOutcome,
+  JournalRecord,
+  RecordBody,
+} from "./records.js";
+import {
+  checkFrame,
+  encodeFrame,
+  FRAME_HEADER_BYTES,
+  HEADER_BYTES,
+  parseSegmentFileName,
+  SegmentKind,
+  segmentFileName,
+} from "./segment-format.js";
+import { createSegmentFile, readFrameAt, readSegmentHeader, scanSegment } from "./segment-io.js";
 
 /** Name of the SQLite index inside a journal directory. */
 export const INDEX_FILE = "index.db";
@@ -82,6 +107,7 @@ export class Journal {
   private segmentNames = new Map<number, string>();
   private queue: Pending[] = [];
   private flushing: Promise<void> | null = null;
+  private paused: Promise<void> | null = null;
   private seq = 0;
   private ts = 0;
   private fileIdCounter = 0;
@@ -109,7 +135,11 @@ export class Journal {
   static async open(opts: JournalOptions): Promise<Journal> {
     if (opts.readOnly) {
       if (!existsSync(join(opts.dir, INDEX_FILE))) {
-        throw new PvjError(ErrorCode.NOT_FOUND, `no journal at ${opts.dir} (missing ${INDEX_FILE})`, { path: opts.dir });
+        throw new PvjError(
+          ErrorCode.NOT_FOUND,
+          `no journal at ${opts.dir} (missing ${INDEX_FILE})`,
+          { path: opts.dir },
+        );
       }
     } else {
       await mkdir(opts.dir, { recursive: true });
@@ -122,16 +152,24 @@ export class Journal {
       index = new JournalIndex(indexPath, fresh);
     } catch (err) {
       if (!opts.readOnly) await releaseLock(opts.dir);
-      throw new CorruptionError(`cannot open index ${indexPath}: ${(err as Error).message}`, { path: indexPath, hint: "delete index.db to rebuild it from the segments" }, err);
+      throw new CorruptionError(
+        `cannot open index ${indexPath}: ${(err as Error).message}`,
+        { path: indexPath, hint: "delete index.db to rebuild it from the segments" },
+        err,
+      );
     }
-    const stored = index.getMeta("blockSize");
+    const stored = index.getMeta("blockSize") ?? (await blockSizeFromSegments(opts.dir));
     const blockSize = stored ? Number(stored) : (opts.blockSize ?? DEFAULT_BLOCK_SIZE);
     if (stored && opts.blockSize !== undefined && opts.blockSize !== blockSize) {
-      opts.logger?.warn({ configured: opts.blockSize, stored: blockSize }, "journal.blockSize differs from the journal's; using the journal's");
+      opts.logger?.warn(
+        { configured: opts.blockSize, stored: blockSize },
+        "journal.blockSize differs from the journal's; using the journal's",
+      );
     }
     const j = new Journal(opts, index, blockSize);
     try {
-      if (!stored && !j.readOnly) index.setMeta("blockSize", String(blockSize));
+      if (index.getMeta("blockSize") === null && !j.readOnly)
+        index.setMeta("blockSize", String(blockSize));
       if (!j.readOnly) await j.recover();
       j.loadCounters();
       if (!j.readOnly) await j.openActive();
@@ -211,7 +249,9 @@ export class Journal {
   window(): JournalWindow | null {
     if (this.seq === 0) return null;
     const base = this.index.getMeta("baseSeq");
-    const oldestSeq = base ? Number(base) : (this.index.all<{ seq: number }>("SELECT min(seq) AS seq FROM times")[0]?.seq ?? 1);
+    const oldestSeq = base
+      ? Number(base)
+      : (this.index.all<{ seq: number }>("SELECT min(seq) AS seq FROM times")[0]?.seq ?? 1);
     return {
       oldestSeq,
       oldestTs: this.index.tsAtSeq(oldestSeq) ?? this.ts,
@@ -233,10 +273,13 @@ export class Journal {
     const payload = await readFrameAt(fh, name, loc.offset, BLOB_PREFIX + loc.len);
     const rec = decodeRecord(payload);
     if (rec.type !== "blob" || !rec.hash.equals(hash)) {
-      throw new CorruptionError(`segment ${name} offset ${loc.offset} does not hold block ${hash.toString("hex")}`, {
-        segment: name,
-        offset: loc.offset,
-      });
+      throw new CorruptionError(
+        `segment ${name} offset ${loc.offset} does not hold block ${hash.toString("hex")}`,
+        {
+          segment: name,
+          offset: loc.offset,
+        },
+      );
     }
     return rec.data;
   }
@@ -244,28 +287,47 @@ export class Journal {
   /** Reads every stored record with seq >= `from`, in order (the change stream). */
   async *records(from: number): AsyncGenerator<JournalRecord> {
     let next = from;
+    const base = Number(this.index.getMeta("baseSeq") ?? "0");
+    if (base > 0 && from <= base) {
+      // History below the base is folded: a reader from before it gets the
+      // base (the whole state at baseSeq, every record stamped baseSeq) first.
+      const row = this.index.segments().find((s) => s.kind === SegmentKind.base);
+      if (row) yield* this.readRange(row.id, HEADER_BYTES, row.bytes, 0);
+      next = base + 1;
+    }
     for (;;) {
       const batch = this.index.batchFrom(next);
       if (!batch) return;
-      const fh = await this.reader(batch.segment_id);
-      const name = this.segmentNames.get(batch.segment_id) ?? `#${batch.segment_id}`;
-      const len = batch.end_offset - batch.offset;
-      const buf = Buffer.allocUnsafe(len);
-      await fh.read(buf, 0, len, batch.offset);
-      let off = 0;
-      while (off < len) {
-        const frame = checkFrame(buf, off);
-        if (!frame.ok) {
-          throw new CorruptionError(`segment ${name} is damaged at offset ${batch.offset + off} (${frame.reason})`, {
-            segment: name,
-            offset: batch.offset + off,
-          });
-        }
-        const rec = decodeRecord(Buffer.from(frame.payload));
-        if (rec.seq >= next) yield rec;
-        off = frame.next;
-      }
+      yield* this.readRange(batch.segment_id, batch.offset, batch.end_offset, next);
       next = batch.last_seq + 1;
+    }
+  }
+
+  private async *readRange(
+    segmentId: number,
+    start: number,
+    end: number,
+    minSeq: number,
+  ): AsyncGenerator<JournalRecord> {
+    const fh = await this.reader(segmentId);
+    const name = this.segmentNames.get(segmentId) ?? `#${segmentId}`;
+    const buf = Buffer.allocUnsafe(end - start);
+    await fh.read(buf, 0, buf.length, start);
+    let off = 0;
+    while (off < buf.length) {
+      const frame = checkFrame(buf, off);
+      if (!frame.ok) {
+        throw new CorruptionError(
+          `segment ${name} is damaged at offset ${start + off} (${frame.reason})`,
+          {
+            segment: name,
+            offset: start + off,
+          },
+        );
+      }
+      const rec = decodeRecord(Buffer.from(frame.payload));
+      if (rec.seq >= minSeq) yield rec;
+      off = frame.next;
     }
   }
 
@@ -291,17 +353,53 @@ export class Journal {
 
   // --- internals -----------------------------------------------------------
 
-  private enqueue(records: readonly RecordBody[] | readonly JournalRecord[], stamped: boolean): Promise<AppendResult> {
-    if (this.closed) return Promise.reject(new PvjError(ErrorCode.JOURNAL_CLOSED, "journal is closed"));
-    if (this.readOnly) return Promise.reject(new PvjError(ErrorCode.JOURNAL_CLOSED, "journal is open read-only"));
+  private enqueue(
+    records: readonly RecordBody[] | readonly JournalRecord[],
+    stamped: boolean,
+  ): Promise<AppendResult> {
+    if (this.closed)
+      return Promise.reject(new PvjError(ErrorCode.JOURNAL_CLOSED, "journal is closed"));
+    if (this.readOnly)
+      return Promise.reject(new PvjError(ErrorCode.JOURNAL_CLOSED, "journal is open read-only"));
     return new Promise((resolve, reject) => {
       this.queue.push({ records, stamped, resolve, reject });
       this.kick();
     });
   }
 
+  /**
+   * Runs `fn` with appends paused (queued, not lost): retention and other
+   * maintenance see a journal that does not move under them.
+   */
+  async exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    while (this.paused) await this.paused;
+    let release!: () => void;
+    this.paused = new Promise<void>((r) => {
+      release = r;
+    });
+    try {
+      while (this.flushing) await this.flushing;
+      return await fn();
+    } finally {
+      this.paused = null;
+      release();
+      this.kick();
+    }
+  }
+
+  /** Id of the segment appends go to (retention never drops it). */
+  activeSegmentId(): number | null {
+    return this.active?.id ?? null;
+  }
+
+  /** Re-reads segment names and sizes after maintenance replaced segment files. */
+  async segmentsChanged(): Promise<void> {
+    await this.invalidateReaders();
+    this.bytes = this.index.segments().reduce((a, s) => a + s.bytes, 0);
+  }
+
   private kick(): void {
-    if (this.flushing || this.queue.length === 0) return;
+    if (this.paused || this.flushing || this.queue.length === 0) return;
     this.flushing = this.drain().finally(() => {
       this.flushing = null;
       this.kick();
@@ -313,7 +411,9 @@ export class Journal {
       const items = this.queue.splice(0);
       try {
         const results = await this.writeBatch(items);
-        items.forEach((it, i) => it.resolve(results[i]!));
+        items.forEach((it, i) => {
+          it.resolve(results[i]!);
+        });
       } catch (err) {
         for (const it of items) it.reject(err);
       }
@@ -371,7 +471,12 @@ export class Journal {
     } catch (err) {
       // Leave no half-batch behind: the tail is cut back to the last commit.
       await seg.fh.truncate(start).catch(() => undefined);
-      throw new PvjError(ErrorCode.IO_ERROR, `journal write failed: ${(err as Error).message}`, { segment: seg.name }, err);
+      throw new PvjError(
+        ErrorCode.IO_ERROR,
+        `journal write failed: ${(err as Error).message}`,
+        { segment: seg.name },
+        err,
+      );
     }
     const end = start + bytes;
     this.index.tx(() => {
@@ -388,8 +493,14 @@ export class Journal {
     this.seq = seq;
     this.ts = Math.max(this.ts, out[out.length - 1]!.ts);
     for (const rec of out) {
-      if (rec.type === "checkpoint") this.checkpointCounter = Math.max(this.checkpointCounter, rec.id);
-      if (rec.type === "link" || rec.type === "attr" || rec.type === "size" || rec.type === "write") {
+      if (rec.type === "checkpoint")
+        this.checkpointCounter = Math.max(this.checkpointCounter, rec.id);
+      if (
+        rec.type === "link" ||
+        rec.type === "attr" ||
+        rec.type === "size" ||
+        rec.type === "write"
+      ) {
         this.fileIdCounter = Math.max(this.fileIdCounter, rec.fileId);
       }
     }
@@ -402,9 +513,15 @@ export class Journal {
     if (cur && (cur.size === HEADER_BYTES || cur.size + bytes <= this.segmentSize)) return cur;
     if (cur) await cur.fh.close();
     const name = segmentFileName(SegmentKind.log, firstSeq);
-    const fh = await createSegmentFile(join(this.dir, name), SegmentKind.log);
+    const fh = await createSegmentFile(join(this.dir, name), SegmentKind.log, this.blockSize);
     await fsyncDir(this.dir);
-    const id = this.index.insertSegment(name, SegmentKind.log, firstSeq, firstSeq - 1, HEADER_BYTES);
+    const id = this.index.insertSegment(
+      name,
+      SegmentKind.log,
+      firstSeq,
+      firstSeq - 1,
+      HEADER_BYTES,
+    );
     this.segmentNames.set(id, name);
     this.bytes += HEADER_BYTES;
     this.active = { id, name, fh, size: HEADER_BYTES };
@@ -418,7 +535,8 @@ export class Journal {
     if (cached) return cached;
     if (!this.segmentNames.has(segmentId)) this.refreshSegmentNames();
     const name = this.segmentNames.get(segmentId);
-    if (!name) return Promise.reject(new CorruptionError(`index refers to unknown segment #${segmentId}`));
+    if (!name)
+      return Promise.reject(new CorruptionError(`index refers to unknown segment #${segmentId}`));
     const p = open(join(this.dir, name), "r");
     this.readers.set(segmentId, p);
     p.catch(() => this.readers.delete(segmentId));
@@ -458,15 +576,14 @@ export class Journal {
    * Brings the index in line with the segments (see `open`). Segments known to
    * the index must be at least as long as their committed length; bytes past
    * it are either whole fsynced batches whose index commit was lost (indexed
-   * now) or a torn tail (truncated). Unknown segment files whose records are
-   * all already indexed are leftovers of an interrupted retention (removed).
+   * now) or a torn tail of the newest segment (truncated). Unknown segment
+   * files whose records are all already covered are leftovers of an
+   * interrupted retention (removed). Without an index, the newest base
+   * segment plus the log segments after it are indexed from scratch.
    */
   private async recover(): Promise<void> {
     const known = new Map(this.index.segments().map((s) => [s.name, s]));
     const names = (await readdir(this.dir)).filter((n) => parseSegmentFileName(n) !== null);
-    const onDisk = names
-      .map((n) => ({ name: n, ...parseSegmentFileName(n)! }))
-      .sort((a, b) => (a.kind !== b.kind ? b.kind - a.kind : a.firstSeq - b.firstSeq));
     for (const s of known.values()) {
       if (!names.includes(s.name)) {
         throw new CorruptionError(`segment ${s.name} is in the index but missing on disk`, {
@@ -475,87 +592,150 @@ export class Journal {
         });
       }
     }
-    const rebuilding = known.size === 0 && onDisk.length > 0;
-    if (rebuilding) this.log.warn({ dir: this.dir, segments: onDisk.length }, "index missing or empty: rebuilding from segments");
-    const lastLog = [...onDisk].reverse().find((s) => s.kind === SegmentKind.log)?.name;
+    const parsed = names
+      .map((n) => ({ name: n, ...parseSegmentFileName(n)! }))
+      .sort((a, b) => a.firstSeq - b.firstSeq);
+    const bases = parsed.filter((s) => s.kind === SegmentKind.base);
+    const logs = parsed.filter((s) => s.kind === SegmentKind.log);
+    const rebuilding = known.size === 0 && parsed.length > 0;
+    if (rebuilding)
+      this.log.warn(
+        { dir: this.dir, segments: parsed.length },
+        "index missing or empty: rebuilding from segments",
+      );
     let maxSeq = this.index.lastTime()?.seq ?? 0;
     let baseSeq = Number(this.index.getMeta("baseSeq") ?? "0");
 
-    for (const seg of onDisk) {
+    // A base the index does not know is an uncommitted retention (dropped; it
+    // reruns later) unless we are rebuilding, when the newest base is the floor.
+    const useBase = rebuilding ? bases[bases.length - 1] : undefined;
+    for (const b of bases) {
+      if (known.has(b.name) || b === useBase) continue;
+      this.log.warn({ segment: b.name }, "removing base segment of an interrupted retention");
+      await unlink(join(this.dir, b.name));
+    }
+    if (useBase) {
+      const scan = await scanSegment(join(this.dir, useBase.name));
+      if (scan.damage) {
+        throw new CorruptionError(
+          `base segment ${useBase.name} is damaged at offset ${scan.damage.offset} (${scan.damage.reason})`,
+          {
+            segment: useBase.name,
+            offset: scan.damage.offset,
+          },
+        );
+      }
+      this.index.tx(() => {
+        const id = this.index.insertSegment(
+          useBase.name,
+          SegmentKind.base,
+          useBase.firstSeq,
+          useBase.firstSeq,
+          scan.validEnd,
+        );
+        scan.records.forEach(({ record, offset }, ord) => {
+          this.index.indexRecord(record, { segmentId: id, offset }, ord);
+        });
+        baseSeq = useBase.firstSeq;
+        maxSeq = Math.max(maxSeq, baseSeq);
+        this.index.setMeta("baseSeq", String(baseSeq));
+        if (scan.records.length > 0)
+          this.index.insertBatch(baseSeq, baseSeq, id, HEADER_BYTES, scan.validEnd);
+      });
+    }
+
+    const lastLog = logs[logs.length - 1]?.name;
+    for (const seg of logs) {
       const path = join(this.dir, seg.name);
       const row = known.get(seg.name);
-      const isLast = seg.name === lastLog;
       if (row) {
         const size = (await stat(path)).size;
         if (size < row.bytes) {
-          throw new CorruptionError(`segment ${seg.name} is ${size} bytes but ${row.bytes} were committed`, {
-            segment: seg.name,
-            offset: size,
-          });
+          throw new CorruptionError(
+            `segment ${seg.name} is ${size} bytes but ${row.bytes} were committed`,
+            {
+              segment: seg.name,
+              offset: size,
+            },
+          );
         }
         if (size === row.bytes) continue;
       }
       const scan = await scanSegment(path, row ? row.bytes : HEADER_BYTES);
       if (!row && scan.validEnd === 0) {
-        if (isLast && scan.fileSize < HEADER_BYTES) {
+        if (seg.name === lastLog && scan.fileSize < HEADER_BYTES) {
           // Crashed while creating the file: nothing in it was ever acknowledged.
           await unlink(path);
           continue;
         }
-        throw new CorruptionError(`segment ${seg.name} has a bad header`, { segment: seg.name, offset: 0 });
+        throw new CorruptionError(`segment ${seg.name} has a bad header`, {
+          segment: seg.name,
+          offset: 0,
+        });
       }
       if (scan.damage) {
-        if (!isLast) {
+        if (seg.name !== lastLog) {
           throw new CorruptionError(
             `segment ${seg.name} is damaged at offset ${scan.damage.offset} (${scan.damage.reason})`,
-            { segment: seg.name, offset: scan.damage.offset, hint: "run `pvjournal verify` for a full report" },
+            {
+              segment: seg.name,
+              offset: scan.damage.offset,
+              hint: "run `pvjournal verify` for a full report",
+            },
           );
         }
-        this.log.warn({ segment: seg.name, offset: scan.damage.offset, reason: scan.damage.reason }, "truncating torn tail");
+        this.log.warn(
+          { segment: seg.name, offset: scan.damage.offset, reason: scan.damage.reason },
+          "truncating torn tail",
+        );
         await truncate(path, scan.validEnd);
         await fsyncFile(path);
       }
-      if (seg.kind === SegmentKind.base) {
-        const seqOf = scan.records[0]?.record.seq ?? seg.firstSeq;
-        if (!rebuilding && seqOf <= baseSeq && !row) {
-          await unlink(path);
-          continue;
-        }
-        if (rebuilding && seqOf < baseSeq) {
-          await unlink(path);
-          continue;
-        }
-      }
-      const fresh = scan.records.filter((r) =>
-        seg.kind === SegmentKind.base ? r.record.seq > maxSeq || rebuilding : r.record.seq > Math.max(maxSeq, baseSeq),
-      );
+      const floor = Math.max(maxSeq, baseSeq);
+      const fresh = scan.records.filter((r) => r.record.seq > floor);
       if (!row && fresh.length === 0 && scan.records.length > 0) {
-        this.log.warn({ segment: seg.name }, "removing leftover segment whose records are all indexed");
+        this.log.warn(
+          { segment: seg.name },
+          "removing leftover segment whose records are all covered",
+        );
         await unlink(path);
         continue;
       }
       this.index.tx(() => {
-        const id = row?.id ?? this.index.insertSegment(seg.name, seg.kind, seg.firstSeq, seg.firstSeq - 1, HEADER_BYTES);
-        let ord = 0;
-        let batchStart: number | null = null;
-        let first = 0;
-        for (const { record, offset } of fresh) {
-          this.index.indexRecord(record, { segmentId: id, offset }, ord++);
-          if (batchStart === null) {
-            batchStart = offset;
-            first = record.seq;
-          }
-          maxSeq = Math.max(maxSeq, record.seq);
+        const id =
+          row?.id ??
+          this.index.insertSegment(
+            seg.name,
+            seg.kind,
+            seg.firstSeq,
+            seg.firstSeq - 1,
+            HEADER_BYTES,
+          );
+        for (const { record, offset } of scan.records) {
+          if (record.seq > floor) this.index.indexRecord(record, { segmentId: id, offset }, 0);
+          // Blocks stored before the base may still back live writes.
+          else if (record.type === "blob")
+            this.index.indexBlobLocation(record.hash, id, offset, record.data.length);
         }
-        if (seg.kind === SegmentKind.base && fresh.length > 0) {
-          baseSeq = fresh[0]!.record.seq;
-          this.index.setMeta("baseSeq", String(baseSeq));
+        const first = fresh[0];
+        if (first) {
+          maxSeq = fresh[fresh.length - 1]!.record.seq;
+          this.index.insertBatch(first.record.seq, maxSeq, id, first.offset, scan.validEnd);
         }
-        if (batchStart !== null) this.index.insertBatch(first, maxSeq, id, batchStart, scan.validEnd);
         this.index.updateSegment(id, Math.max(maxSeq, row?.last_seq ?? 0), scan.validEnd);
       });
     }
   }
+}
+
+/** The block size recorded in the segment headers (for an index rebuild), or null. */
+async function blockSizeFromSegments(dir: string): Promise<string | null> {
+  const names = existsSync(dir) ? await readdir(dir) : [];
+  for (const n of names.filter((x) => parseSegmentFileName(x) !== null)) {
+    const h = await readSegmentHeader(join(dir, n)).catch(() => null);
+    if (h && h.blockSize > 0) return String(h.blockSize);
+  }
+  return null;
 }
 
 async function writeAll(fh: FileHandle, buffers: Buffer[], position: number): Promise<void> {

@@ -27,7 +27,10 @@ function removeTree(tree: Map<string, NsEntry>, path: string): void {
  * rename moves the whole subtree and replaces whatever was at the destination,
  * as rename(2) does; a link over a directory replaces the directory's subtree.
  */
-export function replayNamespace(events: Iterable<NsEvent>, tree = new Map<string, NsEntry>()): Map<string, NsEntry> {
+export function replayNamespace(
+  events: Iterable<NsEvent>,
+  tree = new Map<string, NsEntry>(),
+): Map<string, NsEntry> {
   for (const ev of events) {
     if (ev.op === "link") {
       const prev = tree.get(ev.path);
@@ -44,7 +47,8 @@ export function replayNamespace(events: Iterable<NsEvent>, tree = new Map<string
       const to = ev.path2 ?? "";
       if (from === to) continue;
       const moved: [string, NsEntry][] = [];
-      for (const [key, entry] of tree) if (isAtOrBelow(key, from)) moved.push([to + key.slice(from.length), entry]);
+      for (const [key, entry] of tree)
+        if (isAtOrBelow(key, from)) moved.push([to + key.slice(from.length), entry]);
       removeTree(tree, from);
       removeTree(tree, to);
       for (const [key, entry] of moved) tree.set(key, entry);

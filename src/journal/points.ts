@@ -51,21 +51,42 @@ export function resolvePoint(journal: Journal, point: Point, now: number): Resol
     : "the journal is empty";
   if ("checkpoint" in point) {
     const cp = journal.index.checkpoint(point.checkpoint);
-    if (!cp) throw new RequestError(ErrorCode.CHECKPOINT_NOT_FOUND, `checkpoint ${point.checkpoint} not found`);
+    if (!cp)
+      throw new RequestError(
+        ErrorCode.CHECKPOINT_NOT_FOUND,
+        `checkpoint ${point.checkpoint} not found`,
+      );
     if (win && cp.seq < win.oldestSeq) {
-      throw new RequestError(ErrorCode.POINT_OUT_OF_RANGE, `checkpoint ${cp.id} is older than the retention window; ${range}`);
+      throw new RequestError(
+        ErrorCode.POINT_OUT_OF_RANGE,
+        `checkpoint ${cp.id} is older than the retention window; ${range}`,
+      );
     }
     return { seq: cp.seq, ts: cp.ts, checkpoint: cp.id };
   }
   if (!win) throw new RequestError(ErrorCode.POINT_OUT_OF_RANGE, `no restore points: ${range}`);
   if ("seq" in point) {
-    if (!Number.isSafeInteger(point.seq) || point.seq < win.oldestSeq || point.seq > win.newestSeq) {
-      throw new RequestError(ErrorCode.POINT_OUT_OF_RANGE, `seq ${point.seq} is outside the window; ${range}`);
+    if (
+      !Number.isSafeInteger(point.seq) ||
+      point.seq < win.oldestSeq ||
+      point.seq > win.newestSeq
+    ) {
+      throw new RequestError(
+        ErrorCode.POINT_OUT_OF_RANGE,
+        `seq ${point.seq} is outside the window; ${range}`,
+      );
     }
-    return { seq: point.seq, ts: journal.index.tsAtSeq(point.seq) ?? win.oldestTs, checkpoint: null };
+    return {
+      seq: point.seq,
+      ts: journal.index.tsAtSeq(point.seq) ?? win.oldestTs,
+      checkpoint: null,
+    };
   }
   if (point.at > now) {
-    throw new RequestError(ErrorCode.POINT_OUT_OF_RANGE, `${new Date(point.at).toISOString()} is in the future; ${range}`);
+    throw new RequestError(
+      ErrorCode.POINT_OUT_OF_RANGE,
+      `${new Date(point.at).toISOString()} is in the future; ${range}`,
+    );
   }
   if (point.at < win.oldestTs) {
     throw new RequestError(

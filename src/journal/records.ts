@@ -102,5 +102,8 @@ export function isNamespaceRecord(r: RecordBody): r is LinkRecord | UnlinkRecord
 
 /** True when `path` is `prefix` itself or lies below it. */
 export function isAtOrBelow(path: string, prefix: string): boolean {
-  return path === prefix || (path.length > prefix.length && path.startsWith(prefix) && path[prefix.length] === "/");
+  return (
+    path === prefix ||
+    (path.length > prefix.length && path.startsWith(prefix) && path[prefix.length] === "/")
+  );
 }

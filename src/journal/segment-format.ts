@@ -3,7 +3,7 @@ import { crc32 } from "node:zlib";
 /**
  * Segment file layout (version 1):
  *
- *   header (16 bytes): "PVJSEG" | u16 version | u8 kind | 7 reserved zero bytes
+ *   header (16 bytes): "PVJSEG" | u16 version | u8 kind | u32 blockSize | 3 reserved zero bytes
  *   frames:            u32 payloadLength | u32 crc32(payloadLength LE ‖ payload) | payload
  *
  * The checksum covers the length too, so a flipped length bit is caught rather
@@ -25,22 +25,28 @@ export const SegmentKind = { log: 0, base: 1 } as const;
 /** One of SegmentKind. */
 export type SegmentKind = (typeof SegmentKind)[keyof typeof SegmentKind];
 
-/** Builds a segment header. */
-export function encodeHeader(kind: SegmentKind): Buffer {
+/**
+ * Builds a segment header. The block size is in every header so that an index
+ * rebuilt from the segments alone interprets block numbers correctly.
+ */
+export function encodeHeader(kind: SegmentKind, blockSize: number): Buffer {
   const h = Buffer.alloc(HEADER_BYTES);
   SEGMENT_MAGIC.copy(h, 0);
   h.writeUInt16LE(SEGMENT_VERSION, 6);
   h.writeUInt8(kind, 8);
+  h.writeUInt32LE(blockSize, 9);
   return h;
 }
 
 /** Parses a header; returns null when the bytes are not a v1 pvjournal segment header. */
-export function decodeHeader(h: Buffer): { version: number; kind: SegmentKind } | null {
+export function decodeHeader(
+  h: Buffer,
+): { version: number; kind: SegmentKind; blockSize: number } | null {
   if (h.length < HEADER_BYTES || !h.subarray(0, 6).equals(SEGMENT_MAGIC)) return null;
   const version = h.readUInt16LE(6);
   const kind = h.readUInt8(8);
   if (version !== SEGMENT_VERSION || (kind !== 0 && kind !== 1)) return null;
-  return { version, kind: kind as SegmentKind };
+  return { version, kind: kind as SegmentKind, blockSize: h.readUInt32LE(9) };
 }
 
 function frameCrc(payload: Buffer): number {

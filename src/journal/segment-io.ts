@@ -1,14 +1,14 @@
-import { open, readFile, type FileHandle } from "node:fs/promises";
+import { type FileHandle, open, readFile } from "node:fs/promises";
 import { CorruptionError } from "../errors.js";
 import { decodeRecord } from "./codec.js";
 import type { JournalRecord } from "./records.js";
 import {
-  FRAME_HEADER_BYTES,
-  HEADER_BYTES,
-  type SegmentKind,
   checkFrame,
   decodeHeader,
   encodeHeader,
+  FRAME_HEADER_BYTES,
+  HEADER_BYTES,
+  type SegmentKind,
   verifyFramedPayload,
 } from "./segment-format.js";
 
@@ -71,18 +71,39 @@ export async function scanSegment(path: string, from = HEADER_BYTES): Promise<Se
 }
 
 /** Creates a new segment file holding only its header, fsynced. */
-export async function createSegmentFile(path: string, kind: SegmentKind): Promise<FileHandle> {
+export async function createSegmentFile(
+  path: string,
+  kind: SegmentKind,
+  blockSize: number,
+): Promise<FileHandle> {
   const fh = await open(path, "wx+");
-  await fh.write(encodeHeader(kind), 0, HEADER_BYTES, 0);
+  await fh.write(encodeHeader(kind, blockSize), 0, HEADER_BYTES, 0);
   await fh.datasync();
   return fh;
+}
+
+/** Reads just the header of a segment file (null if it is not a segment). */
+export async function readSegmentHeader(path: string): Promise<ReturnType<typeof decodeHeader>> {
+  const fh = await open(path, "r");
+  try {
+    const buf = Buffer.alloc(HEADER_BYTES);
+    await fh.read(buf, 0, HEADER_BYTES, 0);
+    return decodeHeader(buf);
+  } finally {
+    await fh.close();
+  }
 }
 
 /**
  * Reads one frame at `offset` by random access and checks its checksum.
  * Throws CorruptionError naming the segment and offset on any mismatch.
  */
-export async function readFrameAt(fh: FileHandle, segmentName: string, offset: number, payloadLen: number): Promise<Buffer> {
+export async function readFrameAt(
+  fh: FileHandle,
+  segmentName: string,
+  offset: number,
+  payloadLen: number,
+): Promise<Buffer> {
   const buf = Buffer.allocUnsafe(FRAME_HEADER_BYTES + payloadLen);
   const { bytesRead } = await fh.read(buf, 0, buf.length, offset);
   const head = buf.subarray(0, FRAME_HEADER_BYTES);

@@ -21,7 +21,8 @@ export function prng(seed: number) {
   };
 }
 
-/** Seed from PVJ_TEST_SEED-free sources: time, printed by the caller for replay. */
+/** A random seed, or TEST_SEED from the environment to replay a printed failure. */
 export function freshSeed(): number {
-  return Math.floor(Math.random() * 2 ** 31);
+  const fixed = process.env.TEST_SEED;
+  return fixed ? Number(fixed) : Math.floor(Math.random() * 2 ** 31);
 }
