@@ -113,14 +113,33 @@ describe("help and usage", () => {
   });
 });
 
+describe("offline commands on a directory that holds no journal", () => {
+  it.each([
+    [["checkpoints", "--journal", "/nonexistent/pvj-journal"]],
+    [
+      [
+        "restore",
+        "--seq",
+        "1",
+        "--target",
+        "/tmp/pvj-never",
+        "--journal",
+        "/nonexistent/pvj-journal",
+      ],
+    ],
+    [["verify", "--journal", "/nonexistent/pvj-journal"]],
+  ])("%j exits 1 naming the directory", async (args) => {
+    const res = await runCli(args);
+    expect(res.code).toBe(1);
+    expect(res.stderr).toContain("pvjournal: no journal at /nonexistent/pvj-journal");
+  });
+});
+
 describe("commands whose feature has not landed", () => {
   it.each([
     [["replica"], 5],
     [["checkpoint", "--server", "http://127.0.0.1:1"], 4],
-    [["checkpoints", "--journal", "/tmp/j"], 3],
-    [["restore", "--seq", "1", "--target", "/tmp/t", "--journal", "/tmp/j"], 3],
     [["restore", "--seq", "1", "--target", "/tmp/t", "--server", "http://127.0.0.1:1"], 6],
-    [["verify", "--journal", "/tmp/j"], 3],
     [["drill", "--server", "http://127.0.0.1:1"], 7],
     [["diff", "--from", "seq:1", "--to", "seq:2", "--journal", "/tmp/j"], 6],
     [["status", "--server", "http://127.0.0.1:1"], 4],

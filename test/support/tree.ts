@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { lstat, readdir, readFile, readlink } from "node:fs/promises";
 import { join } from "node:path";
 
@@ -63,4 +64,18 @@ export function diffTrees(
   }
   for (const p of got.keys()) if (!want.has(p)) out.push(`unexpected ${p}`);
   return out;
+}
+
+/** A digest of a tree (paths, kinds, modes, file mtimes, contents, link targets). */
+export function treeDigest(tree: Map<string, TreeEntry>): string {
+  const h = createHash("sha256");
+  for (const p of [...tree.keys()].sort()) {
+    const e = tree.get(p)!;
+    h.update(
+      `${p}\0${e.kind}\0${e.kind === "symlink" ? 0 : e.mode}\0${e.kind === "file" ? Math.round(e.mtimeMs) : 0}\0${e.target ?? ""}\0`,
+    );
+    if (e.content) h.update(e.content);
+    h.update("\n");
+  }
+  return h.digest("hex");
 }

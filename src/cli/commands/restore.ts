@@ -3,8 +3,22 @@
  * (--journal DIR | --server URL)`: materialise a point into a directory.
  */
 import type { Command } from "commander";
-import { NotAvailableError } from "../../errors.js";
-import { choosePoint, chooseSource, parseSeq, parseServerUrl, parseTime } from "../options.js";
+import { formatBytes } from "../../config/size.js";
+import { NotAvailableError, UsageError } from "../../errors.js";
+import type { Point } from "../../journal/points.js";
+import { prepareRestore, runRestore as restoreJournal } from "../../restore/restore.js";
+import { BlockHasher } from "../../util/hash.js";
+import { openForTool } from "../journal-access.js";
+import {
+  type CliPoint,
+  choosePoint,
+  chooseSource,
+  parseSeq,
+  parseServerUrl,
+  parseTime,
+} from "../options.js";
+import { createProgress } from "../progress.js";
+import { toolLogger } from "../tool-logger.js";
 
 /** Options of `pvjournal restore`. */
 export interface RestoreOptions {
@@ -18,13 +32,44 @@ export interface RestoreOptions {
   readonly tokenFile?: string;
 }
 
-/** Restores; offline not available until issue 3, through a daemon until issue 6. */
-export async function runRestore(opts: RestoreOptions): Promise<never> {
-  choosePoint(opts, true);
+/** Converts the CLI's point to the journal's. */
+export function toJournalPoint(p: CliPoint): Point {
+  if (p.kind === "seq") return { seq: p.seq };
+  if (p.kind === "at") return { at: p.time.getTime() };
+  if (!/^\d+$/.test(p.id))
+    throw new UsageError(`--checkpoint expects a checkpoint id (a number), got "${p.id}"`);
+  return { checkpoint: Number(p.id) };
+}
+
+/** Restores offline from a journal directory (through a daemon: issue 6). */
+export async function runRestore(opts: RestoreOptions): Promise<void> {
+  const point = toJournalPoint(choosePoint(opts, true)!);
   const source = chooseSource(opts);
-  throw source.kind === "journal"
-    ? new NotAvailableError("offline restore", 3)
-    : new NotAvailableError("restore through a daemon", 6);
+  if (source.kind === "server") throw new NotAvailableError("restore through a daemon", 6);
+  const { journal } = await openForTool(source.dir, toolLogger());
+  try {
+    const hasher = await BlockHasher.create();
+    const prepared = await prepareRestore(
+      journal,
+      { point, target: opts.target, paths: opts.paths ?? null },
+      // Offline: the operator chooses any target, but never the journal itself.
+      { allowedRoots: null, forbidden: [journal.dir] },
+      Date.now(),
+    );
+    const progress = createProgress("restore");
+    const started = Date.now();
+    const result = await restoreJournal(journal, hasher, prepared, {
+      onProgress: (p) =>
+        progress.update(p.bytesDone, p.bytesTotal, `${p.filesDone}/${p.filesTotal} files`),
+    });
+    const secs = ((Date.now() - started) / 1000).toFixed(1);
+    progress.finish(
+      `restored seq ${result.point.seq} (${new Date(result.point.ts).toISOString()}) into ${prepared.target}: ` +
+        `${result.files} files, ${formatBytes(result.bytes)} in ${secs}s`,
+    );
+  } finally {
+    await journal.close();
+  }
 }
 
 /** Registers `restore` on the program. */

@@ -1,0 +1,89 @@
+import { lstat, readdir, realpath } from "node:fs/promises";
+import { basename, dirname, isAbsolute, join, resolve, sep } from "node:path";
+import { ErrorCode, isErrno, RequestError } from "../errors.js";
+
+/** Where a restore may write. */
+export interface TargetPolicy {
+  /** Targets must resolve strictly below one of these; null = anywhere (offline CLI). */
+  readonly allowedRoots: readonly string[] | null;
+  /** Live sources, the journal, the mirror: a target may not be in, at or above any of them. */
+  readonly forbidden: readonly string[];
+}
+
+/** True when `p` equals `root` or lies below it (both absolute, normalised). */
+function within(p: string, root: string): boolean {
+  return p === root || p.startsWith(root.endsWith(sep) ? root : root + sep);
+}
+
+/** Real path of `p`, following symlinks in every existing ancestor. */
+async function realOf(p: string): Promise<string> {
+  try {
+    return await realpath(p);
+  } catch (err) {
+    if (!isErrno(err, "ENOENT") && !isErrno(err, "ENOTDIR")) throw err;
+    const parent = dirname(p);
+    if (parent === p) return p;
+    return join(await realOf(parent), basename(p));
+  }
+}
+
+/**
+ * Checks a restore target before anything is written and returns its real
+ * absolute path. Refuses `..` components, targets that resolve (after
+ * following symlinks) outside the allowed roots, targets overlapping a live
+ * source, the journal or the mirror, a target that is a symlink or a file,
+ * and a non-empty directory.
+ */
+export async function checkTarget(
+  target: string,
+  policy: TargetPolicy,
+  cwd = process.cwd(),
+): Promise<string> {
+  const notAllowed = (why: string) =>
+    new RequestError(ErrorCode.TARGET_NOT_ALLOWED, `restore target ${target}: ${why}`, {
+      path: target,
+    });
+  if (target.length === 0) throw notAllowed("empty path");
+  if (target.split(/[\\/]/).includes(".."))
+    throw notAllowed("'..' is not allowed in a target path");
+  if (target.includes("\0")) throw notAllowed("NUL byte in path");
+  const abs = isAbsolute(target) ? resolve(target) : resolve(cwd, target);
+  const real = await realOf(abs);
+  if (policy.allowedRoots !== null) {
+    const roots = await Promise.all(policy.allowedRoots.map((r) => realOf(resolve(r))));
+    if (!roots.some((root) => real !== root && within(real, root))) {
+      throw notAllowed(
+        roots.length === 0
+          ? "restore.allowedRoots is empty: configure at least one root"
+          : `it resolves to ${real}, which is not below restore.allowedRoots (${policy.allowedRoots.join(", ")})`,
+      );
+    }
+  }
+  for (const f of policy.forbidden) {
+    const rf = await realOf(resolve(f));
+    if (within(real, rf) || within(rf, real))
+      throw notAllowed(`it overlaps ${rf}, which must never be written by a restore`);
+  }
+  let st: Awaited<ReturnType<typeof lstat>> | null = null;
+  try {
+    st = await lstat(abs);
+  } catch (err) {
+    if (!isErrno(err, "ENOENT")) throw err;
+  }
+  if (st) {
+    if (st.isSymbolicLink()) throw notAllowed("it is a symlink");
+    if (!st.isDirectory())
+      throw new RequestError(
+        ErrorCode.TARGET_NOT_EMPTY,
+        `restore target ${target} exists and is not a directory`,
+        { path: target },
+      );
+    if ((await readdir(abs)).length > 0) {
+      throw new RequestError(ErrorCode.TARGET_NOT_EMPTY, `restore target ${target} is not empty`, {
+        path: target,
+        hint: "choose a new directory; a restore never overwrites",
+      });
+    }
+  }
+  return real;
+}
