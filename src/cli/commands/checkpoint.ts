@@ -1,6 +1,6 @@
 /** `pvjournal checkpoint [--label L]`: ask a running daemon for a checkpoint. */
 import type { Command } from "commander";
-import { NotAvailableError } from "../../errors.js";
+import { apiRequest } from "../api-client.js";
 import { parseServerUrl } from "../options.js";
 
 /** Options of `pvjournal checkpoint`. */
@@ -11,9 +11,37 @@ export interface CheckpointOptions {
   readonly json?: boolean;
 }
 
-/** Requests the checkpoint; not available until issue 4 lands. */
-export async function runCheckpoint(_opts: CheckpointOptions): Promise<never> {
-  throw new NotAvailableError("checkpoint", 4);
+/** A checkpoint as the API returns it. */
+interface CheckpointAnswer {
+  id: number;
+  seq: number;
+  ts: string;
+  label: string | null;
+  consistency: string;
+  hooks?: Record<string, { ok: boolean; exitCode: number | null; error?: string }>;
+}
+
+/** Asks the daemon for a checkpoint; it answers after the settle, so the checkpoint is durable on exit 0. */
+export async function runCheckpoint(opts: CheckpointOptions): Promise<void> {
+  const cp = await apiRequest<CheckpointAnswer>(
+    { server: opts.server, ...(opts.tokenFile ? { tokenFile: opts.tokenFile } : {}) },
+    "POST",
+    "/v1/checkpoints",
+    { label: opts.label ?? null },
+  );
+  if (opts.json) {
+    process.stdout.write(`${JSON.stringify(cp, null, 2)}\n`);
+    return;
+  }
+  const hooks = Object.entries(cp.hooks ?? {})
+    .map(
+      ([k, v]) =>
+        `${k} hook ${v.ok ? "ok" : `FAILED (exit ${v.exitCode ?? "none"}${v.error ? `: ${v.error}` : ""})`}`,
+    )
+    .join(", ");
+  process.stdout.write(
+    `checkpoint ${cp.id} at seq ${cp.seq} (${cp.ts}), ${cp.consistency}-consistent${cp.label ? `, label "${cp.label}"` : ""}${hooks ? `; ${hooks}` : ""}\n`,
+  );
 }
 
 /** Registers `checkpoint` on the program. */

@@ -3,13 +3,13 @@ import { readFileSync } from "node:fs";
 import type { Command } from "commander";
 import { EMBEDDED_DEFAULT_CONFIG_PATH, loadConfig } from "../../config/load.js";
 import type { Config } from "../../config/types.js";
+import { createSidecar } from "../../daemon/sidecar.js";
 import { ConfigError, ErrorCode, PvjError } from "../../errors.js";
-import { buildServer } from "../../http/server.js";
+import type { buildServer } from "../../http/server.js";
 import { childLogger, createRootLogger, type Logger } from "../../log/logger.js";
-import { createMetrics } from "../../metrics/registry.js";
 import type { CliContext } from "../context.js";
 import { ExitCode } from "../exit.js";
-import { closeServer, waitForShutdownSignal } from "../lifecycle.js";
+import { DEFAULT_SHUTDOWN_TIMEOUT_MS, waitForShutdownSignal } from "../lifecycle.js";
 import { readTokenFile } from "../token.js";
 
 /** Options of `pvjournal sidecar` as commander parses them. */
@@ -19,9 +19,6 @@ export interface DaemonOptions {
   readonly journal?: string;
   readonly logLevel?: string;
 }
-
-/** Until capture lands (issue 4) the sidecar serves its API but says it is not ready. */
-const NOT_READY_REASON = "capture not available yet: see issue 4";
 
 /** Turns the daemon flags into the config loader's dotted keys (flag > env > file > default). */
 export function daemonFlags(opts: DaemonOptions): Record<string, unknown> {
@@ -77,23 +74,35 @@ export async function runSidecar(opts: DaemonOptions): Promise<ExitCode> {
   if (token === null)
     log.warn("api.tokenFile is not set: /v1 routes are open to anyone who can reach the port");
 
-  const app = await buildServer({
-    logger: root,
-    token,
-    bodyLimit: config.api.bodyLimit,
-    role: "sidecar",
-    readiness: () => ({ ready: false, reason: NOT_READY_REASON }),
-    metrics: createMetrics(),
-    routes: [],
-    https,
-  });
-  await listen(app, config, log);
+  const sidecar = await createSidecar(config, root, { token, https });
+  try {
+    await listen(sidecar.app, config, log);
+  } catch (err) {
+    await sidecar.stop();
+    throw err;
+  }
+  // Listening first: /healthz answers and /readyz says 503 during the initial scan.
+  sidecar.start();
 
   const signal = await waitForShutdownSignal();
   log.info({ signal }, "shutting down");
-  const closed = await closeServer(app, log);
+  const closed = await stopWithin(sidecar.stop(), log);
   log.info("stopped");
   return closed ? ExitCode.OK : ExitCode.FAILURE;
+}
+
+/** Waits for a daemon's stop, at most DEFAULT_SHUTDOWN_TIMEOUT_MS; false when it took longer. */
+export async function stopWithin(stopping: Promise<void>, log: Logger): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), DEFAULT_SHUTDOWN_TIMEOUT_MS);
+    timer.unref();
+  });
+  const done = await Promise.race([stopping.then(() => true as const), deadline]);
+  clearTimeout(timer);
+  if (!done)
+    log.warn({ timeoutMs: DEFAULT_SHUTDOWN_TIMEOUT_MS }, "shutdown did not finish in time");
+  return done;
 }
 
 async function listen(

@@ -1,6 +1,8 @@
 /** `pvjournal status --server URL [--json]`: the daemon's status. */
 import type { Command } from "commander";
-import { NotAvailableError } from "../../errors.js";
+import { formatBytes } from "../../config/size.js";
+import type { StatusBody } from "../../http/routes/status.js";
+import { apiRequest } from "../api-client.js";
 import { parseServerUrl } from "../options.js";
 
 /** Options of `pvjournal status`. */
@@ -10,9 +12,33 @@ export interface StatusOptions {
   readonly tokenFile?: string;
 }
 
-/** Prints the daemon's status; not available until issue 4 lands. */
-export async function runStatus(_opts: StatusOptions): Promise<never> {
-  throw new NotAvailableError("status", 4);
+/** Formats a status body for a human. */
+export function formatStatus(s: StatusBody): string {
+  const cp = s.lastCheckpoint as {
+    id: number;
+    ts: string;
+    consistency: string;
+    label: string | null;
+  } | null;
+  const lines = [
+    `role:            ${s.role}${s.ready ? "" : " (not ready)"}`,
+    `sources:         ${s.sources.map((x) => `${x.name}=${x.path}`).join(", ") || "-"}`,
+    `last seq:        ${s.lastSeq}`,
+    `last checkpoint: ${cp ? `${cp.id} at ${cp.ts} (${cp.consistency}${cp.label ? `, "${cp.label}"` : ""})` : "none"}`,
+    `journal:         ${formatBytes(s.journal.bytes)}${s.journal.sizeLimit > 0 ? ` of ${formatBytes(s.journal.sizeLimit)} limit${s.journal.nearLimit ? " (NEAR LIMIT)" : ""}` : ""}, ${s.journal.oldest ?? "-"} .. ${s.journal.newest ?? "-"}`,
+    `lag:             ${s.lagSeconds.toFixed(1)} s`,
+  ];
+  return `${lines.join("\n")}\n`;
+}
+
+/** Prints the daemon's status. */
+export async function runStatus(opts: StatusOptions): Promise<void> {
+  const s = await apiRequest<StatusBody>(
+    { server: opts.server, ...(opts.tokenFile ? { tokenFile: opts.tokenFile } : {}) },
+    "GET",
+    "/v1/status",
+  );
+  process.stdout.write(opts.json ? `${JSON.stringify(s, null, 2)}\n` : formatStatus(s));
 }
 
 /** Registers `status` on the program. */

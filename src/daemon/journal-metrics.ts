@@ -1,0 +1,59 @@
+/** Journal gauges shared by the sidecar and the replica. */
+import { Gauge } from "prom-client";
+import type { Journal } from "../journal/journal.js";
+import type { Metrics } from "../metrics/registry.js";
+
+/** Registers journal size, position and checkpoint gauges, read at scrape time. */
+export function registerJournalMetrics(
+  metrics: Metrics,
+  journal: Journal,
+  sizeLimit: number,
+): void {
+  const registers = [metrics.registry];
+  new Gauge({
+    name: "pvjournal_journal_bytes",
+    help: "Bytes in the journal's segment files",
+    registers,
+    collect() {
+      this.set(journal.sizeBytes);
+    },
+  });
+  new Gauge({
+    name: "pvjournal_journal_size_limit_bytes",
+    help: "Configured journal.sizeLimit (0 = none)",
+    registers,
+    collect() {
+      this.set(sizeLimit);
+    },
+  });
+  new Gauge({
+    name: "pvjournal_journal_last_seq",
+    help: "Newest durable journal position",
+    registers,
+    collect() {
+      this.set(journal.lastSeq);
+    },
+  });
+  new Gauge({
+    name: "pvjournal_last_checkpoint_timestamp_seconds",
+    help: "Time of the newest checkpoint",
+    registers,
+    collect() {
+      const cp = journal.index.lastCheckpoint();
+      this.set(cp ? cp.ts / 1000 : 0);
+    },
+  });
+}
+
+/** Journal facts for /v1/status. */
+export function journalStatus(journal: Journal, sizeLimit: number) {
+  const win = journal.window();
+  return {
+    bytes: journal.sizeBytes,
+    oldest: win ? new Date(win.oldestTs).toISOString() : null,
+    newest: win ? new Date(win.newestTs).toISOString() : null,
+    sizeLimit,
+    // 90%: early enough for an operator to act before retention must be forced.
+    nearLimit: sizeLimit > 0 && journal.sizeBytes >= sizeLimit * 0.9,
+  };
+}

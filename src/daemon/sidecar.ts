@@ -1,0 +1,180 @@
+/**
+ * The sidecar role, assembled: journal, capture, checkpointer, retention,
+ * metrics and the HTTP app. The CLI entry point listens and handles signals;
+ * everything else lives here so tests can run a sidecar in-process too.
+ */
+import type { FastifyInstance } from "fastify";
+import { Counter, Gauge } from "prom-client";
+import { Capture } from "../capture/capture.js";
+import { Checkpointer } from "../capture/checkpointer.js";
+import type { Config } from "../config/types.js";
+import { checkpointBody, checkpointRoutes } from "../http/routes/checkpoints.js";
+import { type StatusBody, statusRoutes } from "../http/routes/status.js";
+import { buildServer } from "../http/server.js";
+import { Journal } from "../journal/journal.js";
+import { childLogger, type Logger } from "../log/logger.js";
+import { createMetrics } from "../metrics/registry.js";
+import { BlockHasher } from "../util/hash.js";
+import { journalStatus, registerJournalMetrics } from "./journal-metrics.js";
+import { startRetentionLoop } from "./retention-loop.js";
+
+/** A running sidecar (not yet listening). */
+export interface Sidecar {
+  readonly app: FastifyInstance;
+  readonly journal: Journal;
+  readonly capture: Capture;
+  readonly checkpointer: Checkpointer;
+  /** Starts capture (initial scan in the background) and the background loops. */
+  start(): void;
+  /** Stops everything, flushing the journal. Idempotent. */
+  stop(): Promise<void>;
+}
+
+/** Builds a sidecar from a validated config. */
+export async function createSidecar(
+  config: Config,
+  root: Logger,
+  secrets: {
+    token: string | null;
+    https: { cert: Buffer; key: Buffer } | null;
+  },
+): Promise<Sidecar> {
+  const log = childLogger(root, "sidecar");
+  const journal = await Journal.open({
+    dir: config.journal.dir,
+    blockSize: config.journal.blockSize,
+    segmentSize: config.journal.segmentSize,
+    logger: childLogger(root, "journal"),
+  });
+  const hasher = await BlockHasher.create();
+  const metrics = createMetrics();
+  registerJournalMetrics(metrics, journal, config.journal.sizeLimit);
+  const captureErrors = new Counter({
+    name: "pvjournal_capture_errors_total",
+    help: "Capture errors (journal writes, unreadable files); capture retries",
+    registers: [metrics.registry],
+  });
+  const capture = new Capture({
+    journal,
+    hasher,
+    sources: config.sources,
+    capture: config.capture,
+    logger: childLogger(root, "capture"),
+    onError: () => captureErrors.inc(),
+  });
+  const checkpointer = new Checkpointer({
+    journal,
+    capture,
+    hooks: config.checkpoints.hooks,
+    interval: config.checkpoints.interval,
+    logger: childLogger(root, "checkpoints"),
+  });
+  const lagSeconds = () => {
+    const s = capture.status();
+    return s.oldestDirtyAt === null ? 0 : Math.max(0, (Date.now() - s.oldestDirtyAt) / 1000);
+  };
+  const registers = [metrics.registry];
+  new Gauge({
+    name: "pvjournal_capture_lag_seconds",
+    help: "Age of the oldest change not yet journaled",
+    registers,
+    collect() {
+      this.set(lagSeconds());
+    },
+  });
+  new Gauge({
+    name: "pvjournal_capture_dirty_paths",
+    help: "Paths known changed, waiting to be captured",
+    registers,
+    collect() {
+      this.set(capture.status().dirtyPaths);
+    },
+  });
+  new Gauge({
+    name: "pvjournal_capture_degraded",
+    help: "1 while the newest capture attempt failed (retrying)",
+    registers,
+    collect() {
+      this.set(capture.status().degraded ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: "pvjournal_ready",
+    help: "1 once the initial scan is done",
+    registers,
+    collect() {
+      this.set(capture.status().ready ? 1 : 0);
+    },
+  });
+
+  const status = (): StatusBody => {
+    const cp = journal.index.lastCheckpoint();
+    const cap = capture.status();
+    return {
+      role: "sidecar",
+      sources: config.sources.map((s) => ({ name: s.name, path: s.path })),
+      lastSeq: journal.lastSeq,
+      lastCheckpoint: cp ? checkpointBody(cp) : null,
+      journal: journalStatus(journal, config.journal.sizeLimit),
+      lagSeconds: lagSeconds(),
+      ready: cap.ready,
+      capture: cap,
+    };
+  };
+
+  const app = await buildServer({
+    logger: root,
+    token: secrets.token,
+    bodyLimit: config.api.bodyLimit,
+    role: "sidecar",
+    readiness: () => {
+      const s = capture.status();
+      if (!s.ready)
+        return {
+          ready: false,
+          reason: `initial scan in progress (${s.scanning.paths} paths so far)`,
+        };
+      if (s.degraded)
+        return {
+          ready: false,
+          reason: `capture is failing and retrying: ${s.lastError?.message ?? "unknown error"}`,
+        };
+      return { ready: true };
+    },
+    metrics,
+    routes: [statusRoutes(status), checkpointRoutes({ journal, taker: checkpointer })],
+    https: secrets.https,
+  });
+
+  let stopRetention: (() => Promise<void>) | null = null;
+  let started: Promise<void> | null = null;
+  let stopped = false;
+  return {
+    app,
+    journal,
+    capture,
+    checkpointer,
+    start() {
+      started = capture
+        .start()
+        .catch((err: unknown) => log.error({ err }, "capture failed to start"));
+      checkpointer.start();
+      stopRetention = startRetentionLoop({
+        journal,
+        hasher,
+        retention: config.journal.retention,
+        logger: childLogger(root, "retention"),
+      });
+    },
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      await app.close();
+      await checkpointer.stop();
+      await capture.stop();
+      if (started) await started;
+      if (stopRetention) await stopRetention();
+      await journal.close();
+    },
+  };
+}
