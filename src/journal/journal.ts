@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { existsSync } from "node:fs";
 import {
   type FileHandle,
@@ -113,6 +114,7 @@ export class Journal {
   private fileIdCounter = 0;
   private checkpointCounter = 0;
   private closed = false;
+  private waiters: (() => void)[] = [];
   /** Bytes in all segments (for status and the size-limit warning). */
   private bytes = 0;
 
@@ -168,6 +170,10 @@ export class Journal {
     }
     const j = new Journal(opts, index, blockSize);
     try {
+      // Identifies this journal's history: a replica refuses a stream from a
+      // different journal (a sidecar whose journal was lost and started anew).
+      if (index.getMeta("journalId") === null && !j.readOnly)
+        index.setMeta("journalId", randomUUID());
       if (index.getMeta("blockSize") === null && !j.readOnly)
         index.setMeta("blockSize", String(blockSize));
       if (!j.readOnly) await j.recover();
@@ -179,6 +185,32 @@ export class Journal {
       throw err;
     }
     return j;
+  }
+
+  /** Random id of this journal's history, made when the journal was created. */
+  get id(): string {
+    return this.index.getMeta("journalId") ?? "";
+  }
+
+  /** Oldest restorable seq after retention folded history (0 when nothing was folded). */
+  get baseSeq(): number {
+    return Number(this.index.getMeta("baseSeq") ?? "0");
+  }
+
+  /**
+   * Resolves when records beyond `seq` are durable, or after `timeoutMs`
+   * (whichever comes first): the change stream's way to follow the journal.
+   */
+  waitForAppend(seq: number, timeoutMs: number): Promise<void> {
+    if (this.seq > seq || this.closed) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, timeoutMs);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.waiters.push(done);
+    });
   }
 
   /** Newest durable seq (0 for an empty journal). */
@@ -341,6 +373,7 @@ export class Journal {
     if (this.closed) return;
     while (this.flushing) await this.flushing;
     this.closed = true;
+    for (const w of this.waiters.splice(0)) w();
     for (const fh of this.readers.values()) await fh.then((h) => h.close()).catch(() => undefined);
     this.readers.clear();
     if (this.active) {
@@ -395,7 +428,20 @@ export class Journal {
   /** Re-reads segment names and sizes after maintenance replaced segment files. */
   async segmentsChanged(): Promise<void> {
     await this.invalidateReaders();
-    this.bytes = this.index.segments().reduce((a, s) => a + s.bytes, 0);
+    const segs = this.index.segments();
+    this.bytes = segs.reduce((a, s) => a + s.bytes, 0);
+    if (this.active && !segs.some((s) => s.id === this.active?.id)) {
+      // A replica's base replaced every segment: the next append starts a new one.
+      await this.active.fh.close().catch(() => undefined);
+      this.active = null;
+    }
+    const last = this.index.lastTime();
+    if (last && last.seq > this.seq) {
+      this.seq = last.seq;
+      this.ts = Math.max(this.ts, last.ts);
+    }
+    this.fileIdCounter = Math.max(this.fileIdCounter, this.index.maxFileId());
+    this.checkpointCounter = Math.max(this.checkpointCounter, this.index.lastCheckpoint()?.id ?? 0);
   }
 
   private kick(): void {
@@ -492,6 +538,7 @@ export class Journal {
     this.bytes += bytes;
     this.seq = seq;
     this.ts = Math.max(this.ts, out[out.length - 1]!.ts);
+    for (const w of this.waiters.splice(0)) w();
     for (const rec of out) {
       if (rec.type === "checkpoint")
         this.checkpointCounter = Math.max(this.checkpointCounter, rec.id);

@@ -59,12 +59,148 @@ export function chooseRetention(input: {
 }
 
 /**
+ * The records that describe the whole state at `cutoff`: link, attr and size
+ * of every entry, one write per live block, every blob `wantBlob` asks for
+ * (blobs a base write needs, and blobs later writes still reference), and the
+ * checkpoint at the cut if there is one. A block cut short by a later shrink
+ * becomes a new, shorter blob. Streams: nothing but one block is in memory.
+ */
+export async function* baseBodies(
+  journal: Journal,
+  cutoff: number,
+  hasher: BlockHasher,
+  wantBlob: (hash: Buffer) => boolean,
+): AsyncGenerator<RecordBody> {
+  const ix = journal.index;
+  const ts = ix.tsAtSeq(cutoff) ?? journal.lastTs;
+  const plan = buildPlan(journal, { seq: cutoff, ts, checkpoint: null });
+  const sent = new Set<string>();
+  async function* blob(hash: Buffer, data?: Buffer): AsyncGenerator<RecordBody> {
+    const key = hash.toString("hex");
+    if (sent.has(key)) return;
+    sent.add(key);
+    if (data) yield { type: "blob", hash, data };
+    else if (wantBlob(hash)) yield { type: "blob", hash, data: await journal.readBlob(hash) };
+  }
+  for (const e of plan.entries) {
+    yield {
+      type: "link",
+      fileId: e.fileId,
+      path: e.path,
+      kind: e.kind,
+      ...(e.target !== undefined ? { target: e.target } : {}),
+    };
+    yield { type: "attr", fileId: e.fileId, mode: e.mode, mtimeMs: e.mtimeMs };
+    if (e.kind !== "file") continue;
+    yield { type: "size", fileId: e.fileId, size: e.size };
+    for (const b of e.blocks) {
+      let hash = b.hash;
+      if (b.len < b.storedLen) {
+        const data = Buffer.from((await journal.readBlob(b.hash)).subarray(0, b.len));
+        hash = hasher.hash(data);
+        yield* blob(hash, ix.hasBlob(hash) ? undefined : data);
+      } else yield* blob(hash);
+      yield {
+        type: "write",
+        fileId: e.fileId,
+        block: b.offset / journal.blockSize,
+        len: b.len,
+        hash,
+      };
+    }
+  }
+  for (const row of ix.iterate<{ hash: Buffer }>(
+    "SELECT DISTINCT hash FROM blocks WHERE seq > ?",
+    cutoff,
+  )) {
+    yield* blob(row.hash);
+  }
+  for (const cp of ix.all<{ id: number }>("SELECT id FROM checkpoints WHERE seq = ?", cutoff)) {
+    const row = ix.checkpoint(cp.id)!;
+    yield {
+      type: "checkpoint",
+      id: row.id,
+      label: row.label,
+      consistency: row.consistency,
+      ...(row.hooks ? { hooks: row.hooks } : {}),
+    };
+  }
+}
+
+/**
+ * Makes `bodies` the journal's base at `cutoff` (every record stamped
+ * cutoff/ts) and drops `drop`: the base is written under a temporary name,
+ * fsynced and renamed, then the index switches over in one transaction, then
+ * the dropped files are removed. Crash-safe at every step (leftovers are
+ * cleaned by Journal.open). Call inside journal.exclusive().
+ */
+export async function installBase(
+  journal: Journal,
+  cutoff: number,
+  ts: number,
+  bodies: AsyncIterable<RecordBody>,
+  drop: readonly SegmentRow[],
+): Promise<{ bytes: number }> {
+  const ix = journal.index;
+  const name = segmentFileName(SegmentKind.base, cutoff);
+  const tmpName = `${name}.tmp`;
+  await unlink(join(journal.dir, tmpName)).catch(() => undefined);
+  const fh = await createSegmentFile(
+    join(journal.dir, tmpName),
+    SegmentKind.base,
+    journal.blockSize,
+  );
+  // Blob data is not kept in memory: the index only needs its location.
+  const written: ({ offset: number } & ({ rec: JournalRecord } | { blob: Buffer; len: number }))[] =
+    [];
+  let offset = HEADER_BYTES;
+  try {
+    for await (const body of bodies) {
+      const rec = { ...body, seq: cutoff, ts } as JournalRecord;
+      const payload = encodeRecord(rec);
+      await fh.writev(encodeFrame(payload), offset);
+      written.push(
+        rec.type === "blob" ? { blob: rec.hash, len: rec.data.length, offset } : { rec, offset },
+      );
+      offset += FRAME_HEADER_BYTES + payload.length;
+    }
+    await fh.datasync();
+  } finally {
+    await fh.close();
+  }
+  await rename(join(journal.dir, tmpName), join(journal.dir, name));
+  await fsyncDir(journal.dir);
+
+  ix.tx(() => {
+    for (const table of ["ns", "attrs", "sizes", "blocks", "times", "checkpoints"]) {
+      ix.exec(`DELETE FROM ${table} WHERE seq <= ?`, cutoff);
+    }
+    ix.exec("DELETE FROM batches WHERE last_seq <= ?", cutoff);
+    for (const s of drop) {
+      ix.exec("DELETE FROM blobs WHERE segment_id = ?", s.id);
+      ix.exec("DELETE FROM batches WHERE segment_id = ?", s.id);
+      ix.deleteSegment(s.id);
+    }
+    const id = ix.insertSegment(name, SegmentKind.base, cutoff, cutoff, offset);
+    written.forEach((w, ord) => {
+      if ("blob" in w) ix.indexBlobLocation(w.blob, id, w.offset, w.len);
+      else ix.indexRecord(w.rec, { segmentId: id, offset: w.offset }, ord);
+    });
+    ix.exec("INSERT OR IGNORE INTO times (seq, ts) VALUES (?, ?)", cutoff, ts);
+    ix.insertBatch(cutoff, cutoff, id, HEADER_BYTES, offset);
+    ix.setMeta("baseSeq", String(cutoff));
+  });
+  for (const s of drop) await unlink(join(journal.dir, s.name)).catch(() => undefined);
+  await fsyncDir(journal.dir);
+  await journal.segmentsChanged();
+  return { bytes: offset };
+}
+
+/**
  * Folds everything at or before the cut into one base segment (the state at
- * the cut: one version per live block, plus every block a later write still
- * needs from a dropped segment), then deletes the segments it supersedes.
- * Every point from the cut to now still restores. Crash-safe: the base is
- * written under a temporary name, fsynced and renamed before the index
- * switches over in one transaction; leftovers are cleaned by Journal.open.
+ * the cut, plus every block a later write still needs from a dropped
+ * segment), then deletes the segments it supersedes. Every point from the cut
+ * to now still restores.
  */
 export async function runRetention(
   journal: Journal,
@@ -73,12 +209,10 @@ export async function runRetention(
   return journal.exclusive(async () => {
     const ix = journal.index;
     const after = ix.firstSeqAfterTs(opts.now - opts.retention);
-    const cutoffByTime = after === null ? journal.lastSeq : after - 1;
-    const baseSeq = Number(ix.getMeta("baseSeq") ?? "0");
     const choice = chooseRetention({
-      cutoffByTime,
+      cutoffByTime: after === null ? journal.lastSeq : after - 1,
       keepAfterSeq: opts.keepAfterSeq,
-      baseSeq,
+      baseSeq: journal.baseSeq,
       activeSegmentId: journal.activeSegmentId(),
       segments: ix.segments(),
     });
@@ -86,119 +220,20 @@ export async function runRetention(
       return { baseSeq: null, removedSegments: [], reclaimedBytes: 0, reason: choice.reason };
     const { cutoff, drop } = choice;
     const dropIds = new Set(drop.map((s) => s.id));
-    const ts = ix.tsAtSeq(cutoff) ?? journal.lastTs;
-    const plan = buildPlan(journal, { seq: cutoff, ts, checkpoint: null });
-
-    const name = segmentFileName(SegmentKind.base, cutoff);
-    const tmpName = `${name}.tmp`;
-    const fh = await createSegmentFile(
-      join(journal.dir, tmpName),
-      SegmentKind.base,
-      journal.blockSize,
-    );
-    // Blob data is not kept in memory: the index only needs its location.
-    const written: ({ offset: number } & (
-      | { rec: JournalRecord }
-      | { blob: Buffer; len: number }
-    ))[] = [];
-    let offset = HEADER_BYTES;
-    const copied = new Set<string>();
-    const emit = async (body: RecordBody) => {
-      const rec = { ...body, seq: cutoff, ts } as JournalRecord;
-      const payload = encodeRecord(rec);
-      const frames = encodeFrame(payload);
-      await fh.writev(frames, offset);
-      written.push(
-        rec.type === "blob" ? { blob: rec.hash, len: rec.data.length, offset } : { rec, offset },
-      );
-      offset += FRAME_HEADER_BYTES + payload.length;
-    };
-    const keepBlob = async (hash: Buffer) => {
-      const key = hash.toString("hex");
-      if (copied.has(key)) return;
+    // Copy a blob only when its current home is about to be deleted.
+    const wantBlob = (hash: Buffer) => {
       const loc = ix.blob(hash);
-      if (loc && !dropIds.has(loc.segment_id)) return;
-      copied.add(key);
-      await emit({ type: "blob", hash, data: await journal.readBlob(hash) });
+      return !loc || dropIds.has(loc.segment_id);
     };
-    try {
-      for (const e of plan.entries) {
-        await emit({
-          type: "link",
-          fileId: e.fileId,
-          path: e.path,
-          kind: e.kind,
-          ...(e.target !== undefined ? { target: e.target } : {}),
-        });
-        await emit({ type: "attr", fileId: e.fileId, mode: e.mode, mtimeMs: e.mtimeMs });
-        if (e.kind !== "file") continue;
-        await emit({ type: "size", fileId: e.fileId, size: e.size });
-        for (const b of e.blocks) {
-          let hash = b.hash;
-          if (b.len < b.storedLen) {
-            // A block cut by a shrink becomes a new, shorter block.
-            const data = Buffer.from((await journal.readBlob(b.hash)).subarray(0, b.len));
-            hash = opts.hasher.hash(data);
-            if (!copied.has(hash.toString("hex")) && !ix.hasBlob(hash)) {
-              copied.add(hash.toString("hex"));
-              await emit({ type: "blob", hash, data });
-            } else await keepBlob(hash);
-          } else await keepBlob(hash);
-          await emit({
-            type: "write",
-            fileId: e.fileId,
-            block: b.offset / journal.blockSize,
-            len: b.len,
-            hash,
-          });
-        }
-      }
-      for (const row of ix.iterate<{ hash: Buffer }>(
-        "SELECT DISTINCT hash FROM blocks WHERE seq > ?",
-        cutoff,
-      )) {
-        await keepBlob(row.hash);
-      }
-      for (const cp of ix.all<{ id: number }>("SELECT id FROM checkpoints WHERE seq = ?", cutoff)) {
-        const row = ix.checkpoint(cp.id)!;
-        await emit({
-          type: "checkpoint",
-          id: row.id,
-          label: row.label,
-          consistency: row.consistency,
-          ...(row.hooks ? { hooks: row.hooks } : {}),
-        });
-      }
-      await fh.datasync();
-    } finally {
-      await fh.close();
-    }
-    await rename(join(journal.dir, tmpName), join(journal.dir, name));
-    await fsyncDir(journal.dir);
-
-    ix.tx(() => {
-      for (const table of ["ns", "attrs", "sizes", "blocks", "times", "checkpoints"]) {
-        ix.exec(`DELETE FROM ${table} WHERE seq <= ?`, cutoff);
-      }
-      ix.exec("DELETE FROM batches WHERE last_seq <= ?", cutoff);
-      for (const s of drop) {
-        ix.exec("DELETE FROM blobs WHERE segment_id = ?", s.id);
-        ix.exec("DELETE FROM batches WHERE segment_id = ?", s.id);
-        ix.deleteSegment(s.id);
-      }
-      const id = ix.insertSegment(name, SegmentKind.base, cutoff, cutoff, offset);
-      written.forEach((w, ord) => {
-        if ("blob" in w) ix.indexBlobLocation(w.blob, id, w.offset, w.len);
-        else ix.indexRecord(w.rec, { segmentId: id, offset: w.offset }, ord);
-      });
-      ix.exec("INSERT OR IGNORE INTO times (seq, ts) VALUES (?, ?)", cutoff, ts);
-      ix.insertBatch(cutoff, cutoff, id, HEADER_BYTES, offset);
-      ix.setMeta("baseSeq", String(cutoff));
-    });
-    for (const s of drop) await unlink(join(journal.dir, s.name)).catch(() => undefined);
-    await fsyncDir(journal.dir);
-    await journal.segmentsChanged();
-    const reclaimed = drop.reduce((a, s) => a + s.bytes, 0) - offset;
+    const ts = ix.tsAtSeq(cutoff) ?? journal.lastTs;
+    const { bytes } = await installBase(
+      journal,
+      cutoff,
+      ts,
+      baseBodies(journal, cutoff, opts.hasher, wantBlob),
+      drop,
+    );
+    const reclaimed = drop.reduce((a, s) => a + s.bytes, 0) - bytes;
     return { baseSeq: cutoff, removedSegments: drop.map((s) => s.name), reclaimedBytes: reclaimed };
   });
 }
