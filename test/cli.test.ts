@@ -137,7 +137,6 @@ describe("offline commands on a directory that holds no journal", () => {
 
 describe("commands whose feature has not landed", () => {
   it.each([
-    [["replica"], 5],
     [["restore", "--seq", "1", "--target", "/tmp/t", "--server", "http://127.0.0.1:1"], 6],
     [["drill", "--server", "http://127.0.0.1:1"], 7],
     [["diff", "--from", "seq:1", "--to", "seq:2", "--journal", "/tmp/j"], 6],
@@ -186,7 +185,10 @@ describe("sidecar", () => {
     expect(await health.json()).toEqual({ status: "ok" });
 
     // Ready once the initial scan of the (empty) source is done.
-    await waitFor(async () => (await fetch(`${base}/readyz`)).status === 200, { timeout: 15_000, what: "/readyz" });
+    await waitFor(async () => (await fetch(`${base}/readyz`)).status === 200, {
+      timeout: 15_000,
+      what: "/readyz",
+    });
 
     expect((await fetch(`${base}/v1/status`)).status).toBe(401);
     const authed = await fetch(`${base}/v1/status`, { headers: { authorization: "Bearer t0ken" } });

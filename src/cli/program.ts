@@ -45,7 +45,7 @@ export function buildProgram(ctx: CliContext, output: ProgramOutput = STDIO): Co
     .showHelpAfterError("(add --help for usage)");
 
   registerSidecar(program, ctx);
-  registerReplica(program);
+  registerReplica(program, ctx);
   registerCheckpoint(program);
   registerCheckpoints(program);
   registerRestore(program);

@@ -9,11 +9,14 @@ import { Capture } from "../capture/capture.js";
 import { Checkpointer } from "../capture/checkpointer.js";
 import type { Config } from "../config/types.js";
 import { checkpointBody, checkpointRoutes } from "../http/routes/checkpoints.js";
+import { restoreApiRoutes } from "../http/routes/restores.js";
 import { type StatusBody, statusRoutes } from "../http/routes/status.js";
 import { buildServer } from "../http/server.js";
 import { Journal } from "../journal/journal.js";
 import { childLogger, type Logger } from "../log/logger.js";
 import { createMetrics } from "../metrics/registry.js";
+import { ReplicaTracker } from "../stream/replica-tracker.js";
+import { streamRoutes } from "../stream/stream-routes.js";
 import { BlockHasher } from "../util/hash.js";
 import { journalStatus, registerJournalMetrics } from "./journal-metrics.js";
 import { startRetentionLoop } from "./retention-loop.js";
@@ -69,6 +72,7 @@ export async function createSidecar(
     interval: config.checkpoints.interval,
     logger: childLogger(root, "checkpoints"),
   });
+  const tracker = new ReplicaTracker(journal);
   const lagSeconds = () => {
     const s = capture.status();
     return s.oldestDirtyAt === null ? 0 : Math.max(0, (Date.now() - s.oldestDirtyAt) / 1000);
@@ -119,6 +123,7 @@ export async function createSidecar(
       lagSeconds: lagSeconds(),
       ready: cap.ready,
       capture: cap,
+      replicas: tracker.list(),
     };
   };
 
@@ -142,7 +147,26 @@ export async function createSidecar(
       return { ready: true };
     },
     metrics,
-    routes: [statusRoutes(status), checkpointRoutes({ journal, taker: checkpointer })],
+    routes: [
+      statusRoutes(status),
+      checkpointRoutes({ journal, taker: checkpointer }),
+      streamRoutes({ journal, hasher, tracker, logger: childLogger(root, "stream") }),
+      ...restoreApiRoutes({
+        journal,
+        hasher,
+        policy: {
+          allowedRoots: config.restore.allowedRoots,
+          // Drill sandboxes may sit below a restore root; drills own them.
+          forbidden: [
+            ...config.sources.map((s) => s.path),
+            config.journal.dir,
+            ...(config.drills.sandboxRoot ? [config.drills.sandboxRoot] : []),
+          ],
+        },
+        concurrency: config.restore.concurrency,
+        logger: childLogger(root, "restore"),
+      }),
+    ],
     https: secrets.https,
   });
 
@@ -164,6 +188,8 @@ export async function createSidecar(
         hasher,
         retention: config.journal.retention,
         logger: childLogger(root, "retention"),
+        // Every record a replica has not acknowledged is kept, whatever its age.
+        keepAfterSeq: () => tracker.keepAfterSeq(),
       });
     },
     async stop() {

@@ -137,6 +137,9 @@ function prepare(db: Database.Database) {
     firstTsAfter: db.prepare<[number], { seq: number }>(
       "SELECT min(seq) AS seq FROM times WHERE ts > ?",
     ),
+    tsAfterSeq: db.prepare<[number], { ts: number }>(
+      "SELECT ts FROM times WHERE seq > ? ORDER BY seq LIMIT 1",
+    ),
     tsAtSeq: db.prepare<[number], { ts: number }>(
       "SELECT ts FROM times WHERE seq <= ? ORDER BY seq DESC LIMIT 1",
     ),
@@ -282,6 +285,11 @@ export class JournalIndex {
   /** First seq whose ts is later than `ts` (null if none). */
   firstSeqAfterTs(ts: number): number | null {
     return this.st.firstTsAfter.get(ts)?.seq ?? null;
+  }
+
+  /** Timestamp of the first record after `seq` (null if none): how long a reader at `seq` has been behind. */
+  tsAfterSeq(seq: number): number | null {
+    return this.st.tsAfterSeq.get(seq)?.ts ?? null;
   }
 
   /** Timestamp of the record at (or the newest before) `seq`. */

@@ -96,7 +96,7 @@ interface ActiveSegment {
  */
 export class Journal {
   readonly dir: string;
-  readonly blockSize: number;
+  private bs: number;
   readonly segmentSize: number;
   readonly readOnly: boolean;
   /** @internal exposed for retention, verify and restore in this package. */
@@ -120,7 +120,7 @@ export class Journal {
 
   private constructor(opts: JournalOptions, index: JournalIndex, blockSize: number) {
     this.dir = opts.dir;
-    this.blockSize = blockSize;
+    this.bs = blockSize;
     this.segmentSize = opts.segmentSize ?? DEFAULT_SEGMENT_SIZE;
     this.readOnly = opts.readOnly === true;
     this.log = opts.logger ?? silentLogger();
@@ -185,6 +185,28 @@ export class Journal {
       throw err;
     }
     return j;
+  }
+
+  /** Bytes per tracked block; fixed once the journal holds anything. */
+  get blockSize(): number {
+    return this.bs;
+  }
+
+  /**
+   * Adopts another journal's block size (a replica following a sidecar);
+   * only while this journal is still empty, since block numbers depend on it.
+   */
+  adoptBlockSize(blockSize: number): void {
+    if (blockSize === this.bs) return;
+    if (this.seq !== 0 || this.index.segments().length > 0) {
+      throw new PvjError(
+        ErrorCode.CONFIG_INVALID,
+        `journal block size is ${this.bs}, the source's is ${blockSize}; a journal's block size cannot change once it holds records`,
+        { key: "journal.blockSize", path: this.dir },
+      );
+    }
+    this.bs = blockSize;
+    this.index.setMeta("blockSize", String(blockSize));
   }
 
   /** Random id of this journal's history, made when the journal was created. */

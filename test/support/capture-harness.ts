@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from "node:fs/promises";
+import { lstat, mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Capture } from "../../src/capture/capture.js";
@@ -53,7 +53,6 @@ export class CaptureRig {
       path: join(root, `src-${name}`),
       ignore: opts.ignore ?? [],
     }));
-    const { mkdir } = await import("node:fs/promises");
     for (const s of sources) await mkdir(s.path);
     return new CaptureRig(
       root,
@@ -106,11 +105,15 @@ export class CaptureRig {
   }
 
   /** Restores checkpoint `id` into a fresh dir and reads the tree of each source. */
-  async restore(id: number): Promise<Map<string, TreeEntry>> {
+  async restore(id: number | { seq: number }): Promise<Map<string, TreeEntry>> {
     const journal = this.journal!;
-    const target = join(this.root, `restore-${id}-${Math.random().toString(36).slice(2, 8)}`);
+    const target = join(this.root, `restore-${Math.random().toString(36).slice(2, 10)}`);
     this.dirs.push(target);
-    const point = resolvePoint(journal, { checkpoint: id }, Date.now() + 60_000);
+    const point = resolvePoint(
+      journal,
+      typeof id === "number" ? { checkpoint: id } : id,
+      Date.now() + 60_000,
+    );
     await applyPlan({ journal, plan: buildPlan(journal, point), target, hasher: this.hasher! });
     return readTree(target);
   }
@@ -118,7 +121,6 @@ export class CaptureRig {
   /** The reference tree of every source, keyed like a restore (`<source>/...`, roots included). */
   async reference(): Promise<Map<string, TreeEntry>> {
     const out = new Map<string, TreeEntry>();
-    const { lstat } = await import("node:fs/promises");
     for (const s of this.sources) {
       const st = await lstat(s.path);
       out.set(s.name, { kind: "dir", mode: st.mode & 0o7777, mtimeMs: st.mtimeMs });

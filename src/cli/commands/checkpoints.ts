@@ -1,7 +1,7 @@
 /** `pvjournal checkpoints --journal DIR [--json]`: list restore points. */
 import type { Command } from "commander";
-import { NotAvailableError } from "../../errors.js";
 import type { CheckpointRow } from "../../journal/index-db.js";
+import { apiRequest } from "../api-client.js";
 import { openForTool } from "../journal-access.js";
 import { chooseSource, parseServerUrl } from "../options.js";
 import { toolLogger } from "../tool-logger.js";
@@ -50,21 +50,67 @@ export function checkpointTable(rows: readonly CheckpointRow[]): string {
     .join("\n")}\n`;
 }
 
-/** Lists checkpoints offline from a journal directory (through a daemon: issue 6). */
+/** A checkpoint as GET /v1/checkpoints returns it. */
+type CheckpointAnswer = ReturnType<typeof checkpointJson>;
+
+/** The API's largest page (GET /v1/checkpoints?limit). */
+const API_LIMIT = 10_000;
+
+/** Turns an API checkpoint back into a row (for the table). */
+function fromAnswer(cp: CheckpointAnswer): CheckpointRow {
+  return {
+    id: cp.id,
+    seq: cp.seq,
+    ts: Date.parse(cp.ts),
+    label: cp.label,
+    consistency: cp.consistency,
+    hooks: cp.hooks ?? null,
+  };
+}
+
+/**
+ * Fetches every checkpoint through the API, a page at a time: each page
+ * starts at the newest time seen, and rows already listed are skipped.
+ */
+async function checkpointsFromServer(opts: CheckpointsOptions, server: URL) {
+  const api = { server, ...(opts.tokenFile ? { tokenFile: opts.tokenFile } : {}) };
+  const rows: CheckpointRow[] = [];
+  const seen = new Set<number>();
+  let from: string | null = null;
+  for (;;) {
+    const query: string = `limit=${API_LIMIT}${from ? `&from=${encodeURIComponent(from)}` : ""}`;
+    const page: { checkpoints: CheckpointAnswer[] } = await apiRequest<{
+      checkpoints: CheckpointAnswer[];
+    }>(api, "GET", `/v1/checkpoints?${query}`);
+    const fresh = page.checkpoints.filter((cp) => !seen.has(cp.id));
+    for (const cp of fresh) {
+      seen.add(cp.id);
+      rows.push(fromAnswer(cp));
+    }
+    const last: CheckpointAnswer | undefined = page.checkpoints[page.checkpoints.length - 1];
+    if (page.checkpoints.length < API_LIMIT || fresh.length === 0 || !last) return rows;
+    from = last.ts;
+  }
+}
+
+/** Lists checkpoints offline from a journal directory, or through a daemon with --server. */
 export async function runCheckpoints(opts: CheckpointsOptions): Promise<void> {
   const source = chooseSource(opts);
-  if (source.kind === "server") throw new NotAvailableError("checkpoints through a daemon", 6);
-  const { journal } = await openForTool(source.dir, toolLogger());
-  try {
-    const rows = journal.index.checkpoints(0, Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER);
-    process.stdout.write(
-      opts.json
-        ? `${JSON.stringify({ checkpoints: rows.map(checkpointJson) }, null, 2)}\n`
-        : checkpointTable(rows),
-    );
-  } finally {
-    await journal.close();
+  let rows: CheckpointRow[];
+  if (source.kind === "server") rows = await checkpointsFromServer(opts, source.url);
+  else {
+    const { journal } = await openForTool(source.dir, toolLogger());
+    try {
+      rows = journal.index.checkpoints(0, Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER);
+    } finally {
+      await journal.close();
+    }
   }
+  process.stdout.write(
+    opts.json
+      ? `${JSON.stringify({ checkpoints: rows.map(checkpointJson) }, null, 2)}\n`
+      : checkpointTable(rows),
+  );
 }
 
 /** Registers `checkpoints` on the program. */

@@ -1,15 +1,77 @@
 /** `pvjournal replica -c FILE`: follow a sidecar's stream into a journal and a live mirror. */
 import type { Command } from "commander";
-import { NotAvailableError } from "../../errors.js";
-import { addDaemonOptions, type DaemonOptions } from "./sidecar.js";
+import { loadConfig } from "../../config/load.js";
+import type { ReplicaConfig } from "../../config/types.js";
+import { createReplica } from "../../daemon/replica.js";
+import { ConfigError } from "../../errors.js";
+import { childLogger, createRootLogger } from "../../log/logger.js";
+import { readCa } from "../../stream/http-source.js";
+import type { CliContext } from "../context.js";
+import { ExitCode } from "../exit.js";
+import { waitForShutdownSignal } from "../lifecycle.js";
+import { readTokenFile } from "../token.js";
+import {
+  addDaemonOptions,
+  type DaemonOptions,
+  daemonFlags,
+  listen,
+  readTls,
+  stopWithin,
+} from "./sidecar.js";
 
-/** Runs the replica; not available until issue 5 lands. */
-export async function runReplica(_opts: DaemonOptions): Promise<never> {
-  throw new NotAvailableError("replica", 5);
+/** Runs the replica until SIGTERM/SIGINT; resolves with the exit code. */
+export async function runReplica(opts: DaemonOptions): Promise<ExitCode> {
+  if (opts.config === undefined) {
+    throw new ConfigError(
+      "the replica needs a config file with a replica section (-c FILE); see config/examples/replica.yaml",
+      { key: "replica" },
+    );
+  }
+  const config = loadConfig({
+    file: opts.config,
+    env: process.env,
+    flags: daemonFlags(opts),
+    role: "replica",
+  });
+  const rc = config.replica as ReplicaConfig;
+  const root = createRootLogger({ level: config.log.level });
+  const log = childLogger(root, "replica");
+  const token =
+    config.api.tokenFile === null ? null : readTokenFile(config.api.tokenFile, "api.tokenFile");
+  const streamToken =
+    rc.tokenFile === null ? null : readTokenFile(rc.tokenFile, "replica.tokenFile");
+  let ca: Buffer | null;
+  try {
+    ca = readCa(rc.caFile);
+  } catch (err) {
+    throw new ConfigError(
+      `cannot read the CA file (${(err as NodeJS.ErrnoException).code ?? "unreadable"})`,
+      { key: "replica.caFile", ...(rc.caFile ? { file: rc.caFile } : {}) },
+      err,
+    );
+  }
+  const daemon = await createReplica(config, root, {
+    token,
+    https: readTls(config),
+    streamToken,
+    ca,
+  });
+  try {
+    await listen(daemon.app, config, log);
+  } catch (err) {
+    await daemon.stop();
+    throw err;
+  }
+  daemon.start();
+  const signal = await waitForShutdownSignal();
+  log.info({ signal }, "shutting down");
+  const closed = await stopWithin(daemon.stop(), log);
+  log.info("stopped");
+  return closed ? ExitCode.OK : ExitCode.FAILURE;
 }
 
 /** Registers `replica` on the program. */
-export function registerReplica(program: Command): Command {
+export function registerReplica(program: Command, ctx: CliContext): Command {
   return addDaemonOptions(
     program
       .command("replica")
@@ -17,5 +79,7 @@ export function registerReplica(program: Command): Command {
       .description(
         "follows a sidecar's change stream into its own journal and a live mirror directory; serves the HTTP API (restores, drills, failover)",
       ),
-  ).action(runReplica);
+  ).action(async (opts: DaemonOptions) => {
+    ctx.exitCode = await runReplica(opts);
+  });
 }

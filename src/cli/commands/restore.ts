@@ -2,12 +2,15 @@
  * `pvjournal restore (--checkpoint ID | --at TIME | --seq N) --target DIR
  * (--journal DIR | --server URL)`: materialise a point into a directory.
  */
+import { isAbsolute } from "node:path";
 import type { Command } from "commander";
 import { formatBytes } from "../../config/size.js";
-import { NotAvailableError, UsageError } from "../../errors.js";
+import { ErrorCode, PvjError, UsageError } from "../../errors.js";
 import type { Point } from "../../journal/points.js";
+import type { RestoreJobView } from "../../restore/jobs.js";
 import { prepareRestore, runRestore as restoreJournal } from "../../restore/restore.js";
 import { BlockHasher } from "../../util/hash.js";
+import { type ApiTarget, apiRequest } from "../api-client.js";
 import { openForTool } from "../journal-access.js";
 import {
   type CliPoint,
@@ -41,11 +44,18 @@ export function toJournalPoint(p: CliPoint): Point {
   return { checkpoint: Number(p.id) };
 }
 
-/** Restores offline from a journal directory (through a daemon: issue 6). */
+/** Restores offline from a journal directory, or through a daemon's API with --server. */
 export async function runRestore(opts: RestoreOptions): Promise<void> {
   const point = toJournalPoint(choosePoint(opts, true)!);
   const source = chooseSource(opts);
-  if (source.kind === "server") throw new NotAvailableError("restore through a daemon", 6);
+  if (source.kind === "server") {
+    await restoreThroughServer(
+      { server: source.url, ...(opts.tokenFile ? { tokenFile: opts.tokenFile } : {}) },
+      point,
+      opts,
+    );
+    return;
+  }
   const { journal } = await openForTool(source.dir, toolLogger());
   try {
     const hasher = await BlockHasher.create();
@@ -70,6 +80,98 @@ export async function runRestore(opts: RestoreOptions): Promise<void> {
   } finally {
     await journal.close();
   }
+}
+
+/** How often a followed job is polled: smooth enough for a bar, negligible load. */
+const POLL_MS = 250;
+
+/** The POST /v1/restores body for a point. */
+export function restoreBody(
+  point: Point,
+  target: string,
+  paths: readonly string[] | undefined,
+): Record<string, unknown> {
+  const named =
+    "checkpoint" in point
+      ? { checkpoint: point.checkpoint }
+      : "seq" in point
+        ? { seq: point.seq }
+        : { at: new Date(point.at).toISOString() };
+  return { ...named, target, ...(paths && paths.length > 0 ? { paths } : {}) };
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener(
+      "abort",
+      () => {
+        clearTimeout(timer);
+        resolve();
+      },
+      { once: true },
+    );
+  });
+}
+
+/**
+ * Posts a restore job and follows it to the end with a progress bar. SIGINT
+ * cancels the job on the daemon (DELETE) and fails; the job's own failure
+ * fails with its reason. The daemon checks everything before answering 202,
+ * so a bad point or target fails here at once with the daemon's message.
+ */
+async function restoreThroughServer(
+  api: ApiTarget,
+  point: Point,
+  opts: RestoreOptions,
+): Promise<void> {
+  if (!isAbsolute(opts.target)) {
+    throw new UsageError(
+      "with --server, --target must be an absolute path on the daemon's machine",
+    );
+  }
+  let job = await apiRequest<RestoreJobView>(
+    api,
+    "POST",
+    "/v1/restores",
+    restoreBody(point, opts.target, opts.paths),
+  );
+  const interrupted = new AbortController();
+  const onSigint = () => interrupted.abort();
+  process.once("SIGINT", onSigint);
+  const progress = createProgress("restore");
+  const started = Date.now();
+  try {
+    while (job.state === "queued" || job.state === "running") {
+      if (interrupted.signal.aborted) {
+        job = await apiRequest<RestoreJobView>(api, "DELETE", `/v1/restores/${job.id}`);
+        if (job.state === "done") {
+          progress.finish(`restore ${job.id} finished before it could be cancelled`);
+          return;
+        }
+        progress.finish(`restore ${job.id} cancelled; the daemon removed what it had written`);
+        throw new PvjError(ErrorCode.INTERNAL, `restore ${job.id} interrupted`);
+      }
+      if (job.state === "running") {
+        progress.update(job.bytesDone, job.bytesTotal, `${job.files}/${job.filesTotal} files`);
+      }
+      await sleep(POLL_MS, interrupted.signal);
+      if (!interrupted.signal.aborted)
+        job = await apiRequest<RestoreJobView>(api, "GET", `/v1/restores/${job.id}`);
+    }
+  } finally {
+    process.off("SIGINT", onSigint);
+  }
+  if (job.state === "failed") {
+    const reason = job.error ? `${job.error.message} (${job.error.code})` : "unknown reason";
+    progress.finish(`restore ${job.id} failed`);
+    throw new PvjError(ErrorCode.INTERNAL, `restore ${job.id} failed: ${reason}`);
+  }
+  const secs = ((Date.now() - started) / 1000).toFixed(1);
+  progress.finish(
+    `restored seq ${job.point.seq} (${job.point.ts}) into ${job.target}: ` +
+      `${job.filesTotal} files, ${formatBytes(job.bytesTotal)} in ${secs}s (job ${job.id})`,
+  );
 }
 
 /** Registers `restore` on the program. */

@@ -105,7 +105,8 @@ export async function stopWithin(stopping: Promise<void>, log: Logger): Promise<
   return done;
 }
 
-async function listen(
+/** Listens on api.listen; a failure names the key. */
+export async function listen(
   app: Awaited<ReturnType<typeof buildServer>>,
   config: Config,
   log: Logger,

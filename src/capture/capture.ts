@@ -1,0 +1,380 @@
+/**
+ * The sidecar's capture: warm start from the journal, initial reconcile scan,
+ * then chokidar events (hints) coalesced by the scheduler, plus a periodic
+ * reconcile rescan for what events miss (mmap writes, inotify overflow).
+ * settle() is the checkpoint barrier. All journal work runs one pass at a
+ * time (a promise chain), so passes never interleave.
+ */
+import type { CaptureConfig, SourceConfig } from "../config/types.js";
+import type { Journal } from "../journal/journal.js";
+import { knownState } from "../journal/state.js";
+import type { Logger } from "../log/logger.js";
+import type { BlockHasher } from "../util/hash.js";
+import { KnownTree, type Tracked } from "./known-tree.js";
+import { FileReader } from "./reader.js";
+import { Scheduler } from "./scheduler.js";
+import { SourceMap } from "./sources.js";
+import {
+  type CaptureCounters,
+  newCounters,
+  RACY_MS,
+  Syncer,
+  type SyncOptions,
+  type SyncResult,
+} from "./syncer.js";
+import { Watcher } from "./watcher.js";
+
+/**
+ * After a restart we do not know when each file was last read; files whose
+ * mtime is within this window of the journal's newest record are re-read
+ * (racily-clean rule across restarts). 60 s covers a crash right after a read.
+ */
+export const RESTART_RACY_WINDOW_MS = 60_000;
+/** A path that failed to be captured (permission, I/O on the source) is retried after this many ms. */
+export const FAILED_PATH_RETRY_MS = 5_000;
+/** chokidar suppresses events on a path for ~50 ms after one (measured); 75 ms leaves a margin. */
+export const CHOKIDAR_SUPPRESS_MS = 75;
+/** Progress log interval of the initial scan. */
+const PROGRESS_LOG_MS = 5_000;
+
+/** Options of a Capture. */
+export interface CaptureOptions {
+  readonly journal: Journal;
+  readonly hasher: BlockHasher;
+  readonly sources: readonly SourceConfig[];
+  readonly capture: CaptureConfig;
+  readonly logger: Logger;
+  /** Called for every capture error (after it is counted and logged). */
+  readonly onError?: (err: unknown) => void;
+}
+
+/** The capture's state for /v1/status, /readyz and metrics. */
+export interface CaptureStatus {
+  /** The initial scan is done (/readyz). */
+  readonly ready: boolean;
+  readonly scanning: {
+    readonly active: boolean;
+    readonly paths: number;
+    readonly bytesRead: number;
+  };
+  readonly dirtyPaths: number;
+  /** When the oldest un-journaled change was noticed (ms since epoch), or null. */
+  readonly oldestDirtyAt: number | null;
+  /** Time of the last successful capture pass (ms since epoch), or null. */
+  readonly lastCaptureAt: number | null;
+  readonly lastError: { readonly message: string; readonly at: number } | null;
+  /** True while the newest capture attempt failed (e.g. ENOSPC on the journal): retrying. */
+  readonly degraded: boolean;
+  readonly errors: number;
+  readonly filesTracked: number;
+  readonly bytesTracked: number;
+}
+
+/** Captures every source into the journal. One instance per sidecar. */
+export class Capture {
+  private readonly journal: Journal;
+  private readonly cfg: CaptureConfig;
+  private readonly log: Logger;
+  private readonly onError: ((err: unknown) => void) | undefined;
+  private readonly sources: SourceMap;
+  private readonly syncer: Syncer;
+  private readonly scheduler: Scheduler;
+  private readonly totals: CaptureCounters = newCounters();
+  private watcher: Watcher | null = null;
+  private rescanTimer: NodeJS.Timeout | null = null;
+  private chain: Promise<unknown> = Promise.resolve();
+  private state: "new" | "starting" | "running" | "stopped" = "new";
+  private ready = false;
+  private scanning = false;
+  private scanPaths = 0;
+  private scanBytes = 0;
+  private needsResync = false;
+  private rescanQueued = false;
+  private lastCaptureAt: number | null = null;
+  private lastError: { message: string; at: number } | null = null;
+  private degraded = false;
+  private errorCount = 0;
+
+  constructor(opts: CaptureOptions) {
+    this.journal = opts.journal;
+    this.cfg = opts.capture;
+    this.log = opts.logger;
+    this.onError = opts.onError;
+    this.sources = new SourceMap(opts.sources);
+    this.syncer = new Syncer({
+      journal: opts.journal,
+      sources: this.sources,
+      reader: new FileReader({ blockSize: opts.journal.blockSize, hasher: opts.hasher }),
+      tree: new KnownTree(),
+      counters: this.totals,
+    });
+    this.scheduler = new Scheduler({
+      debounce: opts.capture.debounce,
+      maxWait: opts.capture.maxWait,
+      process: (paths) => this.exclusive(() => this.syncDirty(paths)),
+      onError: () => undefined, // already recorded by syncDirty
+      recheckWindow: CHOKIDAR_SUPPRESS_MS,
+    });
+  }
+
+  /**
+   * Warm state from the journal, watcher up, initial reconcile scan of every
+   * source; resolves when the scan is done (ready). A failing scan (journal
+   * full...) is retried with backoff until it succeeds or stop() is called.
+   */
+  async start(): Promise<void> {
+    if (this.state !== "new") return;
+    this.state = "starting";
+    this.syncer.tree = this.warmTree(null);
+    this.log.info(
+      { paths: this.syncer.tree.count, sources: this.sources.roots() },
+      "capture: warm state loaded from journal",
+    );
+    // The watcher starts first so that changes made during the scan are not missed.
+    this.watcher = await Watcher.start({
+      roots: this.sources.rootDirs(),
+      usePolling: this.cfg.usePolling,
+      pollInterval: this.cfg.pollInterval,
+      ignored: (abs) => this.sources.toJournal(abs) === null,
+      onDirty: (abs) => this.markDirty(abs),
+      onError: (err) => this.recordError(err, "watcher"),
+    });
+    const started = Date.now();
+    for (let attempt = 0; (this.state as string) !== "stopped"; attempt++) {
+      try {
+        await this.exclusive(() => this.scan());
+        break;
+      } catch {
+        await sleep(Math.min(10_000, 100 * 2 ** attempt));
+      }
+    }
+    if ((this.state as string) === "stopped") return;
+    this.ready = true;
+    this.state = "running";
+    this.log.info(
+      { ms: Date.now() - started, files: this.syncer.tree.count, bytes: this.syncer.tree.bytes },
+      "capture: initial scan done",
+    );
+    this.scheduler.start();
+    if (this.cfg.rescanInterval > 0) {
+      this.rescanTimer = setInterval(() => this.periodicRescan(), this.cfg.rescanInterval);
+      this.rescanTimer.unref();
+    }
+  }
+
+  /**
+   * Resolves once every write to a source that completed before the call is
+   * journaled and durable: the dirty set is flushed and every source is
+   * reconciled (stat everything, read what differs or is racily clean), so it
+   * holds even if no event was ever delivered. Rejects if that cannot be done
+   * (the changes stay dirty and are retried).
+   */
+  async settle(): Promise<void> {
+    if (this.state === "stopped") throw new Error("capture is stopped");
+    await this.exclusive(async () => {
+      const taken = this.scheduler.dirty.takeAll();
+      try {
+        if (this.needsResync) this.resync();
+        const res = await this.syncer.sync(
+          taken.map((t) => t.path),
+          { walk: false, deferVanish: false },
+        );
+        const all = await this.syncer.sync(this.sources.roots(), {
+          walk: true,
+          deferVanish: false,
+        });
+        const failures = [...res.failures, ...all.failures];
+        this.afterPass(res);
+        this.afterPass(all);
+        if (failures.length > 0) {
+          const f = failures[0]!;
+          throw new Error(
+            `${failures.length} path(s) could not be captured; first: ${f.path}: ${errorMessage(f.error)}`,
+            {
+              cause: f.error,
+            },
+          );
+        }
+      } catch (err) {
+        this.scheduler.dirty.putBack(taken);
+        this.failed(err, "settle");
+        throw err;
+      }
+    });
+  }
+
+  /** Stops watcher, timers and loop; waits for a running pass. Idempotent; does not close the journal. */
+  async stop(): Promise<void> {
+    if (this.state === "stopped") return;
+    this.state = "stopped";
+    if (this.rescanTimer) clearInterval(this.rescanTimer);
+    this.rescanTimer = null;
+    await this.scheduler.stop();
+    await this.watcher?.close();
+    this.watcher = null;
+    await this.chain.catch(() => undefined);
+  }
+
+  /** Status for the API and metrics. */
+  status(): CaptureStatus {
+    return {
+      ready: this.ready,
+      scanning: { active: this.scanning, paths: this.scanPaths, bytesRead: this.scanBytes },
+      dirtyPaths: this.scheduler.dirty.size,
+      oldestDirtyAt: this.scheduler.dirty.oldest(),
+      lastCaptureAt: this.lastCaptureAt,
+      lastError: this.lastError,
+      degraded: this.degraded,
+      errors: this.errorCount,
+      filesTracked: this.syncer.tree.count,
+      bytesTracked: this.syncer.tree.bytes,
+    };
+  }
+
+  /** Running totals (records, block bytes, files read, renames, errors...), for metrics. A copy. */
+  get counters(): Readonly<CaptureCounters & { errors: number }> {
+    return { ...this.totals, errors: this.errorCount };
+  }
+
+  // --- internals -------------------------------------------------------------
+
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.chain.then(fn, fn);
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
+
+  private markDirty(abs: string): void {
+    const p = this.sources.toJournal(abs);
+    if (p !== null) this.scheduler.mark(p);
+  }
+
+  /** The journal's view as a KnownTree; inode facts carried over from `prev` where the identity matches. */
+  private warmTree(prev: KnownTree | null): KnownTree {
+    const tree = new KnownTree();
+    const readAt = this.journal.lastTs - RESTART_RACY_WINDOW_MS;
+    for (const [path, e] of knownState(this.journal)) {
+      if (!this.sources.knows(path)) continue;
+      const old: Tracked | undefined = prev?.get(path);
+      if (old && old.fileId === e.fileId && old.kind === e.kind) {
+        const { dev, ino, ctimeMs } = old;
+        tree.set(path, {
+          ...e,
+          ...(dev !== undefined && ino !== undefined ? { dev, ino } : {}),
+          ...(ctimeMs !== undefined ? { ctimeMs } : {}),
+          readAt: old.readAt,
+        });
+      } else tree.set(path, { ...e, readAt });
+    }
+    return tree;
+  }
+
+  /** After a failed append the tree is ahead of the journal: rebuild it from the journal. */
+  private resync(): void {
+    this.syncer.tree = this.warmTree(this.syncer.tree);
+    this.needsResync = false;
+    this.log.info(
+      { paths: this.syncer.tree.count },
+      "capture: state rebuilt from the journal after a failure",
+    );
+  }
+
+  private async scan(): Promise<void> {
+    if (this.needsResync) this.resync();
+    this.scanning = true;
+    this.scanPaths = 0;
+    const bytes0 = this.totals.bytesRead;
+    let lastLog = Date.now();
+    try {
+      const res = await this.runPass(this.sources.roots(), {
+        walk: true,
+        deferVanish: false,
+        onVisit: () => {
+          this.scanPaths += 1;
+          this.scanBytes = this.totals.bytesRead - bytes0;
+          const now = Date.now();
+          if (now - lastLog >= PROGRESS_LOG_MS) {
+            lastLog = now;
+            this.log.info(
+              { paths: this.scanPaths, bytesRead: this.scanBytes },
+              "capture: scanning",
+            );
+          }
+        },
+      });
+      this.afterPass(res);
+    } finally {
+      this.scanning = false;
+    }
+  }
+
+  private periodicRescan(): void {
+    if (this.rescanQueued || this.state !== "running") return;
+    this.rescanQueued = true;
+    void this.exclusive(async () => {
+      this.rescanQueued = false;
+      if (this.state !== "running") return;
+      if (this.needsResync) this.resync();
+      this.afterPass(await this.runPass(this.sources.roots(), { walk: true, deferVanish: false }));
+    }).catch(() => undefined);
+  }
+
+  private async syncDirty(paths: string[]): Promise<void> {
+    if (this.state === "stopped") return;
+    if (this.needsResync) {
+      this.resync();
+      // Whatever the failed pass had discovered is found again by a full pass.
+      this.afterPass(
+        await this.runPass([...paths, ...this.sources.roots()], { walk: true, deferVanish: false }),
+      );
+      return;
+    }
+    this.afterPass(await this.runPass(paths, { walk: false, deferVanish: true }));
+  }
+
+  /** One sync pass; failures are recorded (and a journal failure schedules a resync) before rethrowing. */
+  private async runPass(paths: readonly string[], opts: SyncOptions): Promise<SyncResult> {
+    try {
+      return await this.syncer.sync(paths, opts);
+    } catch (err) {
+      this.failed(err, "capture");
+      throw err;
+    }
+  }
+
+  private failed(err: unknown, what: string): void {
+    this.needsResync = true;
+    this.degraded = true;
+    this.recordError(err, what);
+  }
+
+  private afterPass(res: SyncResult): void {
+    this.lastCaptureAt = Date.now();
+    this.degraded = false;
+    for (const p of res.again) this.scheduler.recheck(p);
+    for (const p of res.racy) this.scheduler.recheck(p, RACY_MS + 1);
+    for (const f of res.failures) {
+      this.recordError(f.error, `capture of ${f.path}`);
+      this.scheduler.recheck(f.path, FAILED_PATH_RETRY_MS);
+    }
+  }
+
+  private recordError(err: unknown, what: string): void {
+    this.errorCount += 1;
+    this.lastError = { message: `${what}: ${errorMessage(err)}`, at: Date.now() };
+    this.log.warn({ err, what }, "capture error (will retry)");
+    try {
+      this.onError?.(err);
+    } catch {
+      // a faulty callback must not stop the capture
+    }
+  }
+}
+
+function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

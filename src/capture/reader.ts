@@ -1,0 +1,207 @@
+/**
+ * Reads one file block by block, hashes every block with one reused hasher,
+ * and keeps the bytes of changed blocks only. Memory is bounded whatever the
+ * file size: two read windows are reused across files, and changed blocks are
+ * handed to the caller in chunks of at most `flushBytes` (which the caller
+ * appends to the journal before the read goes on: backpressure).
+ *
+ * A file can change while it is read; the reader re-stats afterwards and
+ * reads again (bounded) if size, mtime, ctime or inode moved.
+ */
+
+import type { Stats } from "node:fs";
+import { constants } from "node:fs";
+import { type FileHandle, lstat, open } from "node:fs/promises";
+import { isErrno } from "../errors.js";
+import type { BlockHasher } from "../util/hash.js";
+import { type BlockBaseline, blockNeedsWrite, type ReadBlock } from "./differ.js";
+
+/** Read window: 1 MiB per read(2) call; two windows let hashing overlap the next read. */
+export const DEFAULT_WINDOW_BYTES = 1024 * 1024;
+/** Changed bytes buffered before they are handed on (and appended): bounds memory per file. */
+export const DEFAULT_FLUSH_BYTES = 16 * 1024 * 1024;
+/** Reads of a file that keeps changing before it is captured as read and marked dirty again. */
+export const DEFAULT_MAX_ATTEMPTS = 3;
+
+/** A file read to the end (possibly while it kept changing). */
+export interface FileRead {
+  readonly vanished: false;
+  /** Bytes read: the file's size as captured. */
+  readonly size: number;
+  /** The stat taken after the last read (mode, mtime, inode...). */
+  readonly stat: Stats;
+  /** Hash of every block, in order. */
+  readonly hashes: Buffer[];
+  /** Changed blocks not yet handed to `onChunk` (the caller appends them with size/attr). */
+  readonly pending: ReadBlock[];
+  /** Wall-clock ms just before the last attempt started (for the racily-clean rule). */
+  readonly readAt: number;
+  /** False when the file was still changing after every attempt: capture it again later. */
+  readonly stable: boolean;
+  /** True when the path now names another inode or nothing: process the path again. */
+  readonly identityChanged: boolean;
+}
+
+/** The path was gone (or no longer a regular file) when it was opened. */
+export interface FileGone {
+  readonly vanished: true;
+}
+
+/** Result of FileReader.read. */
+export type ReadOutcome = FileRead | FileGone;
+
+/** Options of a FileReader. */
+export interface FileReaderOptions {
+  readonly blockSize: number;
+  readonly hasher: BlockHasher;
+  readonly windowBytes?: number;
+  readonly flushBytes?: number;
+  readonly maxAttempts?: number;
+}
+
+/** Reads and hashes files; one instance per capture loop (its buffers are reused, so not re-entrant). */
+export class FileReader {
+  private readonly bs: number;
+  private readonly hasher: BlockHasher;
+  private readonly windows: [Buffer, Buffer];
+  private readonly zeros: Buffer;
+  private readonly flushBytes: number;
+  private readonly maxAttempts: number;
+
+  constructor(opts: FileReaderOptions) {
+    this.bs = opts.blockSize;
+    this.hasher = opts.hasher;
+    const win =
+      Math.max(1, Math.floor((opts.windowBytes ?? DEFAULT_WINDOW_BYTES) / this.bs)) * this.bs;
+    this.windows = [Buffer.allocUnsafe(win), Buffer.allocUnsafe(win)];
+    this.zeros = Buffer.alloc(this.bs);
+    this.flushBytes = Math.max(this.bs, opts.flushBytes ?? DEFAULT_FLUSH_BYTES);
+    this.maxAttempts = Math.max(1, opts.maxAttempts ?? DEFAULT_MAX_ATTEMPTS);
+  }
+
+  /**
+   * Reads `path` and compares each block with `base`. Changed blocks reach
+   * `onChunk` whenever `flushBytes` of them accumulate (awaited), the rest are
+   * returned in `pending`. Blocks handed on count as journaled for later
+   * attempts.
+   */
+  async read(
+    path: string,
+    base: BlockBaseline,
+    onChunk: (blocks: ReadBlock[]) => Promise<void>,
+  ): Promise<ReadOutcome> {
+    const local: (Buffer | null | undefined)[] = [...base.blocks];
+    const pending = new Map<number, ReadBlock>();
+    let pendingBytes = 0;
+    const flush = async () => {
+      if (pending.size === 0) return;
+      const blocks = [...pending.values()];
+      pending.clear();
+      pendingBytes = 0;
+      await onChunk(blocks);
+    };
+    for (let attempt = 1; ; attempt++) {
+      const readAt = Date.now();
+      let fh: FileHandle;
+      try {
+        fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+      } catch (err) {
+        if (isErrno(err, "ENOENT") || isErrno(err, "ELOOP") || isErrno(err, "ENOTDIR"))
+          return { vanished: true };
+        throw err;
+      }
+      try {
+        const pre = await fh.stat();
+        if (!pre.isFile()) return { vanished: true };
+        const hashes: Buffer[] = [];
+        const size = await this.readAll(fh, pre.size, async (index, data) => {
+          const hash = this.hasher.hash(data);
+          hashes.push(hash);
+          // The zero test only matters where nothing is journaled (see blockNeedsWrite).
+          const zero =
+            local[index] === undefined && data.equals(this.zeros.subarray(0, data.length));
+          if (!blockNeedsWrite({ size: base.size, blocks: local }, index, hash, zero)) return;
+          local[index] = hash;
+          const prev = pending.get(index);
+          if (prev) pendingBytes -= prev.data.length;
+          pending.set(index, { index, hash, zero, data: Buffer.from(data) });
+          pendingBytes += data.length;
+          if (pendingBytes >= this.flushBytes) await flush();
+        });
+        const post = await fh.stat();
+        const now = await lstat(path).catch((err: unknown) => {
+          if (isErrno(err, "ENOENT") || isErrno(err, "ENOTDIR")) return null;
+          throw err;
+        });
+        const identityChanged = now === null || now.ino !== pre.ino || now.dev !== pre.dev;
+        const stable =
+          size === pre.size &&
+          post.size === pre.size &&
+          post.mtimeMs === pre.mtimeMs &&
+          post.ctimeMs === pre.ctimeMs;
+        if (stable || identityChanged || attempt >= this.maxAttempts) {
+          return {
+            vanished: false,
+            size,
+            stat: post,
+            hashes,
+            pending: [...pending.values()],
+            readAt,
+            stable,
+            identityChanged,
+          };
+        }
+      } finally {
+        await fh.close();
+      }
+    }
+  }
+
+  /**
+   * Reads up to `limit` bytes (stops early at EOF), calling `onBlock` per
+   * block in order. The next window is read while the current one is hashed.
+   * Returns the number of bytes read.
+   */
+  private async readAll(
+    fh: FileHandle,
+    limit: number,
+    onBlock: (index: number, data: Buffer) => Promise<void>,
+  ): Promise<number> {
+    const bs = this.bs;
+    let pos = 0;
+    let cur = 0;
+    const start = (buf: Buffer, at: number) =>
+      readFull(fh, buf, Math.min(buf.length, limit - at), at);
+    let inflight: Promise<number> | null = limit > 0 ? start(this.windows[0], 0) : null;
+    while (inflight) {
+      const want = Math.min(this.windows[cur]!.length, limit - pos);
+      const n = await inflight;
+      const buf = this.windows[cur]!;
+      const at = pos;
+      pos += n;
+      const more = n === want && pos < limit;
+      cur ^= 1;
+      inflight = more ? start(this.windows[cur]!, pos) : null;
+      for (let off = 0; off < n; off += bs) {
+        await onBlock((at + off) / bs, buf.subarray(off, Math.min(off + bs, n)));
+      }
+    }
+    return pos;
+  }
+}
+
+/** Reads `len` bytes at `position` unless EOF comes first; returns the bytes read. */
+async function readFull(
+  fh: FileHandle,
+  buf: Buffer,
+  len: number,
+  position: number,
+): Promise<number> {
+  let done = 0;
+  while (done < len) {
+    const { bytesRead } = await fh.read(buf, done, len - done, position + done);
+    if (bytesRead === 0) break;
+    done += bytesRead;
+  }
+  return done;
+}

@@ -1,0 +1,429 @@
+/**
+ * Brings the journal in line with the filesystem for a set of paths: stats
+ * each, reads and diffs what may have changed, detects renames by inode,
+ * unlinks what vanished (once per subtree), and appends the records. The
+ * filesystem side of the capture; the differ (differ.ts) decides the records.
+ *
+ * The in-memory tree is updated as records are queued. If an append fails
+ * the tree is ahead of the journal: the caller must rebuild it (resync).
+ */
+import type { Stats } from "node:fs";
+import { lstat, readdir, readlink } from "node:fs/promises";
+import { isErrno } from "../errors.js";
+import type { Journal } from "../journal/journal.js";
+import { type EntryKind, isAtOrBelow, type RecordBody } from "../journal/records.js";
+import {
+  baselineOf,
+  blockRecords,
+  EMPTY_BASELINE,
+  headRecords,
+  nextEntry,
+  type Observed,
+  tailRecords,
+} from "./differ.js";
+import { type KnownTree, parentOf } from "./known-tree.js";
+import type { FileReader } from "./reader.js";
+import type { SourceMap } from "./sources.js";
+
+/**
+ * A file whose mtime is within this many ms of the moment it was read may
+ * have been written again in the same timestamp tick (coarse kernel clock,
+ * 1-10 ms; 50 ms leaves room for clock steps): it is "racily clean" and read again.
+ */
+export const RACY_MS = 50;
+/** Records are appended once this many block bytes are queued (bounds memory per batch). */
+export const BATCH_FLUSH_BYTES = 16 * 1024 * 1024;
+
+/** How a sync pass treats its paths. */
+export interface SyncOptions {
+  /** Reconcile: list and visit every directory below the given paths, not only changed ones. */
+  readonly walk: boolean;
+  /** Hold an unlink back for one more pass: the other half of a rename may still arrive. */
+  readonly deferVanish: boolean;
+  /**
+   * A file read at or after this time (ms) is not re-read for being racily
+   * clean: that read already saw every write completed before it (settle
+   * passes the moment it was called).
+   */
+  readonly freshSince?: number;
+  /** Called after each visited path. */
+  readonly onVisit?: () => void;
+}
+
+/** What a pass leaves for later. */
+export interface SyncResult {
+  /** Paths to visit again after a quiet period (still changing, deferred unlinks). */
+  readonly again: string[];
+  /** Paths read while their mtime was fresh: visit again once it is safely old. */
+  readonly racy: string[];
+  /** Paths that could not be captured (permission, I/O on the source); journal failures throw instead. */
+  readonly failures: { path: string; error: unknown }[];
+}
+
+/** Running totals, for status and metrics. */
+export interface CaptureCounters {
+  records: number;
+  /** Block bytes handed to the journal (before its deduplication). */
+  blobBytes: number;
+  appends: number;
+  filesRead: number;
+  bytesRead: number;
+  renames: number;
+  unlinks: number;
+  visited: number;
+}
+
+/** Fresh zeroed counters. */
+export function newCounters(): CaptureCounters {
+  return {
+    records: 0,
+    blobBytes: 0,
+    appends: 0,
+    filesRead: 0,
+    bytesRead: 0,
+    renames: 0,
+    unlinks: 0,
+    visited: 0,
+  };
+}
+
+/** Records queued for one append; `failed` marks that the journal refused them. */
+class Batch {
+  private records: RecordBody[] = [];
+  private bytes = 0;
+  failed = false;
+
+  constructor(
+    private readonly journal: Journal,
+    private readonly counters: CaptureCounters,
+  ) {}
+
+  add(records: readonly RecordBody[]): void {
+    for (const r of records) {
+      this.records.push(r);
+      if (r.type === "blob") this.bytes += r.data.length;
+    }
+  }
+
+  async flush(): Promise<void> {
+    if (this.records.length === 0) return;
+    const records = this.records;
+    const bytes = this.bytes;
+    this.records = [];
+    this.bytes = 0;
+    try {
+      await this.journal.append(records);
+    } catch (err) {
+      this.failed = true;
+      throw err;
+    }
+    this.counters.appends += 1;
+    this.counters.records += records.length;
+    this.counters.blobBytes += bytes;
+  }
+
+  async maybeFlush(): Promise<void> {
+    if (this.bytes >= BATCH_FLUSH_BYTES) await this.flush();
+  }
+}
+
+/** Options of a Syncer. */
+export interface SyncerOptions {
+  readonly journal: Journal;
+  readonly sources: SourceMap;
+  readonly reader: FileReader;
+  readonly tree: KnownTree;
+  readonly counters: CaptureCounters;
+}
+
+function kindOf(st: Stats): EntryKind | null {
+  if (st.isFile()) return "file";
+  if (st.isDirectory()) return "dir";
+  if (st.isSymbolicLink()) return "symlink";
+  return null; // sockets, fifos, devices: not captured
+}
+
+function isGone(err: unknown): boolean {
+  return isErrno(err, "ENOENT") || isErrno(err, "ENOTDIR");
+}
+
+/** Per-pass state. */
+interface Pass {
+  readonly opts: SyncOptions;
+  readonly batch: Batch;
+  readonly result: SyncResult;
+  readonly queued: Set<string>;
+  readonly done: Set<string>;
+  readonly stack: string[];
+  readonly vanished: string[];
+}
+
+/** See the module comment. Not re-entrant: the capture runs one pass at a time. */
+export class Syncer {
+  tree: KnownTree;
+  private readonly journal: Journal;
+  private readonly sources: SourceMap;
+  private readonly reader: FileReader;
+  private readonly counters: CaptureCounters;
+  /** Vanished paths whose unlink waits one more pass (see SyncOptions.deferVanish). */
+  private readonly deferred = new Set<string>();
+
+  constructor(opts: SyncerOptions) {
+    this.journal = opts.journal;
+    this.sources = opts.sources;
+    this.reader = opts.reader;
+    this.tree = opts.tree;
+    this.counters = opts.counters;
+  }
+
+  /** Syncs `paths` (journal paths), parents before children; appends before resolving. */
+  async sync(paths: Iterable<string>, opts: SyncOptions): Promise<SyncResult> {
+    const pass: Pass = {
+      opts,
+      batch: new Batch(this.journal, this.counters),
+      result: { again: [], racy: [], failures: [] },
+      queued: new Set(),
+      done: new Set(),
+      stack: [],
+      vanished: [],
+    };
+    for (const p of [...new Set(paths)].sort().reverse()) this.enqueue(pass, p);
+    while (pass.stack.length > 0) await this.visit(pass, pass.stack.pop()!);
+    await this.unlinkVanished(pass);
+    await pass.batch.flush();
+    return pass.result;
+  }
+
+  private enqueue(pass: Pass, path: string): void {
+    if (pass.queued.has(path)) return;
+    pass.queued.add(path);
+    pass.stack.push(path);
+  }
+
+  private async visit(pass: Pass, path: string): Promise<void> {
+    if (pass.done.has(path)) return;
+    pass.done.add(path);
+    const parent = parentOf(path);
+    // A path whose directory is unknown (its event was missed) brings the directory first.
+    if (parent !== null && !this.tree.has(parent)) await this.visit(pass, parent);
+    try {
+      await this.visitOne(pass, path);
+    } catch (err) {
+      if (pass.batch.failed) throw err;
+      if (isGone(err)) pass.vanished.push(path);
+      else pass.result.failures.push({ path, error: err });
+    }
+    this.counters.visited += 1;
+    pass.opts.onVisit?.();
+  }
+
+  private async visitOne(pass: Pass, path: string): Promise<void> {
+    const { batch } = pass;
+    const tracked = this.tree.get(path);
+    if (this.sources.isIgnored(path)) {
+      if (tracked) pass.vanished.push(path);
+      return;
+    }
+    const abs = this.sources.toAbs(path);
+    let st: Stats;
+    try {
+      st = await lstat(abs);
+    } catch (err) {
+      if (!isGone(err)) throw err;
+      if (tracked || this.tree.subtree(path).length > 0) pass.vanished.push(path);
+      return;
+    }
+    const kind = kindOf(st);
+    if (kind === null) {
+      if (tracked) pass.vanished.push(path);
+      return;
+    }
+    this.deferred.delete(path);
+    let known = tracked ?? null;
+    let same =
+      known !== null &&
+      known.kind === kind &&
+      (known.ino === undefined || (known.ino === st.ino && known.dev === st.dev));
+    let renamed = false;
+    if (!same) {
+      const from = await this.renameSource(path, kind, st);
+      if (from !== null) {
+        batch.add([{ type: "rename", from, to: path }]);
+        this.tree.moveTree(from, path);
+        this.deferred.delete(from);
+        this.counters.renames += 1;
+        known = this.tree.get(path)!;
+        same = true;
+        renamed = true;
+      }
+    }
+    const replacing = known !== null && !same;
+    const fresh = !same;
+    const mode = st.mode & 0o7777;
+    const ids = { dev: st.dev, ino: st.ino, ctimeMs: st.ctimeMs };
+
+    if (kind !== "file") {
+      const obs: Observed =
+        kind === "symlink"
+          ? { kind, mode, mtimeMs: st.mtimeMs, size: 0, target: await readlink(abs) }
+          : { kind, mode, mtimeMs: st.mtimeMs, size: 0 };
+      const fileId = fresh ? this.journal.allocateFileId() : known!.fileId;
+      batch.add(headRecords(path, known, obs, fileId, replacing));
+      batch.add(tailRecords(fresh ? null : known, obs, fileId, fresh));
+      const changed =
+        fresh || renamed || known!.mtimeMs !== st.mtimeMs || known!.ctimeMs !== st.ctimeMs;
+      if (replacing) this.tree.removeTree(path);
+      this.tree.set(path, { ...nextEntry(fileId, obs, []), ...ids, readAt: Date.now() });
+      if (kind === "dir" && (pass.opts.walk || changed)) await this.listChildren(pass, path, abs);
+      return;
+    }
+
+    const racy =
+      known !== null &&
+      st.mtimeMs >= known.readAt - RACY_MS &&
+      !(pass.opts.freshSince !== undefined && known.readAt >= pass.opts.freshSince);
+    const mustRead =
+      fresh ||
+      renamed ||
+      racy ||
+      known!.size !== st.size ||
+      known!.mtimeMs !== st.mtimeMs ||
+      (known!.ctimeMs !== undefined && known!.ctimeMs !== st.ctimeMs);
+    if (!mustRead) {
+      const obs: Observed = { kind, mode, mtimeMs: st.mtimeMs, size: st.size };
+      batch.add(tailRecords(known, obs, known!.fileId, false));
+      this.tree.set(path, { ...known!, mode, ...ids });
+      return;
+    }
+
+    const fileId = fresh ? this.journal.allocateFileId() : known!.fileId;
+    const head = headRecords(
+      path,
+      known,
+      { kind, mode, mtimeMs: st.mtimeMs, size: st.size },
+      fileId,
+      replacing,
+    );
+    let headQueued = false;
+    const queueHead = () => {
+      if (headQueued) return;
+      headQueued = true;
+      if (replacing) this.tree.removeTree(path);
+      batch.add(head);
+    };
+    const res = await this.reader.read(
+      abs,
+      fresh ? EMPTY_BASELINE : baselineOf(known),
+      async (blocks) => {
+        queueHead();
+        for (const b of blocks) batch.add(blockRecords(fileId, b));
+        await batch.flush();
+      },
+    );
+    if (res.vanished) {
+      // Gone, or no longer a regular file: look again (it may be a delete or a replacement).
+      if (known) pass.vanished.push(path);
+      else pass.result.again.push(path);
+      return;
+    }
+    queueHead();
+    const obs: Observed = {
+      kind,
+      mode: res.stat.mode & 0o7777,
+      mtimeMs: res.stat.mtimeMs,
+      size: res.size,
+    };
+    for (const b of res.pending) batch.add(blockRecords(fileId, b));
+    batch.add(tailRecords(fresh ? null : known, obs, fileId, fresh));
+    this.tree.set(path, {
+      ...nextEntry(fileId, obs, res.hashes),
+      dev: res.stat.dev,
+      ino: res.stat.ino,
+      ctimeMs: res.stat.ctimeMs,
+      // Captured while it kept changing: never trust its stat again until a stable read.
+      readAt: res.stable ? res.readAt : Number.NEGATIVE_INFINITY,
+    });
+    this.counters.filesRead += 1;
+    this.counters.bytesRead += res.size;
+    if (!res.stable || res.identityChanged) pass.result.again.push(path);
+    else if (obs.mtimeMs >= res.readAt - RACY_MS) pass.result.racy.push(path);
+    await batch.maybeFlush();
+  }
+
+  /**
+   * The tracked path this inode lived at, if that path no longer holds it:
+   * then `path` is its new name (same source, same kind). Hard links (the old
+   * name still holds the inode) are captured as independent files.
+   */
+  private async renameSource(path: string, kind: EntryKind, st: Stats): Promise<string | null> {
+    const from = this.tree.pathOfInode(st.dev, st.ino);
+    if (from === undefined || from === path) return null;
+    if (this.sources.sourceOf(from) !== this.sources.sourceOf(path)) return null;
+    if (this.tree.get(from)?.kind !== kind) return null;
+    if (isAtOrBelow(path, from) || isAtOrBelow(from, path)) return null;
+    try {
+      const old = await lstat(this.sources.toAbs(from));
+      return old.ino === st.ino && old.dev === st.dev ? null : from;
+    } catch (err) {
+      if (isGone(err)) return from;
+      throw err;
+    }
+  }
+
+  /** Queues new children (all children when walking) and tracked children that are no longer listed. */
+  private async listChildren(pass: Pass, path: string, abs: string): Promise<void> {
+    const names = await readdir(abs);
+    const listed = new Set<string>();
+    for (const name of names) {
+      const child = `${path}/${name}`;
+      if (this.sources.isIgnored(child)) continue;
+      listed.add(child);
+      if (pass.opts.walk || !this.tree.has(child)) this.enqueue(pass, child);
+    }
+    for (const c of this.tree.childrenOf(path)) if (!listed.has(c)) this.enqueue(pass, c);
+  }
+
+  /** One unlink per vanished subtree (the topmost vanished ancestor), parents first. */
+  private async unlinkVanished(pass: Pass): Promise<void> {
+    const roots = new Set(this.sources.roots());
+    const heldBack = new Set<string>();
+    for (const p of [...new Set(pass.vanished)].sort()) {
+      if (!this.tree.has(p) && this.tree.subtree(p).length === 0) continue;
+      if (roots.has(p)) {
+        pass.result.failures.push({
+          path: p,
+          error: new Error(`source root of "${p}" is missing (unmounted?)`),
+        });
+        continue;
+      }
+      let top = p;
+      for (;;) {
+        const parent = parentOf(top);
+        if (parent === null || roots.has(parent) || !this.tree.has(parent)) break;
+        if (await this.exists(parent)) break;
+        top = parent;
+      }
+      if (heldBack.has(top)) continue;
+      if (pass.opts.deferVanish && !this.deferred.has(top)) {
+        this.deferred.add(top);
+        heldBack.add(top);
+        pass.result.again.push(top);
+        continue;
+      }
+      this.deferred.delete(top);
+      pass.batch.add([{ type: "unlink", path: top }]);
+      this.tree.removeTree(top);
+      this.counters.unlinks += 1;
+    }
+  }
+
+  private async exists(path: string): Promise<boolean> {
+    try {
+      await lstat(this.sources.toAbs(path));
+      return true;
+    } catch (err) {
+      if (isGone(err)) return false;
+      throw err;
+    }
+  }
+}

@@ -1,0 +1,289 @@
+/**
+ * The replica's live mirror: a plain directory that equals the source as of
+ * the newest checkpoint the replica applied (layout `<mirrorDir>/<source>/...`).
+ * Advancing it rewrites only what changed between two journal positions:
+ * renames are renames, only changed blocks are written. A crash in the middle
+ * leaves a "dirty" mark in the index; the next start rebuilds the mirror
+ * from the journal instead of trusting a half-applied state.
+ */
+import {
+  chmod,
+  lstat,
+  lutimes,
+  mkdir,
+  open,
+  readdir,
+  rename,
+  rm,
+  symlink,
+  utimes,
+} from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { HashMismatchError } from "../errors.js";
+import type { Journal } from "../journal/journal.js";
+import { type NsEntry, replayNamespace } from "../journal/namespace.js";
+import type { Logger } from "../log/logger.js";
+import { applyPlan } from "../restore/apply.js";
+import { buildPlan } from "../restore/build-plan.js";
+import { effectiveBlocks } from "../restore/plan.js";
+import type { BlockHasher } from "../util/hash.js";
+
+const STAGE = ".pvj-stage";
+const REBUILD = ".pvj-rebuild";
+
+/** Keeps a directory equal to a journal position. */
+export class Mirror {
+  private tree: Map<string, NsEntry> | null = null;
+
+  constructor(
+    private readonly journal: Journal,
+    readonly dir: string,
+    private readonly hasher: BlockHasher,
+    private readonly log: Logger,
+  ) {}
+
+  /** The journal position the mirror shows (0 = empty). */
+  get seq(): number {
+    return Number(this.journal.index.getMeta("mirrorSeq") ?? "0");
+  }
+
+  /** Rebuilds the mirror if a previous update was interrupted. */
+  async init(): Promise<void> {
+    await mkdir(this.dir, { recursive: true });
+    if (this.journal.index.getMeta("mirrorDirty") === "1") {
+      this.log.warn(
+        { dir: this.dir, seq: this.seq },
+        "mirror update was interrupted: rebuilding the mirror",
+      );
+      await this.rebuild(this.seq);
+    }
+  }
+
+  /** Makes the mirror equal the journal at `to` (a checkpoint's seq). */
+  async advanceTo(to: number): Promise<void> {
+    const from = this.seq;
+    if (to <= from) return;
+    this.journal.index.setMeta("mirrorDirty", "1");
+    if (from === 0 || from < this.journal.baseSeq) await this.rebuild(to);
+    else await this.applyBetween(from, to);
+    this.journal.index.tx(() => {
+      this.journal.index.setMeta("mirrorSeq", String(to));
+      this.journal.index.setMeta("mirrorDirty", "0");
+    });
+  }
+
+  /** Replaces the whole mirror content with the journal at `seq`. */
+  private async rebuild(seq: number): Promise<void> {
+    const tmp = join(this.dir, REBUILD);
+    await rm(tmp, { recursive: true, force: true });
+    for (const name of await readdir(this.dir))
+      await rm(join(this.dir, name), { recursive: true, force: true });
+    this.tree = null;
+    if (seq === 0) return;
+    const ts = this.journal.index.tsAtSeq(seq) ?? this.journal.lastTs;
+    await applyPlan({
+      journal: this.journal,
+      plan: buildPlan(this.journal, { seq, ts, checkpoint: null }),
+      target: tmp,
+      hasher: this.hasher,
+    });
+    for (const name of await readdir(tmp)) await rename(join(tmp, name), join(this.dir, name));
+    await rm(tmp, { recursive: true, force: true });
+  }
+
+  private treeAt(seq: number): Map<string, NsEntry> {
+    return replayNamespace(this.journal.index.nsUpTo(seq));
+  }
+
+  /** Applies the changes in (from, to] in place. */
+  private async applyBetween(from: number, to: number): Promise<void> {
+    const ix = this.journal.index;
+    const bs = this.journal.blockSize;
+    const oldTree = this.tree ?? this.treeAt(from);
+    const newTree = replayNamespace(ix.nsBetween(from, to), new Map(oldTree));
+    const newPathOf = new Map<number, string>();
+    for (const [p, e] of newTree) newPathOf.set(e.fileId, p);
+    const touched = new Set<string>();
+    const abs = (p: string) => join(this.dir, p);
+
+    // 1. Stage moved entries (deepest first, so a child that moved on its own leaves its old parent first).
+    const moved: { fileId: number; oldPath: string; newPath: string }[] = [];
+    for (const [p, e] of oldTree) {
+      const np = newPathOf.get(e.fileId);
+      if (np === undefined || np === p || newTree.get(np)?.kind !== e.kind) continue;
+      const slash = p.lastIndexOf("/");
+      const parent = slash < 0 ? null : p.slice(0, slash);
+      const parentEntry = parent === null ? undefined : oldTree.get(parent);
+      const parentNew = parentEntry ? newPathOf.get(parentEntry.fileId) : undefined;
+      if (
+        parentNew !== undefined &&
+        parentNew !== parent &&
+        np === `${parentNew}/${p.slice(slash + 1)}`
+      )
+        continue; // moves with its parent
+      moved.push({ fileId: e.fileId, oldPath: p, newPath: np });
+    }
+    await mkdir(join(this.dir, STAGE), { recursive: true });
+    for (const m of [...moved].sort((a, b) => b.oldPath.length - a.oldPath.length)) {
+      await rename(abs(m.oldPath), join(this.dir, STAGE, String(m.fileId))).catch(
+        (err: NodeJS.ErrnoException) => {
+          if (err.code !== "ENOENT") throw err;
+        },
+      );
+      touched.add(dirname(m.oldPath));
+    }
+    // 2. Delete what no longer exists (or changed kind), wherever it is now:
+    // an entry inside a staged directory travelled with it.
+    const staged = new Map(moved.map((m) => [m.oldPath, join(this.dir, STAGE, String(m.fileId))]));
+    const whereNow = (p: string): string => {
+      for (let cut = p.length; cut > 0; cut = p.lastIndexOf("/", cut - 1)) {
+        const at = staged.get(p.slice(0, cut));
+        if (at !== undefined) return at + p.slice(cut);
+      }
+      return abs(p);
+    };
+    for (const [p, e] of oldTree) {
+      const np = newPathOf.get(e.fileId);
+      const gone = np === undefined || newTree.get(np)?.kind !== e.kind;
+      if (gone) {
+        await rm(whereNow(p), { recursive: true, force: true });
+        touched.add(dirname(p));
+      }
+    }
+    // 3. Unstage moved entries at their new paths (parents first).
+    for (const m of [...moved].sort((a, b) => a.newPath.length - b.newPath.length)) {
+      await mkdir(dirname(abs(m.newPath)), { recursive: true });
+      await rm(abs(m.newPath), { recursive: true, force: true });
+      await rename(join(this.dir, STAGE, String(m.fileId)), abs(m.newPath));
+      touched.add(dirname(m.newPath));
+      touched.add(m.newPath);
+    }
+    await rm(join(this.dir, STAGE), { recursive: true, force: true });
+
+    // 4. Create new entries and rewrite changed content.
+    const oldIds = new Map<number, NsEntry>();
+    for (const e of oldTree.values()) oldIds.set(e.fileId, e);
+    const changedBlocks = new Map<number, Set<number>>();
+    for (const row of ix.blocksChangedBetween(from, to)) {
+      let s = changedBlocks.get(row.file_id);
+      if (!s) changedBlocks.set(row.file_id, (s = new Set()));
+      s.add(row.block);
+    }
+    const sizeChanged = new Set(
+      ix
+        .all<{ file_id: number }>(
+          "SELECT DISTINCT file_id FROM sizes WHERE seq > ? AND seq <= ?",
+          from,
+          to,
+        )
+        .map((r) => r.file_id),
+    );
+    const attrChanged = new Set(
+      ix
+        .all<{ file_id: number }>(
+          "SELECT DISTINCT file_id FROM attrs WHERE seq > ? AND seq <= ?",
+          from,
+          to,
+        )
+        .map((r) => r.file_id),
+    );
+    const entries = [...newTree].sort((a, b) => a[0].localeCompare(b[0]));
+    for (const [p, e] of entries) {
+      const prev = oldIds.get(e.fileId);
+      const isNew = !prev || prev.kind !== e.kind;
+      if (e.kind === "dir") {
+        if (isNew) await mkdir(abs(p), { recursive: true });
+      } else if (e.kind === "symlink") {
+        if (isNew || prev?.target !== e.target) {
+          await rm(abs(p), { force: true });
+          await mkdir(dirname(abs(p)), { recursive: true });
+          await symlink(e.target ?? "", abs(p));
+        }
+      } else if (isNew || changedBlocks.has(e.fileId) || sizeChanged.has(e.fileId)) {
+        await this.writeFile(
+          abs(p),
+          e.fileId,
+          to,
+          isNew ? null : (changedBlocks.get(e.fileId) ?? new Set()),
+          bs,
+        );
+      } else if (!attrChanged.has(e.fileId)) continue;
+      touched.add(p);
+      if (isNew) touched.add(dirname(p));
+    }
+    // 5. Attributes of everything touched (and of every directory whose content we changed), deepest first.
+    for (const p of [...touched]
+      .filter((x) => x !== "." && newTree.has(x))
+      .sort((a, b) => b.length - a.length)) {
+      const e = newTree.get(p)!;
+      const attr = ix.attrAt(e.fileId, to);
+      if (!attr) continue;
+      const t = attr.mtime / 1000;
+      if (e.kind === "symlink") await lutimes(abs(p), t, t);
+      else {
+        await chmod(abs(p), attr.mode & 0o7777);
+        await utimes(abs(p), t, t);
+      }
+    }
+    for (const [p, e] of entries) {
+      if (touched.has(p) || !attrChanged.has(e.fileId)) continue;
+      const attr = ix.attrAt(e.fileId, to);
+      if (!attr) continue;
+      const st = await lstat(abs(p)).catch(() => null);
+      if (!st) continue;
+      const t = attr.mtime / 1000;
+      if (e.kind === "symlink") await lutimes(abs(p), t, t);
+      else {
+        await chmod(abs(p), attr.mode & 0o7777);
+        await utimes(abs(p), t, t);
+      }
+    }
+    this.tree = newTree;
+  }
+
+  /** Writes a file's content at `to`: all of it (`blocks` null) or just the changed blocks. */
+  private async writeFile(
+    path: string,
+    fileId: number,
+    to: number,
+    blocks: Set<number> | null,
+    bs: number,
+  ): Promise<void> {
+    const ix = this.journal.index;
+    const size = ix.sizeAt(fileId, to)?.size ?? 0;
+    const shrinks = ix.shrinksUpTo(fileId, to);
+    await mkdir(dirname(path), { recursive: true });
+    const fh = await open(path, blocks === null ? "w" : "r+");
+    try {
+      const from = this.seq;
+      // A shrink since the last update cut the tail: cut it here too, so the
+      // bytes beyond read as zeros (holes) unless rewritten below.
+      const cut = shrinks
+        .filter((s) => s.seq > from)
+        .reduce((m, s) => Math.min(m, s.size), Number.POSITIVE_INFINITY);
+      if (blocks !== null && Number.isFinite(cut)) await fh.truncate(cut);
+      const list =
+        blocks === null
+          ? Array.from({ length: Math.ceil(size / bs) }, (_, i) => i)
+          : [...blocks].sort((a, b) => a - b);
+      for (const b of list) {
+        const v = ix.blockAt(fileId, b, to);
+        if (!v) continue;
+        for (const range of effectiveBlocks([v], shrinks, size, bs)) {
+          const data = await this.journal.readBlob(range.hash);
+          if (!this.hasher.hash(data).equals(range.hash)) {
+            throw new HashMismatchError(`block ${b} of file ${fileId} does not match its hash`, {
+              path,
+              offset: range.offset,
+            });
+          }
+          await fh.write(data, 0, range.len, range.offset);
+        }
+      }
+      await fh.truncate(size);
+      await fh.datasync();
+    } finally {
+      await fh.close();
+    }
+  }
+}

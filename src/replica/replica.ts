@@ -1,0 +1,288 @@
+/**
+ * The replica's follow loop: pull the change stream, append it to the
+ * replica's own journal (durable before acknowledged), advance the mirror at
+ * every checkpoint, reconnect with backoff and resume from the last durable
+ * seq — no gap, no duplicate (the journal skips records it already has).
+ */
+import { randomUUID } from "node:crypto";
+import { ErrorCode, PvjError } from "../errors.js";
+import type { Journal } from "../journal/journal.js";
+import type { RecordBody } from "../journal/records.js";
+import { installBase } from "../journal/retention.js";
+import type { Logger } from "../log/logger.js";
+import type { StreamSource } from "../stream/source.js";
+import type { StreamMessage } from "../stream/wire.js";
+import type { Mirror } from "./mirror.js";
+
+/** Reconnect backoff bounds (ms): quick after a blip, at most every 10 s when the sidecar is down. */
+export const BACKOFF_MIN_MS = 250;
+export const BACKOFF_MAX_MS = 10_000;
+
+/** The replica's state for /v1/status, /readyz and metrics. */
+export interface ReplicaStatus {
+  readonly connected: boolean;
+  /** Caught up with the sidecar at least once since start (readiness). */
+  readonly ready: boolean;
+  readonly sourceLastSeq: number | null;
+  readonly lastSeq: number;
+  readonly mirrorSeq: number;
+  readonly lagSeconds: number;
+  readonly promoted: boolean;
+  readonly lastError: { readonly message: string; readonly at: string } | null;
+  readonly reconnects: number;
+}
+
+/** Stable id of a replica, kept in its journal's index. */
+export function replicaId(journal: Journal): string {
+  let id = journal.index.getMeta("replicaId");
+  if (!id) {
+    id = randomUUID();
+    journal.index.setMeta("replicaId", id);
+  }
+  return id;
+}
+
+/** Follows a StreamSource into a journal and a mirror. */
+export class Replica {
+  private abort: AbortController | null = null;
+  private loop: Promise<void> | null = null;
+  private mirrorChain: Promise<void> = Promise.resolve();
+  private stopped = false;
+  private connected = false;
+  private ready = false;
+  private sourceLastSeq: number | null = null;
+  private pendingSinceTs: number | null = null;
+  private lastContact = 0;
+  private lastError: { message: string; at: string } | null = null;
+  private reconnects = 0;
+  private ackInFlight: Promise<void> | null = null;
+  private ackWanted = 0;
+
+  constructor(
+    private readonly journal: Journal,
+    private readonly source: StreamSource,
+    private readonly mirror: Mirror,
+    private readonly log: Logger,
+  ) {}
+
+  /** True once a failover promoted this replica: it no longer applies the stream. */
+  get promoted(): boolean {
+    return this.journal.index.getMeta("promoted") !== null;
+  }
+
+  /** Starts following (no-op when promoted). */
+  start(): void {
+    if (this.loop || this.promoted) return;
+    this.stopped = false;
+    this.loop = this.follow();
+  }
+
+  /** Stops following and waits for the loop and any mirror update. Idempotent. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.abort?.abort();
+    if (this.loop) await this.loop;
+    this.loop = null;
+    await this.mirrorChain.catch(() => undefined);
+    if (this.ackInFlight) await this.ackInFlight.catch(() => undefined);
+  }
+
+  /** Waits until the mirror has applied everything queued so far. */
+  async mirrorIdle(): Promise<void> {
+    await this.mirrorChain.catch(() => undefined);
+  }
+
+  status(): ReplicaStatus {
+    const behind = this.sourceLastSeq !== null && this.sourceLastSeq > this.journal.lastSeq;
+    let lag = 0;
+    if (!this.connected && this.lastContact > 0) lag = (Date.now() - this.lastContact) / 1000;
+    else if (behind && this.pendingSinceTs !== null)
+      lag = Math.max(0, (Date.now() - this.pendingSinceTs) / 1000);
+    return {
+      connected: this.connected,
+      ready: this.ready,
+      sourceLastSeq: this.sourceLastSeq,
+      lastSeq: this.journal.lastSeq,
+      mirrorSeq: this.mirror.seq,
+      lagSeconds: lag,
+      promoted: this.promoted,
+      lastError: this.lastError,
+      reconnects: this.reconnects,
+    };
+  }
+
+  private async follow(): Promise<void> {
+    let backoff = BACKOFF_MIN_MS;
+    // Catch the mirror up with what the journal already holds (after a restart).
+    this.queueMirror(this.journal.index.lastCheckpoint()?.seq ?? 0);
+    while (!this.stopped) {
+      this.abort = new AbortController();
+      try {
+        await this.session(this.abort.signal);
+        backoff = BACKOFF_MIN_MS;
+      } catch (err) {
+        if (this.stopped) break;
+        this.lastError = { message: (err as Error).message, at: new Date().toISOString() };
+        this.log.warn({ err, retryInMs: backoff }, "stream failed; reconnecting");
+      } finally {
+        if (this.connected) this.lastContact = Date.now();
+        this.connected = false;
+      }
+      if (this.stopped) break;
+      this.reconnects += 1;
+      await sleep(backoff, this.abort.signal);
+      backoff = Math.min(BACKOFF_MAX_MS, backoff * 2);
+    }
+  }
+
+  /** One connection: runs until the stream ends or fails. */
+  private async session(signal: AbortSignal): Promise<void> {
+    const from = this.journal.lastSeq + 1;
+    const it = this.source.open(from, signal)[Symbol.asyncIterator]();
+    for (;;) {
+      const { value: msg, done } = await it.next();
+      if (done || this.stopped) return;
+      this.lastContact = Date.now();
+      await this.handle(msg, it);
+    }
+  }
+
+  private async handle(msg: StreamMessage, it: AsyncIterator<StreamMessage>): Promise<void> {
+    switch (msg.t) {
+      case "hello": {
+        const known = this.journal.index.getMeta("sourceJournalId");
+        if (known && known !== msg.journalId) {
+          throw new PvjError(
+            ErrorCode.JOURNAL_CORRUPT,
+            `${this.source.description} serves journal ${msg.journalId}, but this replica follows ${known}: refusing to mix histories`,
+            {
+              hint: "a sidecar whose journal was lost starts a new history: fail over, or start this replica with a new journal.dir",
+            },
+          );
+        }
+        if (msg.lastSeq < this.journal.lastSeq && msg.baseSeq <= this.journal.lastSeq) {
+          throw new PvjError(
+            ErrorCode.JOURNAL_CORRUPT,
+            `${this.source.description} is at seq ${msg.lastSeq}, behind this replica (${this.journal.lastSeq})`,
+          );
+        }
+        // Block numbers only mean something with the source's block size.
+        this.journal.adoptBlockSize(msg.blockSize);
+        if (!known) this.journal.index.setMeta("sourceJournalId", msg.journalId);
+        this.connected = true;
+        this.sourceLastSeq = msg.lastSeq;
+        this.log.info(
+          {
+            source: this.source.description,
+            from: this.journal.lastSeq + 1,
+            sourceLastSeq: msg.lastSeq,
+          },
+          "following the stream",
+        );
+        return;
+      }
+      case "base": {
+        this.log.warn(
+          { baseSeq: msg.seq, lastSeq: this.journal.lastSeq },
+          "sidecar folded history this replica lacks: installing its base",
+        );
+        await this.journal.exclusive(async () => {
+          await installBase(
+            this.journal,
+            msg.seq,
+            msg.ts,
+            baseBodiesFrom(it),
+            this.journal.index.segments(),
+          );
+        });
+        this.queueMirror(msg.seq);
+        this.ackSoon();
+        return;
+      }
+      case "records": {
+        if (msg.records.length === 0) return;
+        await this.journal.appendStamped(msg.records);
+        this.ackSoon();
+        let cp = 0;
+        for (const r of msg.records) if (r.type === "checkpoint") cp = r.seq;
+        if (cp > 0) this.queueMirror(cp);
+        if (this.sourceLastSeq !== null && this.journal.lastSeq > this.sourceLastSeq)
+          this.sourceLastSeq = this.journal.lastSeq;
+        return;
+      }
+      case "heartbeat":
+        this.sourceLastSeq = msg.lastSeq;
+        this.pendingSinceTs = msg.pendingSinceTs;
+        if (this.journal.lastSeq >= msg.lastSeq && !this.ready) {
+          this.ready = true;
+          this.log.info({ seq: this.journal.lastSeq }, "caught up with the sidecar");
+        }
+        return;
+      default:
+        throw new PvjError(
+          ErrorCode.JOURNAL_CORRUPT,
+          `unexpected stream message ${(msg as { t: string }).t}`,
+        );
+    }
+  }
+
+  private queueMirror(seq: number): void {
+    if (seq <= 0) return;
+    this.mirrorChain = this.mirrorChain
+      .then(() => (this.promoted ? undefined : this.mirror.advanceTo(seq)))
+      .catch((err: unknown) => {
+        this.lastError = {
+          message: `mirror: ${(err as Error).message}`,
+          at: new Date().toISOString(),
+        };
+        this.log.error({ err, seq }, "mirror update failed; it will be rebuilt on the next update");
+      });
+  }
+
+  /** Acknowledges the durable seq, coalescing: one request in flight, the newest position next. */
+  private ackSoon(): void {
+    this.ackWanted = this.journal.lastSeq;
+    if (this.ackInFlight) return;
+    const run = async () => {
+      while (this.ackWanted > 0) {
+        const seq = this.ackWanted;
+        this.ackWanted = 0;
+        await this.source
+          .ack(seq)
+          .catch((err: unknown) =>
+            this.log.debug({ err }, "ack failed; next ack carries the position"),
+          );
+      }
+    };
+    this.ackInFlight = run().finally(() => {
+      this.ackInFlight = null;
+    });
+  }
+}
+
+/** Pulls base records from the stream until base-end. */
+async function* baseBodiesFrom(it: AsyncIterator<StreamMessage>): AsyncGenerator<RecordBody> {
+  for (;;) {
+    const { value, done } = await it.next();
+    if (done) throw new PvjError(ErrorCode.IO_ERROR, "stream ended in the middle of a base");
+    if (value.t === "base-end") return;
+    if (value.t !== "base-records")
+      throw new PvjError(ErrorCode.JOURNAL_CORRUPT, `unexpected ${value.t} inside a base`);
+    yield* value.bodies;
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const t = setTimeout(resolve, ms);
+    signal.addEventListener(
+      "abort",
+      () => {
+        clearTimeout(t);
+        resolve();
+      },
+      { once: true },
+    );
+  });
+}
