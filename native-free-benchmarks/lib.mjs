@@ -1,7 +1,7 @@
 // Shared helpers for benchmark scenarios: timing, temp dirs, machine facts, peers.
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, readFileSync } from "node:fs";
-import { cpus, totalmem, tmpdir } from "node:os";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { cpus, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 
 /** Milliseconds since an arbitrary origin, high resolution. */
@@ -49,7 +49,14 @@ export function machine(dir) {
   try {
     kernel = readFileSync("/proc/sys/kernel/osrelease", "utf8").trim();
   } catch {}
-  return { cores: cpus().length, cpu: cpus()[0]?.model ?? "", memoryBytes: totalmem(), filesystem: fs, kernel, node: process.version };
+  return {
+    cores: cpus().length,
+    cpu: cpus()[0]?.model ?? "",
+    memoryBytes: totalmem(),
+    filesystem: fs,
+    kernel,
+    node: process.version,
+  };
 }
 
 /** Deterministic pseudo-random bytes (mulberry32), fast enough for GiBs of test data. */

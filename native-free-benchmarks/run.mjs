@@ -14,28 +14,42 @@ const quick = args.includes("--quick");
 const outIdx = args.indexOf("--out");
 const outDir = outIdx >= 0 ? args[outIdx + 1] : join(here, "results");
 const only = args.filter((a, i) => !a.startsWith("--") && args[i - 1] !== "--out");
-const files = readdirSync(join(here, "scenarios")).filter((f) => f.endsWith(".mjs")).sort();
+const files = readdirSync(join(here, "scenarios"))
+  .filter((f) => f.endsWith(".mjs"))
+  .sort();
 
-const results = { date: new Date().toISOString(), quick, machine: machine(process.env.BENCH_DIR ?? "/tmp"), scenarios: {} };
+const results = {
+  date: new Date().toISOString(),
+  quick,
+  machine: machine(process.env.BENCH_DIR ?? "/tmp"),
+  scenarios: {},
+};
 for (const f of files) {
   const mod = await import(join(here, "scenarios", f));
   if (only.length > 0 && !only.includes(mod.name)) continue;
   process.stderr.write(`bench: ${mod.name}${quick ? " (quick)" : ""} ...\n`);
   const t = Date.now();
   try {
-    results.scenarios[mod.name] = { ...(await mod.run({ quick })), seconds: (Date.now() - t) / 1000 };
+    results.scenarios[mod.name] = {
+      ...(await mod.run({ quick })),
+      seconds: (Date.now() - t) / 1000,
+    };
   } catch (err) {
     results.scenarios[mod.name] = { error: String(err?.stack ?? err) };
     process.stderr.write(`bench: ${mod.name} failed: ${err?.stack ?? err}\n`);
   }
 }
 
-const md = [`# pvjournal benchmarks (${results.date}${quick ? ", quick" : ""})`, "",
-  `Machine: ${results.machine.cores} cores, ${(results.machine.memoryBytes / 2 ** 30).toFixed(0)} GiB, ${results.machine.filesystem}, Node ${results.machine.node}`, ""];
+const md = [
+  `# pvjournal benchmarks (${results.date}${quick ? ", quick" : ""})`,
+  "",
+  `Machine: ${results.machine.cores} cores, ${(results.machine.memoryBytes / 2 ** 30).toFixed(0)} GiB, ${results.machine.filesystem}, Node ${results.machine.node}`,
+  "",
+];
 for (const [name, r] of Object.entries(results.scenarios)) {
   md.push(`## ${name}`, "");
   if (r.error) {
-    md.push("failed: " + r.error.split("\n")[0], "");
+    md.push(`failed: ${r.error.split("\n")[0]}`, "");
     continue;
   }
   if (r.notes) md.push(...r.notes.map((n) => `- ${n}`), "");

@@ -1,6 +1,5 @@
 import { createServer, type Server } from "node:http";
 import { join } from "node:path";
-import type { FastifyInstance } from "fastify";
 import { afterEach, describe, expect, it } from "vitest";
 import { buildServer } from "../src/http/server.js";
 import { Journal } from "../src/journal/journal.js";

@@ -2,7 +2,7 @@
 // per batch) vs. a plain file with write+fdatasync per record (the naive
 // durable log) and vs. one write + one fdatasync of the same bytes (the
 // floor, not durable per record). Also bytes on disk per changed byte.
-import { openSync, writeSync, fdatasyncSync, closeSync, statSync, readdirSync } from "node:fs";
+import { closeSync, fdatasyncSync, openSync, readdirSync, statSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { Journal } from "../../dist/journal/journal.js";
 import { BlockHasher } from "../../dist/util/hash.js";
@@ -71,10 +71,16 @@ export async function run({ quick }) {
   const floor = mbps(payload, floorMs);
   return {
     figures: {
-      records, recordBytes: size, writers,
-      pvjournalMBps: pvj, naiveFdatasyncPerRecordMBps: naive, floorOneFdatasyncMBps: floor,
-      ratioVsNaive: pvj / naive, ratioVsFloor: pvj / floor,
-      appendLatencyP50Ms: percentile(lat, 50), appendLatencyP99Ms: percentile(lat, 99),
+      records,
+      recordBytes: size,
+      writers,
+      pvjournalMBps: pvj,
+      naiveFdatasyncPerRecordMBps: naive,
+      floorOneFdatasyncMBps: floor,
+      ratioVsNaive: pvj / naive,
+      ratioVsFloor: pvj / floor,
+      appendLatencyP50Ms: percentile(lat, 50),
+      appendLatencyP99Ms: percentile(lat, 99),
       bytesOnDiskPerChangedByte: onDisk / payload,
     },
     notes: [

@@ -53,10 +53,16 @@ export async function run({ quick }) {
   const base = rows[0].planMs;
   return {
     figures: { rows, baseline: "smallest journal" },
-    notes: ["one 16 MiB file, 4096 blocks of 4 KiB, random rewrites; median of 5 plans at the newest and a middle point"],
+    notes: [
+      "one 16 MiB file, 4096 blocks of 4 KiB, random rewrites; median of 5 plans at the newest and a middle point",
+    ],
     table: rows.flatMap((r) => [
       [`plan, ${r.records} records`, r3(r.planMs), "ms"],
-      [`ratio vs ${rows[0].records} records (log n ratio ${r3(Math.log(r.records) / Math.log(rows[0].records))})`, r3(r.planMs / base), "x"],
+      [
+        `ratio vs ${rows[0].records} records (log n ratio ${r3(Math.log(r.records) / Math.log(rows[0].records))})`,
+        r3(r.planMs / base),
+        "x",
+      ],
     ]),
   };
 }

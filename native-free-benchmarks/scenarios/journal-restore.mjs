@@ -6,8 +6,8 @@ import { execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Journal } from "../../dist/journal/journal.js";
-import { buildPlan } from "../../dist/restore/build-plan.js";
 import { applyPlan } from "../../dist/restore/apply.js";
+import { buildPlan } from "../../dist/restore/build-plan.js";
 import { BlockHasher } from "../../dist/util/hash.js";
 import { now, prng, r3, runTimed, scratch } from "../lib.mjs";
 
@@ -27,8 +27,14 @@ export async function run({ quick }) {
   const journal = await Journal.open({ dir: join(s.dir, "journal"), blockSize: bs });
   let fileId = 0;
   const link = (path, kind) => ({ type: "link", fileId: ++fileId, path, kind });
-  await journal.append([link("data", "dir"), { type: "attr", fileId, mode: 0o755, mtimeMs: Date.now() }]);
-  await journal.append([link("data/small", "dir"), { type: "attr", fileId, mode: 0o755, mtimeMs: Date.now() }]);
+  await journal.append([
+    link("data", "dir"),
+    { type: "attr", fileId, mode: 0o755, mtimeMs: Date.now() },
+  ]);
+  await journal.append([
+    link("data/small", "dir"),
+    { type: "attr", fileId, mode: 0o755, mtimeMs: Date.now() },
+  ]);
   let bytes = 0;
   const addFile = async (rel, size) => {
     const content = rand.fill(Buffer.allocUnsafe(size));
@@ -37,7 +43,10 @@ export async function run({ quick }) {
     for (let off = 0; off < size; off += bs) {
       const data = content.subarray(off, Math.min(off + bs, size));
       const hash = hasher.hash(data);
-      recs.push({ type: "blob", hash, data }, { type: "write", fileId, block: off / bs, len: data.length, hash });
+      recs.push(
+        { type: "blob", hash, data },
+        { type: "write", fileId, block: off / bs, len: data.length, hash },
+      );
     }
     recs.push({ type: "attr", fileId, mode: 0o644, mtimeMs: Date.now() });
     await journal.append(recs);
@@ -57,11 +66,23 @@ export async function run({ quick }) {
   await journal.close();
   execFileSync("sync");
   const cpMs = runTimed("cp", ["-r", join(s.dir, "src"), join(s.dir, "cp1")]);
-  const cpSyncMs = runTimed("sh", ["-c", `cp -r '${join(s.dir, "src")}' '${join(s.dir, "cp2")}' && sync`]);
+  const cpSyncMs = runTimed("sh", [
+    "-c",
+    `cp -r '${join(s.dir, "src")}' '${join(s.dir, "cp2")}' && sync`,
+  ]);
   s.cleanup();
   const mbps = (ms) => bytes / 1e6 / (ms / 1000);
   return {
-    figures: { bytes, files: bigFiles + smallFiles, planMs, restoreMs, cpMs, cpSyncMs, ratioVsCp: cpMs / restoreMs, ratioVsCpSync: cpSyncMs / restoreMs },
+    figures: {
+      bytes,
+      files: bigFiles + smallFiles,
+      planMs,
+      restoreMs,
+      cpMs,
+      cpSyncMs,
+      ratioVsCp: cpMs / restoreMs,
+      ratioVsCpSync: cpSyncMs / restoreMs,
+    },
     notes: [
       `${bigFiles} x 16 MiB + ${smallFiles} x 4 KiB files (${(bytes / 2 ** 20).toFixed(0)} MiB), 64 KiB blocks, page cache warm for both`,
       "ratio = cp time / pvjournal time (1.0 = as fast as cp; goal >= 0.8)",
