@@ -165,8 +165,8 @@ export class Mirror {
     for (const e of oldTree.values()) oldIds.set(e.fileId, e);
     const changedBlocks = new Map<number, Set<number>>();
     for (const row of ix.blocksChangedBetween(from, to)) {
-      let s = changedBlocks.get(row.file_id);
-      if (!s) changedBlocks.set(row.file_id, (s = new Set()));
+      const s = changedBlocks.get(row.file_id) ?? new Set<number>();
+      changedBlocks.set(row.file_id, s);
       s.add(row.block);
     }
     const sizeChanged = new Set(
