@@ -122,6 +122,7 @@ export async function createReplica(
     readiness: () => {
       const s = replica.status();
       if (s.promoted || s.ready) return { ready: true };
+      // Not ready yet: still catching up, or the sidecar is unreachable (ready after a grace period).
       return {
         ready: false,
         reason: s.connected

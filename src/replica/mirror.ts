@@ -34,6 +34,8 @@ const REBUILD = ".pvj-rebuild";
 /** Keeps a directory equal to a journal position. */
 export class Mirror {
   private tree: Map<string, NsEntry> | null = null;
+  /** Serialises updates with readers that need a stable mirror (drills clone it). */
+  private lock: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly journal: Journal,
@@ -47,6 +49,65 @@ export class Mirror {
     return Number(this.journal.index.getMeta("mirrorSeq") ?? "0");
   }
 
+  /** True while an update is in progress or was interrupted (content is not at `seq`). */
+  get dirty(): boolean {
+    return this.journal.index.getMeta("mirrorDirty") === "1";
+  }
+
+  /** Runs `fn` alone: no update starts while it runs, and it waits for one in progress. */
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.lock.then(fn);
+    this.lock = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
+  }
+
+  /**
+   * Runs `fn` while the mirror holds still at `seq` (updates wait): a drill
+   * clones the mirror inside it. Keep `fn` short: replication's mirror
+   * updates queue behind it (the stream itself keeps flowing into the journal).
+   */
+  withStable<T>(fn: () => Promise<T>): Promise<T> {
+    return this.exclusive(fn);
+  }
+
+  /**
+   * Moves the mirror to any position, also backwards (failover to an older
+   * point): forward incrementally, backward by rebuilding. `build`, when given,
+   * materialises the point into an empty directory on the mirror's
+   * filesystem (a drill-style clone of the mirror is much faster than a full
+   * rebuild); it runs while the mirror holds still.
+   */
+  async moveTo(seq: number, build?: (dir: string) => Promise<void>): Promise<void> {
+    if (seq >= this.seq && !this.dirty) {
+      await this.advanceTo(seq);
+      return;
+    }
+    await this.exclusive(async () => {
+      this.journal.index.setMeta("mirrorDirty", "1");
+      if (build) await this.replaceWith(build);
+      else await this.rebuild(seq);
+      this.journal.index.tx(() => {
+        this.journal.index.setMeta("mirrorSeq", String(seq));
+        this.journal.index.setMeta("mirrorDirty", "0");
+      });
+    });
+  }
+
+  /** Builds the new content beside the old (same filesystem), then swaps it in. */
+  private async replaceWith(build: (dir: string) => Promise<void>): Promise<void> {
+    const tmp = join(this.dir, REBUILD);
+    await rm(tmp, { recursive: true, force: true });
+    await build(tmp);
+    for (const name of await readdir(this.dir))
+      if (name !== REBUILD) await rm(join(this.dir, name), { recursive: true, force: true });
+    this.tree = null;
+    for (const name of await readdir(tmp)) await rename(join(tmp, name), join(this.dir, name));
+    await rm(tmp, { recursive: true, force: true });
+  }
+
   /** Rebuilds the mirror if a previous update was interrupted. */
   async init(): Promise<void> {
     await mkdir(this.dir, { recursive: true });
@@ -56,19 +117,22 @@ export class Mirror {
         "mirror update was interrupted: rebuilding the mirror",
       );
       await this.rebuild(this.seq);
+      this.journal.index.setMeta("mirrorDirty", "0");
     }
   }
 
   /** Makes the mirror equal the journal at `to` (a checkpoint's seq). */
-  async advanceTo(to: number): Promise<void> {
-    const from = this.seq;
-    if (to <= from) return;
-    this.journal.index.setMeta("mirrorDirty", "1");
-    if (from === 0 || from < this.journal.baseSeq) await this.rebuild(to);
-    else await this.applyBetween(from, to);
-    this.journal.index.tx(() => {
-      this.journal.index.setMeta("mirrorSeq", String(to));
-      this.journal.index.setMeta("mirrorDirty", "0");
+  advanceTo(to: number): Promise<void> {
+    return this.exclusive(async () => {
+      const from = this.seq;
+      if (to <= from) return;
+      this.journal.index.setMeta("mirrorDirty", "1");
+      if (from === 0 || from < this.journal.baseSeq) await this.rebuild(to);
+      else await this.applyBetween(from, to);
+      this.journal.index.tx(() => {
+        this.journal.index.setMeta("mirrorSeq", String(to));
+        this.journal.index.setMeta("mirrorDirty", "0");
+      });
     });
   }
 

@@ -18,18 +18,40 @@ import type { Mirror } from "./mirror.js";
 export const BACKOFF_MIN_MS = 250;
 export const BACKOFF_MAX_MS = 10_000;
 
+/**
+ * A replica that cannot reach its sidecar for this long after starting is
+ * reported ready anyway: at the recovery site the sidecar may be what is
+ * gone, and restores and failover must stay reachable behind a Service.
+ */
+export const READY_WITHOUT_SOURCE_MS = 15_000;
+
 /** The replica's state for /v1/status, /readyz and metrics. */
 export interface ReplicaStatus {
   readonly connected: boolean;
-  /** Caught up with the sidecar at least once since start (readiness). */
+  /** Readiness: caught up once, or the sidecar unreachable for READY_WITHOUT_SOURCE_MS. */
   readonly ready: boolean;
+  /** Caught up with the sidecar at least once since start. */
+  readonly caughtUp: boolean;
   readonly sourceLastSeq: number | null;
   readonly lastSeq: number;
   readonly mirrorSeq: number;
   readonly lagSeconds: number;
   readonly promoted: boolean;
+  /** When and at which point a failover promoted this replica; null while it follows. */
+  readonly promotion: Promotion | null;
   readonly lastError: { readonly message: string; readonly at: string } | null;
   readonly reconnects: number;
+}
+
+/** What a failover recorded (journal meta "promoted", JSON). */
+export interface Promotion {
+  /** ISO time of the promotion. */
+  readonly at: string;
+  /** Journal position the promoted copy shows. */
+  readonly seq: number;
+  readonly checkpoint: number | null;
+  /** Where the point was materialised (the mirror, or a failover target). */
+  readonly target: string;
 }
 
 /** Stable id of a replica, kept in its journal's index. */
@@ -48,8 +70,11 @@ export class Replica {
   private loop: Promise<void> | null = null;
   private mirrorChain: Promise<void> = Promise.resolve();
   private stopped = false;
+  /** Set by a failover: never follow or update the mirror again in this process. */
+  private halted = false;
   private connected = false;
   private ready = false;
+  private startedAt = 0;
   private sourceLastSeq: number | null = null;
   private pendingSinceTs: number | null = null;
   private lastContact = 0;
@@ -70,10 +95,38 @@ export class Replica {
     return this.journal.index.getMeta("promoted") !== null;
   }
 
+  /** The failover's record, or null while this replica follows its sidecar. */
+  get promotion(): Promotion | null {
+    const raw = this.journal.index.getMeta("promoted");
+    if (raw === null) return null;
+    try {
+      return JSON.parse(raw) as Promotion;
+    } catch {
+      return { at: "", seq: 0, checkpoint: null, target: "" };
+    }
+  }
+
+  /**
+   * Stops following for good (a failover begins): the stream is closed and no
+   * mirror update starts after this resolves, in this process. Persist the
+   * promotion with markPromoted once the point is materialised.
+   */
+  async halt(): Promise<void> {
+    this.halted = true;
+    await this.stop();
+  }
+
+  /** Records the promotion durably: after a restart the replica still refuses the stream. */
+  markPromoted(p: Promotion): void {
+    this.halted = true;
+    this.journal.index.setMeta("promoted", JSON.stringify(p));
+  }
+
   /** Starts following (no-op when promoted). */
   start(): void {
-    if (this.loop || this.promoted) return;
+    if (this.loop || this.promoted || this.halted) return;
     this.stopped = false;
+    this.startedAt = Date.now();
     this.loop = this.follow();
   }
 
@@ -100,12 +153,18 @@ export class Replica {
       lag = Math.max(0, (Date.now() - this.pendingSinceTs) / 1000);
     return {
       connected: this.connected,
-      ready: this.ready,
+      ready:
+        this.ready ||
+        (!this.connected &&
+          this.startedAt > 0 &&
+          Date.now() - this.startedAt >= READY_WITHOUT_SOURCE_MS),
+      caughtUp: this.ready,
       sourceLastSeq: this.sourceLastSeq,
       lastSeq: this.journal.lastSeq,
       mirrorSeq: this.mirror.seq,
       lagSeconds: lag,
       promoted: this.promoted,
+      promotion: this.promotion,
       lastError: this.lastError,
       reconnects: this.reconnects,
     };
@@ -201,6 +260,12 @@ export class Replica {
       }
       case "records": {
         if (msg.records.length === 0) return;
+        if (this.halted || this.promoted) {
+          throw new PvjError(
+            ErrorCode.NOT_AVAILABLE,
+            "this replica was promoted by a failover: it no longer applies the stream",
+          );
+        }
         await this.journal.appendStamped(msg.records);
         this.ackSoon();
         let cp = 0;
@@ -229,7 +294,7 @@ export class Replica {
   private queueMirror(seq: number): void {
     if (seq <= 0) return;
     this.mirrorChain = this.mirrorChain
-      .then(() => (this.promoted ? undefined : this.mirror.advanceTo(seq)))
+      .then(() => (this.promoted || this.halted ? undefined : this.mirror.advanceTo(seq)))
       .catch((err: unknown) => {
         this.lastError = {
           message: `mirror: ${(err as Error).message}`,
