@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { INDEX_FILE, Journal } from "../src/journal/journal.js";
 import { type Point, resolvePoint } from "../src/journal/points.js";
-import { runRetention } from "../src/journal/retention.js";
+import { chooseRetention, runRetention } from "../src/journal/retention.js";
 import { applyPlan } from "../src/restore/apply.js";
 import { buildPlan } from "../src/restore/build-plan.js";
 import type { BlockHasher } from "../src/util/hash.js";
@@ -133,5 +133,53 @@ describe("journal model-based restore", () => {
     journals.push(reopened);
     expect(reopened.lastSeq).toBe(cp.seq);
     await check(reopened);
+  });
+});
+
+describe("retention choice (pure)", () => {
+  const seg = (id: number, kind: number, first: number, last: number) => ({
+    id,
+    name: `s${id}`,
+    kind,
+    first_seq: first,
+    last_seq: last,
+    bytes: 100,
+  });
+  const segments = [seg(1, 0, 1, 100), seg(2, 0, 101, 200), seg(3, 0, 201, 300)];
+  it.each([
+    [
+      "nothing older than the window",
+      { cutoffByTime: 0, keepAfterSeq: undefined, baseSeq: 0 },
+      null,
+    ],
+    [
+      "frees the whole segments before the cut",
+      { cutoffByTime: 250, keepAfterSeq: undefined, baseSeq: 0 },
+      [1, 2],
+    ],
+    [
+      "an unacknowledged replica holds the cut back",
+      { cutoffByTime: 250, keepAfterSeq: 150, baseSeq: 0 },
+      [1],
+    ],
+    [
+      "a replica that acknowledged nothing holds everything",
+      { cutoffByTime: 250, keepAfterSeq: 0, baseSeq: 0 },
+      null,
+    ],
+    [
+      "no whole segment before the cut",
+      { cutoffByTime: 50, keepAfterSeq: undefined, baseSeq: 0 },
+      null,
+    ],
+    [
+      "never the active segment",
+      { cutoffByTime: 400, keepAfterSeq: undefined, baseSeq: 0 },
+      [1, 2],
+    ],
+  ])("%s", (_name, input, dropped) => {
+    const r = chooseRetention({ ...input, activeSegmentId: 3, segments });
+    if (dropped === null) expect("reason" in r).toBe(true);
+    else expect("drop" in r ? r.drop.map((s) => s.id) : r).toEqual(dropped);
   });
 });

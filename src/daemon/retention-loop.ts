@@ -19,11 +19,25 @@ export function startRetentionLoop(opts: {
   logger: Logger;
   keepAfterSeq?: () => number | undefined;
   intervalMs?: number;
+  /** journal.sizeLimit in bytes (0 = none): warn when the journal nears it. */
+  sizeLimit?: number;
 }): () => Promise<void> {
   let running: Promise<void> | null = null;
   const tick = () => {
     if (running) return;
     const keep = opts.keepAfterSeq?.();
+    const limit = opts.sizeLimit ?? 0;
+    if (limit > 0 && opts.journal.sizeBytes >= limit * 0.9) {
+      opts.logger.warn(
+        {
+          bytes: opts.journal.sizeBytes,
+          sizeLimit: limit,
+          heldForReplicasFromSeq:
+            keep !== undefined && keep < opts.journal.lastSeq ? keep + 1 : null,
+        },
+        "journal is near journal.sizeLimit: a replica behind holds records, or the window is too long for the change rate",
+      );
+    }
     running = runRetention(opts.journal, {
       retention: opts.retention,
       now: Date.now(),

@@ -190,6 +190,7 @@ export async function createSidecar(
         logger: childLogger(root, "retention"),
         // Every record a replica has not acknowledged is kept, whatever its age.
         keepAfterSeq: () => tracker.keepAfterSeq(),
+        sizeLimit: config.journal.sizeLimit,
       });
     },
     async stop() {
