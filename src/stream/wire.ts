@@ -53,28 +53,42 @@ export function encodeMessage(msg: StreamMessage): Buffer {
  * checksum throws CorruptionError; the caller drops the connection.
  */
 export class FrameDecoder {
-  private buf: Buffer = Buffer.alloc(0);
+  // Chunks are kept as a list and joined only once a whole frame is there:
+  // joining on every 64 KiB chunk of a 4 MiB frame would copy it 64 times.
+  private chunks: Buffer[] = [];
+  private length = 0;
+  private need = WIRE_HEADER_BYTES;
 
   /** Adds bytes and returns every complete message they finish. */
   push(chunk: Buffer): StreamMessage[] {
-    this.buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk]);
+    this.chunks.push(chunk);
+    this.length += chunk.length;
     const out: StreamMessage[] = [];
-    while (this.buf.length >= WIRE_HEADER_BYTES) {
-      const len = this.buf.readUInt32LE(0);
+    while (this.length >= this.need) {
+      const buf =
+        this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.length);
+      this.chunks = [buf];
+      const len = buf.readUInt32LE(0);
       if (len === 0 || len > MAX_WIRE_FRAME)
         throw new CorruptionError(`stream frame length ${len} is invalid`);
-      if (this.buf.length < WIRE_HEADER_BYTES + len) break;
-      const payload = this.buf.subarray(WIRE_HEADER_BYTES, WIRE_HEADER_BYTES + len);
-      if (crc32(payload) !== this.buf.readUInt32LE(4))
+      if (buf.length < WIRE_HEADER_BYTES + len) {
+        this.need = WIRE_HEADER_BYTES + len;
+        break;
+      }
+      const payload = buf.subarray(WIRE_HEADER_BYTES, WIRE_HEADER_BYTES + len);
+      if (crc32(payload) !== buf.readUInt32LE(4))
         throw new CorruptionError("stream frame checksum mismatch");
-      out.push(unpackValue(Buffer.from(payload)) as StreamMessage);
-      this.buf = this.buf.subarray(WIRE_HEADER_BYTES + len);
+      out.push(unpackValue(payload) as StreamMessage);
+      const rest = buf.subarray(WIRE_HEADER_BYTES + len);
+      this.chunks = rest.length > 0 ? [rest] : [];
+      this.length = rest.length;
+      this.need = WIRE_HEADER_BYTES;
     }
     return out;
   }
 
   /** Bytes of an incomplete frame still buffered (non-zero at end of stream = truncated frame). */
   get pending(): number {
-    return this.buf.length;
+    return this.length;
   }
 }
