@@ -1,0 +1,252 @@
+/**
+ * POST /v1/restores, GET /v1/restores[/:id], DELETE /v1/restores/:id: restore
+ * jobs over HTTP. Shared by the sidecar and the replica, so the plugin is
+ * built from plain dependencies rather than from a daemon.
+ */
+import type { FastifyPluginAsync } from "fastify";
+import { ErrorCode, RequestError } from "../../errors.js";
+import type { Journal } from "../../journal/journal.js";
+import type { Logger } from "../../log/logger.js";
+import {
+  JOB_ID_PATTERN,
+  JobState,
+  RestoreJobs,
+  type RestoreJobView,
+  type RestoreRunner,
+} from "../../restore/jobs.js";
+import type { TargetPolicy } from "../../restore/target.js";
+import type { BlockHasher } from "../../util/hash.js";
+import type { V1Routes } from "../server.js";
+import { diffRoutes } from "./diff.js";
+import { errorResponses } from "./error-responses.js";
+import { MAX_PATH_LENGTH, MAX_RESTORE_PATHS, parseRestoreBody } from "./restore-body.js";
+import { timelineRoutes } from "./timeline.js";
+
+/** What the restore, diff and timeline routes need from a daemon. */
+export interface RestoreApiDeps {
+  readonly journal: Journal;
+  readonly hasher: BlockHasher;
+  /** restore.allowedRoots, and the paths no restore may touch (sources, journal, mirror, drill sandboxes). */
+  readonly policy: TargetPolicy;
+  /** restore.concurrency */
+  readonly concurrency: number;
+  readonly logger: Logger;
+  /** ms since epoch (tests inject one). */
+  readonly clock?: () => number;
+  /** Replaces the default applier (tests slow it down; a replica may clone its mirror). */
+  readonly runner?: RestoreRunner;
+}
+
+/** JSON schema of a restore job. */
+export const restoreJobSchema = {
+  type: "object",
+  required: [
+    "id",
+    "state",
+    "point",
+    "target",
+    "paths",
+    "bytesDone",
+    "bytesTotal",
+    "files",
+    "filesTotal",
+    "createdAt",
+    "startedAt",
+    "finishedAt",
+  ],
+  properties: {
+    id: { type: "string", pattern: JOB_ID_PATTERN },
+    state: {
+      type: "string",
+      enum: Object.values(JobState),
+      description: "A cancelled job is failed with error code CANCELLED",
+    },
+    point: {
+      type: "object",
+      required: ["seq", "ts", "checkpoint"],
+      properties: {
+        seq: { type: "integer" },
+        ts: { type: "string", format: "date-time" },
+        checkpoint: { type: ["integer", "null"] },
+      },
+    },
+    target: { type: "string", description: "Real absolute path of the target" },
+    paths: { type: ["array", "null"], items: { type: "string" } },
+    bytesDone: { type: "integer" },
+    bytesTotal: { type: "integer" },
+    files: { type: "integer", description: "Files restored so far" },
+    filesTotal: { type: "integer" },
+    createdAt: { type: "string", format: "date-time" },
+    startedAt: { type: ["string", "null"], format: "date-time" },
+    finishedAt: { type: ["string", "null"], format: "date-time" },
+    error: {
+      type: "object",
+      required: ["code", "message"],
+      properties: { code: { type: "string" }, message: { type: "string" } },
+    },
+  },
+} as const;
+
+const idParams = {
+  type: "object",
+  required: ["id"],
+  additionalProperties: false,
+  properties: { id: { type: "string", pattern: JOB_ID_PATTERN } },
+} as const;
+
+/** The restore job routes, for buildServer's `routes`. Jobs still running are cancelled when the app closes. */
+export function restoreRoutes(deps: RestoreApiDeps): FastifyPluginAsync {
+  return async (app) => {
+    const jobs = new RestoreJobs({
+      journal: deps.journal,
+      hasher: deps.hasher,
+      policy: deps.policy,
+      concurrency: deps.concurrency,
+      logger: deps.logger,
+      ...(deps.clock ? { clock: deps.clock } : {}),
+      ...(deps.runner ? { runner: deps.runner } : {}),
+    });
+    app.addHook("onClose", async () => jobs.close());
+
+    const notFound = (id: string) =>
+      new RequestError(
+        ErrorCode.NOT_FOUND,
+        `no restore job ${id} (finished jobs are kept for a while, not forever)`,
+      );
+
+    app.post<{ Body: unknown }>(
+      "/restores",
+      {
+        schema: {
+          summary:
+            "Start a restore of a point into a target (checked before 202; then runs as a job)",
+          tags: ["restores"],
+          body: {
+            type: "object",
+            required: ["target"],
+            additionalProperties: false,
+            description: "Exactly one of checkpoint, at, seq.",
+            properties: {
+              checkpoint: { type: "integer", minimum: 0, description: "Checkpoint id" },
+              at: {
+                type: "string",
+                maxLength: 64,
+                description:
+                  "Newest position at or before this ISO 8601 time (with a zone, e.g. 2026-11-25T12:00:00.000Z)",
+              },
+              seq: { type: "integer", minimum: 0, description: "Journal position" },
+              target: {
+                type: "string",
+                minLength: 1,
+                maxLength: MAX_PATH_LENGTH,
+                description:
+                  "Absolute path below restore.allowedRoots; must not exist or be an empty directory",
+              },
+              paths: {
+                type: "array",
+                maxItems: MAX_RESTORE_PATHS,
+                items: { type: "string", minLength: 1, maxLength: MAX_PATH_LENGTH },
+                description: "Restore only these journal paths (<source>/<path>), e.g. data/db",
+              },
+            },
+          },
+          response: {
+            202: restoreJobSchema,
+            ...errorResponses({
+              400: ["BAD_REQUEST", "INVALID_POINT"],
+              401: ["UNAUTHORIZED"],
+              403: ["TARGET_NOT_ALLOWED"],
+              404: ["CHECKPOINT_NOT_FOUND", "NOT_FOUND (none of paths existed at the point)"],
+              409: ["TARGET_NOT_EMPTY (also: another restore writes there)"],
+              413: ["PAYLOAD_TOO_LARGE"],
+              415: ["UNSUPPORTED_MEDIA_TYPE"],
+              422: ["POINT_OUT_OF_RANGE"],
+              503: ["NOT_AVAILABLE (shutting down)"],
+            }),
+          },
+        },
+        // Before the schema: ajv would coerce wrong types instead of rejecting them.
+        preValidation: async (request) => {
+          parseRestoreBody(request.body);
+        },
+      },
+      async (request, reply) => {
+        const view = await jobs.submit(parseRestoreBody(request.body));
+        return reply.code(202).header("location", `/v1/restores/${view.id}`).send(view);
+      },
+    );
+
+    app.get(
+      "/restores",
+      {
+        schema: {
+          summary: "Recent restore jobs, newest first",
+          tags: ["restores"],
+          response: {
+            200: {
+              type: "object",
+              required: ["restores"],
+              properties: { restores: { type: "array", items: restoreJobSchema } },
+            },
+            ...errorResponses({ 401: ["UNAUTHORIZED"] }),
+          },
+        },
+      },
+      async () => ({ restores: jobs.list() }),
+    );
+
+    app.get<{ Params: { id: string } }>(
+      "/restores/:id",
+      {
+        schema: {
+          summary: "A restore job: state, point, progress, error",
+          tags: ["restores"],
+          params: idParams,
+          response: {
+            200: restoreJobSchema,
+            ...errorResponses({
+              400: ["BAD_REQUEST (malformed id)"],
+              401: ["UNAUTHORIZED"],
+              404: ["NOT_FOUND"],
+            }),
+          },
+        },
+      },
+      async (request): Promise<RestoreJobView> => {
+        const view = jobs.get(request.params.id);
+        if (!view) throw notFound(request.params.id);
+        return view;
+      },
+    );
+
+    app.delete<{ Params: { id: string } }>(
+      "/restores/:id",
+      {
+        schema: {
+          summary:
+            "Cancel a queued or running restore; answers once its partial output is removed (a finished job is returned unchanged)",
+          tags: ["restores"],
+          params: idParams,
+          response: {
+            200: restoreJobSchema,
+            ...errorResponses({
+              400: ["BAD_REQUEST (malformed id)"],
+              401: ["UNAUTHORIZED"],
+              404: ["NOT_FOUND"],
+            }),
+          },
+        },
+      },
+      async (request): Promise<RestoreJobView> => {
+        const view = await jobs.cancel(request.params.id);
+        if (!view) throw notFound(request.params.id);
+        return view;
+      },
+    );
+  };
+}
+
+/** Restores, diff and timeline: every route of this feature, for a daemon's `routes`. */
+export function restoreApiRoutes(deps: RestoreApiDeps): V1Routes[] {
+  return [restoreRoutes(deps), diffRoutes(deps), timelineRoutes(deps)];
+}

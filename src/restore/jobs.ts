@@ -1,0 +1,361 @@
+/**
+ * Restore jobs: the API's queue in front of the restore engine. Everything a
+ * client can get wrong (point, target, paths) is checked in `submit`, before
+ * the job exists, so a bad request is answered synchronously and writes
+ * nothing; the copy then runs in the background with a small concurrency
+ * limit, reports progress, and can be cancelled.
+ */
+import { randomBytes } from "node:crypto";
+import { mkdir, rm, rmdir } from "node:fs/promises";
+import { dirname } from "node:path";
+import { ErrorCode, PvjError, RequestError } from "../errors.js";
+import type { Journal } from "../journal/journal.js";
+import type { ResolvedPoint } from "../journal/points.js";
+import type { Logger } from "../log/logger.js";
+import type { BlockHasher } from "../util/hash.js";
+import { applyPlan, type RestoreProgress } from "./apply.js";
+import { buildPlan } from "./build-plan.js";
+import type { RestorePlan } from "./plan.js";
+import { prepareRestore, type RestoreRequest } from "./restore.js";
+import type { TargetPolicy } from "./target.js";
+
+/** Job states of the contract. A cancelled job is `failed` with error code CANCELLED. */
+export const JobState = {
+  queued: "queued",
+  running: "running",
+  done: "done",
+  failed: "failed",
+} as const;
+/** One of JobState. */
+export type JobState = (typeof JobState)[keyof typeof JobState];
+
+/** The error code of a job that was cancelled (DELETE, or the daemon shutting down). */
+export const CANCELLED = "CANCELLED";
+
+/** Finished jobs kept for GET (oldest forgotten first): 100 answers "how did my restore go" for hours. */
+export const DEFAULT_KEEP_FINISHED = 100;
+
+/** Job ids: 16 lower-case hex digits (64 random bits: not guessable, not enumerable). */
+export const JOB_ID_PATTERN = "^[0-9a-f]{16}$";
+
+/** A job as the API shows it. Times are ISO 8601 UTC. */
+export interface RestoreJobView {
+  readonly id: string;
+  readonly state: JobState;
+  readonly point: { readonly seq: number; readonly ts: string; readonly checkpoint: number | null };
+  /** Real absolute path of the target. */
+  readonly target: string;
+  readonly paths: readonly string[] | null;
+  readonly bytesDone: number;
+  readonly bytesTotal: number;
+  /** Files restored so far. */
+  readonly files: number;
+  readonly filesTotal: number;
+  readonly createdAt: string;
+  readonly startedAt: string | null;
+  readonly finishedAt: string | null;
+  readonly error?: { readonly code: string; readonly message: string };
+}
+
+/** Materialises a plan into a target; the default writes through applyPlan. */
+export type RestoreRunner = (input: {
+  readonly plan: RestorePlan;
+  readonly target: string;
+  readonly signal: AbortSignal;
+  readonly onProgress: (p: RestoreProgress) => void;
+}) => Promise<void>;
+
+/** What the job queue needs. */
+export interface RestoreJobsOptions {
+  readonly journal: Journal;
+  readonly hasher: BlockHasher;
+  readonly policy: TargetPolicy;
+  /** Restores running at once (restore.concurrency). */
+  readonly concurrency: number;
+  readonly logger: Logger;
+  /** ms since epoch; `at` points later than this are out of range. */
+  readonly clock?: () => number;
+  readonly keepFinished?: number;
+  /** Replaces applyPlan (a replica may clone its mirror instead). */
+  readonly runner?: RestoreRunner;
+}
+
+interface Job {
+  readonly id: string;
+  state: JobState;
+  readonly point: ResolvedPoint;
+  readonly target: string;
+  readonly paths: string[] | null;
+  plan: RestorePlan | null;
+  bytesDone: number;
+  readonly bytesTotal: number;
+  files: number;
+  readonly filesTotal: number;
+  readonly createdAt: number;
+  startedAt: number | null;
+  finishedAt: number | null;
+  error: { code: string; message: string } | null;
+  readonly abort: AbortController;
+  /** Resolves when the job reached a final state and cleaned up. */
+  settled: Promise<void>;
+}
+
+function iso(ms: number | null): string | null {
+  return ms === null ? null : new Date(ms).toISOString();
+}
+
+/** True when one path is the other or lies below it (real absolute paths). */
+function overlaps(a: string, b: string): boolean {
+  return a === b || a.startsWith(`${b}/`) || b.startsWith(`${a}/`);
+}
+
+/** The API's restore jobs. */
+export class RestoreJobs {
+  private readonly jobs = new Map<string, Job>();
+  private readonly queue: Job[] = [];
+  private readonly finished: string[] = [];
+  private running = 0;
+  private closed = false;
+  private readonly clock: () => number;
+  private readonly runner: RestoreRunner;
+
+  /** Creates an empty queue. */
+  constructor(private readonly opts: RestoreJobsOptions) {
+    this.clock = opts.clock ?? Date.now;
+    this.runner = opts.runner ?? this.applyRunner();
+  }
+
+  /**
+   * Validates a request (point, paths, target policy, no other live job at or
+   * around the target, something to restore) and queues it. Throws a
+   * RequestError, having written nothing, when any check fails.
+   */
+  async submit(req: RestoreRequest): Promise<RestoreJobView> {
+    if (this.closed) throw new PvjError(ErrorCode.NOT_AVAILABLE, "restores are shutting down");
+    const prepared = await prepareRestore(
+      this.opts.journal,
+      req,
+      this.opts.policy,
+      this.clock(),
+    ).catch((err: unknown) => {
+      throw targetPathError(err, req.target);
+    });
+    // No await from here on: the busy check and the registration are atomic.
+    for (const other of this.jobs.values()) {
+      if (
+        (other.state === JobState.queued || other.state === JobState.running) &&
+        overlaps(other.target, prepared.target)
+      ) {
+        throw new RequestError(
+          ErrorCode.TARGET_NOT_EMPTY,
+          `restore ${other.id} is already writing to ${other.target}`,
+          { path: prepared.target, hint: "wait for it, cancel it, or choose another target" },
+        );
+      }
+    }
+    const plan = buildPlan(this.opts.journal, prepared.point, prepared.paths);
+    if (prepared.paths && plan.entries.length === 0) {
+      throw new RequestError(
+        ErrorCode.NOT_FOUND,
+        `none of ${prepared.paths.join(", ")} existed at seq ${prepared.point.seq}`,
+      );
+    }
+    const job: Job = {
+      id: randomBytes(8).toString("hex"),
+      state: JobState.queued,
+      point: prepared.point,
+      target: prepared.target,
+      paths: prepared.paths,
+      plan,
+      bytesDone: 0,
+      bytesTotal: plan.bytesTotal,
+      files: 0,
+      filesTotal: plan.entries.filter((e) => e.kind === "file").length,
+      createdAt: this.clock(),
+      startedAt: null,
+      finishedAt: null,
+      error: null,
+      abort: new AbortController(),
+      settled: Promise.resolve(),
+    };
+    this.jobs.set(job.id, job);
+    this.queue.push(job);
+    this.opts.logger.info(
+      { job: job.id, seq: job.point.seq, target: job.target, bytes: job.bytesTotal },
+      "restore queued",
+    );
+    this.pump();
+    return this.view(job);
+  }
+
+  /** A job's current view, or null for an unknown (or long forgotten) id. */
+  get(id: string): RestoreJobView | null {
+    const job = this.jobs.get(id);
+    return job ? this.view(job) : null;
+  }
+
+  /** Every known job, newest first. */
+  list(): RestoreJobView[] {
+    return [...this.jobs.values()].reverse().map((j) => this.view(j));
+  }
+
+  /**
+   * Cancels a queued or running job and resolves once nothing it wrote
+   * remains (its temporary directory, and the target if it had just been
+   * moved into place). A finished job is returned unchanged; null if unknown.
+   */
+  async cancel(id: string): Promise<RestoreJobView | null> {
+    const job = this.jobs.get(id);
+    if (!job) return null;
+    if (job.state === JobState.queued) {
+      this.queue.splice(this.queue.indexOf(job), 1);
+      this.finish(job, { code: CANCELLED, message: "restore cancelled before it started" });
+    } else if (job.state === JobState.running) {
+      job.abort.abort();
+      await job.settled;
+    }
+    return this.view(job);
+  }
+
+  /** Cancels every queued and running job and waits for their cleanup. Idempotent. */
+  async close(): Promise<void> {
+    this.closed = true;
+    const live = [...this.jobs.values()].filter(
+      (j) => j.state === JobState.queued || j.state === JobState.running,
+    );
+    await Promise.all(live.map((j) => this.cancel(j.id)));
+  }
+
+  private pump(): void {
+    while (this.running < Math.max(1, this.opts.concurrency) && this.queue.length > 0) {
+      const job = this.queue.shift()!;
+      this.running += 1;
+      job.settled = this.run(job).finally(() => {
+        this.running -= 1;
+        this.pump();
+      });
+    }
+  }
+
+  private async run(job: Job): Promise<void> {
+    job.state = JobState.running;
+    job.startedAt = this.clock();
+    const plan = job.plan!;
+    try {
+      await this.runner({
+        plan,
+        target: job.target,
+        signal: job.abort.signal,
+        onProgress: (p) => {
+          job.bytesDone = p.bytesDone;
+          job.files = p.filesDone;
+        },
+      });
+      if (job.abort.signal.aborted) {
+        // Cancelled as the last rename landed: the contract says the target goes.
+        await rm(job.target, { recursive: true, force: true });
+        this.finish(job, { code: CANCELLED, message: "restore cancelled; target removed" });
+        return;
+      }
+      this.finish(job, null);
+    } catch (err) {
+      if (job.abort.signal.aborted) {
+        this.finish(job, { code: CANCELLED, message: "restore cancelled; nothing was kept" });
+        return;
+      }
+      const code = err instanceof PvjError ? err.code : ErrorCode.IO_ERROR;
+      const message = err instanceof Error ? err.message : String(err);
+      this.opts.logger.error({ err, job: job.id, target: job.target }, "restore failed");
+      this.finish(job, { code, message });
+    }
+  }
+
+  private finish(job: Job, error: { code: string; message: string } | null): void {
+    job.state = error ? JobState.failed : JobState.done;
+    job.error = error;
+    job.finishedAt = this.clock();
+    job.plan = null; // a plan holds a row per block: free it as soon as possible
+    this.opts.logger.info(
+      { job: job.id, state: job.state, code: error?.code, bytes: job.bytesDone },
+      "restore finished",
+    );
+    this.finished.push(job.id);
+    const keep = this.opts.keepFinished ?? DEFAULT_KEEP_FINISHED;
+    while (this.finished.length > keep) this.jobs.delete(this.finished.shift()!);
+  }
+
+  /** The default runner: creates missing parents (removed again on failure) and applies the plan. */
+  private applyRunner(): RestoreRunner {
+    return async ({ plan, target, signal, onProgress }) => {
+      const parent = dirname(target);
+      const created = await mkdir(parent, { recursive: true });
+      try {
+        await applyPlan({
+          journal: this.opts.journal,
+          plan,
+          target,
+          hasher: this.opts.hasher,
+          onProgress,
+          signal,
+        });
+      } catch (err) {
+        if (created !== undefined) await removeEmptyChain(parent, created);
+        throw err;
+      }
+    };
+  }
+
+  private view(job: Job): RestoreJobView {
+    return {
+      id: job.id,
+      state: job.state,
+      point: {
+        seq: job.point.seq,
+        ts: new Date(job.point.ts).toISOString(),
+        checkpoint: job.point.checkpoint,
+      },
+      target: job.target,
+      paths: job.paths,
+      bytesDone: job.bytesDone,
+      bytesTotal: job.bytesTotal,
+      files: job.files,
+      filesTotal: job.filesTotal,
+      createdAt: new Date(job.createdAt).toISOString(),
+      startedAt: iso(job.startedAt),
+      finishedAt: iso(job.finishedAt),
+      ...(job.error ? { error: job.error } : {}),
+    };
+  }
+}
+
+// What the filesystem says about a target path a client made up: their problem, not ours.
+const PATH_ERRNOS = ["ENOTDIR", "ENAMETOOLONG", "ELOOP", "EACCES", "EPERM", "EINVAL"];
+
+/**
+ * Turns a filesystem error met while checking a client's target path into
+ * TARGET_NOT_ALLOWED (a 4xx: the path is unusable), passing anything else on.
+ */
+function targetPathError(err: unknown, target: string): unknown {
+  const code = err instanceof Error ? (err as NodeJS.ErrnoException).code : undefined;
+  if (err instanceof PvjError || code === undefined || !PATH_ERRNOS.includes(code)) return err;
+  return new RequestError(
+    ErrorCode.TARGET_NOT_ALLOWED,
+    `restore target ${target}: unusable path (${code})`,
+    { path: target },
+  );
+}
+
+/**
+ * Removes the directories mkdir created, deepest first, up to and including
+ * `top`, stopping at the first that is not empty (another job may share it).
+ */
+async function removeEmptyChain(deepest: string, top: string): Promise<void> {
+  for (let dir = deepest; ; dir = dirname(dir)) {
+    try {
+      await rmdir(dir);
+    } catch {
+      return;
+    }
+    if (dir === top || dirname(dir) === dir) return;
+  }
+}
