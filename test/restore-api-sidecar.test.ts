@@ -209,8 +209,9 @@ describe("a live sidecar", () => {
     ]);
 
     // Capture kept going: a write after the fuzz is in the next checkpoint, restored exactly.
-    await writeFile(join(src, "after-fuzz.txt"), "still capturing\n");
+    // (The random writer runs first: it may rename or delete anything it sees.)
     for (let i = 0; i < 10; i++) await writer.step();
+    await writeFile(join(src, "after-fuzz.txt"), "still capturing\n");
     const cp3 = await checkpoint();
     expect(cp3.ref.has("data/after-fuzz.txt")).toBe(true);
     const target = join(root, "final");

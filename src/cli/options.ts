@@ -5,6 +5,7 @@
  */
 import { InvalidArgumentError } from "commander";
 import { UsageError } from "../errors.js";
+import { parseTime as parsePointTime } from "../journal/points.js";
 
 /** A point in the journal's history as named on the command line. */
 export type CliPoint =
@@ -31,7 +32,13 @@ const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d
 
 /** Commander argParser for `--at TIME`: ISO 8601 with a zone, e.g. 2024-05-01T12:00:00Z. */
 export function parseTime(value: string): Date {
-  const time = new Date(value);
+  let time = new Date(Number.NaN);
+  try {
+    // One parser for the CLI and the API (it also refuses impossible dates like Feb 31).
+    time = new Date(parsePointTime(value));
+  } catch {
+    // reported below as a usage error
+  }
   if (!ISO_TIME.test(value) || Number.isNaN(time.getTime())) {
     throw new InvalidArgumentError(
       "expected an ISO 8601 time with a zone, e.g. 2024-05-01T12:00:00Z",

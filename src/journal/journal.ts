@@ -115,6 +115,8 @@ export class Journal {
   private checkpointCounter = 0;
   private closed = false;
   private waiters: (() => void)[] = [];
+  private readonly pins = new Map<number, number>();
+  private pinCounter = 0;
   /** Bytes in all segments (for status and the size-limit warning). */
   private bytes = 0;
 
@@ -207,6 +209,23 @@ export class Journal {
     }
     this.bs = blockSize;
     this.index.setMeta("blockSize", String(blockSize));
+  }
+
+  /**
+   * Keeps the state at `seq` restorable while a restore or drill reads it:
+   * retention never folds past a pinned seq. Returns the release function.
+   */
+  pin(seq: number): () => void {
+    const id = ++this.pinCounter;
+    this.pins.set(id, seq);
+    return () => {
+      this.pins.delete(id);
+    };
+  }
+
+  /** The oldest pinned seq, or undefined. */
+  minPinnedSeq(): number | undefined {
+    return this.pins.size === 0 ? undefined : Math.min(...this.pins.values());
   }
 
   /** Random id of this journal's history, made when the journal was created. */

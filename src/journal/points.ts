@@ -30,13 +30,25 @@ export function parsePoint(text: string): Point {
 export function parseTime(text: string): number {
   const iso = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/;
   const ms = iso.test(text) ? Date.parse(text) : Number.NaN;
-  if (!Number.isFinite(ms)) {
+  // Date.parse rolls impossible dates over (Feb 31 -> Mar 3): the calendar
+  // date must survive a round trip in the time's own offset.
+  if (!Number.isFinite(ms) || !sameCalendarDate(text, ms)) {
     throw new RequestError(
       ErrorCode.INVALID_POINT,
       `invalid point "${text}": expected cp:ID, seq:N, or an ISO 8601 time with a zone such as 2026-11-25T12:00:00.000Z`,
     );
   }
   return ms;
+}
+
+/** True when the Y-M-D of an ISO text is the date `ms` falls on in the text's own zone offset. */
+function sameCalendarDate(text: string, ms: number): boolean {
+  const zone = /(Z|([+-])(\d{2}):(\d{2}))$/.exec(text);
+  const offsetMin =
+    !zone || zone[1] === "Z"
+      ? 0
+      : (zone[2] === "-" ? -1 : 1) * (Number(zone[3]) * 60 + Number(zone[4]));
+  return new Date(ms + offsetMin * 60_000).toISOString().slice(0, 10) === text.slice(0, 10);
 }
 
 /**

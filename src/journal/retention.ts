@@ -196,6 +196,12 @@ export async function installBase(
   return { bytes: offset };
 }
 
+function minDefined(a: number | undefined, b: number | undefined): number | undefined {
+  if (a === undefined) return b;
+  if (b === undefined) return a;
+  return Math.min(a, b);
+}
+
 /**
  * Folds everything at or before the cut into one base segment (the state at
  * the cut, plus every block a later write still needs from a dropped
@@ -211,7 +217,8 @@ export async function runRetention(
     const after = ix.firstSeqAfterTs(opts.now - opts.retention);
     const choice = chooseRetention({
       cutoffByTime: after === null ? journal.lastSeq : after - 1,
-      keepAfterSeq: opts.keepAfterSeq,
+      // Replicas' unacknowledged records and running restores' points stay.
+      keepAfterSeq: minDefined(opts.keepAfterSeq, journal.minPinnedSeq()),
       baseSeq: journal.baseSeq,
       activeSegmentId: journal.activeSegmentId(),
       segments: ix.segments(),

@@ -82,6 +82,8 @@ export interface RestoreJobsOptions {
 
 interface Job {
   readonly id: string;
+  /** Releases the journal pin that keeps the point restorable. */
+  readonly unpin: () => void;
   state: JobState;
   readonly point: ResolvedPoint;
   readonly target: string;
@@ -154,6 +156,8 @@ export class RestoreJobs {
       }
     }
     const plan = buildPlan(this.opts.journal, prepared.point, prepared.paths);
+    // Retention must not fold away what this job will read; released in finish().
+    const unpin = this.opts.journal.pin(prepared.point.seq);
     if (prepared.paths && plan.entries.length === 0) {
       throw new RequestError(
         ErrorCode.NOT_FOUND,
@@ -162,6 +166,7 @@ export class RestoreJobs {
     }
     const job: Job = {
       id: randomBytes(8).toString("hex"),
+      unpin,
       state: JobState.queued,
       point: prepared.point,
       target: prepared.target,
@@ -275,6 +280,7 @@ export class RestoreJobs {
     job.error = error;
     job.finishedAt = this.clock();
     job.plan = null; // a plan holds a row per block: free it as soon as possible
+    job.unpin();
     this.opts.logger.info(
       { job: job.id, state: job.state, code: error?.code, bytes: job.bytesDone },
       "restore finished",

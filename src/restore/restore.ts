@@ -55,6 +55,20 @@ export async function runRestore(
   prepared: { point: ResolvedPoint; target: string; paths: string[] | null },
   opts: { onProgress?: (p: RestoreProgress) => void; signal?: AbortSignal } = {},
 ): Promise<ApplyResult & { point: ResolvedPoint }> {
+  const unpin = journal.pin(prepared.point.seq);
+  try {
+    return await restorePinned(journal, hasher, prepared, opts);
+  } finally {
+    unpin();
+  }
+}
+
+async function restorePinned(
+  journal: Journal,
+  hasher: BlockHasher,
+  prepared: { point: ResolvedPoint; target: string; paths: string[] | null },
+  opts: { onProgress?: (p: RestoreProgress) => void; signal?: AbortSignal },
+): Promise<ApplyResult & { point: ResolvedPoint }> {
   const plan = buildPlan(journal, prepared.point, prepared.paths);
   if (prepared.paths && plan.entries.length === 0) {
     throw new RequestError(

@@ -39,6 +39,36 @@ export async function checkTarget(
   policy: TargetPolicy,
   cwd = process.cwd(),
 ): Promise<string> {
+  try {
+    return await checkTargetUnsafe(target, policy, cwd);
+  } catch (err) {
+    // A path through a file (ENOTDIR), a symlink loop (ELOOP), a name too long
+    // or a directory we may not read is a target we refuse, not an internal error.
+    const code = (err as NodeJS.ErrnoException).code;
+    if (
+      code === "ENOTDIR" ||
+      code === "ELOOP" ||
+      code === "ENAMETOOLONG" ||
+      code === "EACCES" ||
+      code === "EPERM"
+    ) {
+      throw new RequestError(
+        ErrorCode.TARGET_NOT_ALLOWED,
+        `restore target ${target}: ${code} (${(err as Error).message})`,
+        {
+          path: target,
+        },
+      );
+    }
+    throw err;
+  }
+}
+
+async function checkTargetUnsafe(
+  target: string,
+  policy: TargetPolicy,
+  cwd = process.cwd(),
+): Promise<string> {
   const notAllowed = (why: string) =>
     new RequestError(ErrorCode.TARGET_NOT_ALLOWED, `restore target ${target}: ${why}`, {
       path: target,
