@@ -15,7 +15,7 @@ const TOKEN = "e2e-token";
 
 async function setup() {
   const dir = await tmpDir("pvj-e2e-rep-");
-  for (const d of ["data", "replica-mirror"]) await mkdir(join(dir, d));
+  for (const d of ["data", "replica-mirror", "api-restores"]) await mkdir(join(dir, d));
   await writeFile(join(dir, "token"), `${TOKEN}\n`);
   const sidecarPort = await freePort();
   const replicaPort = await freePort();
@@ -52,6 +52,8 @@ async function setup() {
       `  source: http://127.0.0.1:${sidecarPort}`,
       "  tokenFile: ./token",
       "  mirrorDir: ./replica-mirror",
+      "restore:",
+      "  allowedRoots: [./api-restores]",
       "log:",
       "  level: warn",
     ].join("\n"),
@@ -157,6 +159,28 @@ describe("sidecar and replica as processes", () => {
       { mtimes: true },
     );
     expect(mirrorDiff, `seed=${seed} mirror`).toEqual([]);
+
+    // A restore through the replica's API equals the reference too.
+    const target = join(dir, "api-restores", "last");
+    const job = await api<{ id: string }>(replica, "/v1/restores", {
+      method: "POST",
+      body: JSON.stringify({ checkpoint: last.body.id, target }),
+    });
+    expect(job.status).toBe(202);
+    await waitFor(
+      async () =>
+        (await api<{ state: string }>(replica, `/v1/restores/${job.body.id}`)).body.state ===
+        "done",
+      {
+        timeout: 20_000,
+        what: "API restore on the replica",
+      },
+    );
+    expect(
+      diffTrees(acked[acked.length - 1]!.tree, await readTree(join(target, "data")), {
+        mtimes: true,
+      }),
+    ).toEqual([]);
 
     // Site loss: the sidecar dies and its whole journal is gone.
     await kill9(sc);

@@ -7,6 +7,7 @@ import type { FastifyInstance, FastifyPluginAsync } from "fastify";
 import { Gauge } from "prom-client";
 import type { Config, ReplicaConfig } from "../config/types.js";
 import { checkpointBody, checkpointRoutes } from "../http/routes/checkpoints.js";
+import { restoreApiRoutes } from "../http/routes/restores.js";
 import { type StatusBody, statusRoutes } from "../http/routes/status.js";
 import { buildServer } from "../http/server.js";
 import { Journal } from "../journal/journal.js";
@@ -131,7 +132,25 @@ export async function createReplica(
       };
     },
     metrics,
-    routes: [statusRoutes(status), checkpointRoutes({ journal, taker: null })],
+    routes: [
+      statusRoutes(status),
+      checkpointRoutes({ journal, taker: null }),
+      ...restoreApiRoutes({
+        journal,
+        hasher,
+        policy: {
+          allowedRoots: config.restore.allowedRoots,
+          // The mirror is live replication state and the sandboxes belong to drills.
+          forbidden: [
+            config.journal.dir,
+            rc.mirrorDir,
+            ...(config.drills.sandboxRoot ? [config.drills.sandboxRoot] : []),
+          ],
+        },
+        concurrency: config.restore.concurrency,
+        logger: childLogger(root, "restore"),
+      }),
+    ],
     https: secrets.https,
   });
 
