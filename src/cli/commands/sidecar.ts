@@ -1,5 +1,6 @@
 /** `pvjournal sidecar -c FILE`: capture every source into the local journal and serve the API. */
 import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
 import type { Command } from "commander";
 import { EMBEDDED_DEFAULT_CONFIG_PATH, loadConfig } from "../../config/load.js";
 import type { Config } from "../../config/types.js";
@@ -64,7 +65,8 @@ export async function runSidecar(opts: DaemonOptions): Promise<ExitCode> {
     role: "sidecar",
     // The embedded default protects ./data: create it so `pvjournal sidecar`
     // with no arguments starts in an empty directory.
-    createMissingSources: opts.config === undefined,
+    createMissingSources:
+      opts.config === undefined || resolve(opts.config) === resolve(EMBEDDED_DEFAULT_CONFIG_PATH),
   });
   const root = createRootLogger({ level: config.log.level });
   const log = childLogger(root, "sidecar");
