@@ -149,7 +149,7 @@ describe.each([
     await waitFor(
       async () => (await records(r, cp1.seq + 1)).filter((x) => x.type === "rename").length === 2,
       {
-        timeout: 5000,
+        timeout: 15_000,
         what: "two rename records",
       },
     );
