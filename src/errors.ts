@@ -35,6 +35,12 @@ export const ErrorCode = {
   HASH_MISMATCH: "HASH_MISMATCH",
   NOT_AVAILABLE: "NOT_AVAILABLE",
   NOT_READY: "NOT_READY",
+  /** drills.sandboxRoot is not configured. */
+  DRILLS_DISABLED: "DRILLS_DISABLED",
+  /** A replica-only operation (failover) asked of a sidecar. */
+  NOT_A_REPLICA: "NOT_A_REPLICA",
+  /** A failover asked of a replica that was already promoted. */
+  ALREADY_PROMOTED: "ALREADY_PROMOTED",
   IO_ERROR: "IO_ERROR",
   INTERNAL: "INTERNAL",
 } as const;

@@ -7,6 +7,8 @@ import type { FastifyInstance, FastifyPluginAsync } from "fastify";
 import { Gauge } from "prom-client";
 import type { Config, ReplicaConfig } from "../config/types.js";
 import { checkpointBody, checkpointRoutes } from "../http/routes/checkpoints.js";
+import { drillRoutes } from "../http/routes/drills.js";
+import { failoverRoutes } from "../http/routes/failover.js";
 import { restoreApiRoutes } from "../http/routes/restores.js";
 import { type StatusBody, statusRoutes } from "../http/routes/status.js";
 import { buildServer } from "../http/server.js";
@@ -149,6 +151,31 @@ export async function createReplica(
         },
         concurrency: config.restore.concurrency,
         logger: childLogger(root, "restore"),
+      }),
+      drillRoutes({
+        role: "replica",
+        journal,
+        hasher,
+        config: config.drills,
+        forbidden: [config.journal.dir, rc.mirrorDir],
+        mirror,
+        metrics,
+        logger: childLogger(root, "drills"),
+      }),
+      failoverRoutes({
+        journal,
+        hasher,
+        replica,
+        mirror,
+        policy: {
+          allowedRoots: config.restore.allowedRoots,
+          forbidden: [
+            config.journal.dir,
+            rc.mirrorDir,
+            ...(config.drills.sandboxRoot ? [config.drills.sandboxRoot] : []),
+          ],
+        },
+        logger: childLogger(root, "failover"),
       }),
     ],
     https: secrets.https,

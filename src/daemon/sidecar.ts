@@ -9,6 +9,8 @@ import { Capture } from "../capture/capture.js";
 import { Checkpointer } from "../capture/checkpointer.js";
 import type { Config } from "../config/types.js";
 import { checkpointBody, checkpointRoutes } from "../http/routes/checkpoints.js";
+import { drillRoutes } from "../http/routes/drills.js";
+import { failoverRoutes } from "../http/routes/failover.js";
 import { restoreApiRoutes } from "../http/routes/restores.js";
 import { type StatusBody, statusRoutes } from "../http/routes/status.js";
 import { buildServer } from "../http/server.js";
@@ -166,6 +168,18 @@ export async function createSidecar(
         concurrency: config.restore.concurrency,
         logger: childLogger(root, "restore"),
       }),
+      // Single-site setups drill on the sidecar (full materialisation: no mirror to clone).
+      drillRoutes({
+        role: "sidecar",
+        journal,
+        hasher,
+        config: config.drills,
+        forbidden: [...config.sources.map((s) => s.path), config.journal.dir],
+        mirror: null,
+        metrics,
+        logger: childLogger(root, "drills"),
+      }),
+      failoverRoutes(null),
     ],
     https: secrets.https,
   });

@@ -38,6 +38,10 @@ export const STATUS_BY_CODE: Readonly<Record<HttpCode, number>> = Object.freeze(
   TARGET_NOT_EMPTY: 409,
   // Another process holds the journal: a conflict with the state of the server, not a bad request.
   JOURNAL_LOCKED: 409,
+  // Conflicts with how this daemon is configured or what it already did, not a malformed request.
+  DRILLS_DISABLED: 409,
+  NOT_A_REPLICA: 409,
+  ALREADY_PROMOTED: 409,
   PAYLOAD_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
   POINT_OUT_OF_RANGE: 422,

@@ -1,0 +1,219 @@
+/**
+ * In-process sidecar stream + replica with the drill, failover and status
+ * routes, for the drill and failover tests. Everything is closed when the
+ * current test finishes.
+ */
+import { join } from "node:path";
+import type { FastifyInstance } from "fastify";
+import { onTestFinished } from "vitest";
+import type { DrillsConfig } from "../../src/config/types.js";
+import { journalStatus } from "../../src/daemon/journal-metrics.js";
+import type { CloneFile } from "../../src/drill/clone.js";
+import type { DrillReport } from "../../src/drill/report.js";
+import { checkpointBody } from "../../src/http/routes/checkpoints.js";
+import { drillRoutes } from "../../src/http/routes/drills.js";
+import { failoverRoutes } from "../../src/http/routes/failover.js";
+import { statusRoutes } from "../../src/http/routes/status.js";
+import { buildServer } from "../../src/http/server.js";
+import { Journal } from "../../src/journal/journal.js";
+import { type Logger, silentLogger } from "../../src/log/logger.js";
+import { createMetrics, type Metrics } from "../../src/metrics/registry.js";
+import { Mirror } from "../../src/replica/mirror.js";
+import { Replica, replicaId } from "../../src/replica/replica.js";
+import { HttpStreamSource } from "../../src/stream/http-source.js";
+import { ReplicaTracker } from "../../src/stream/replica-tracker.js";
+import { streamRoutes } from "../../src/stream/stream-routes.js";
+import { BlockHasher } from "../../src/util/hash.js";
+import { tmpDir, waitFor } from "../helpers/index.js";
+
+/** Drill settings for tests: no schedule, 10 s verify timeout. */
+export function drillsConfig(
+  sandboxRoot: string | null,
+  over: Partial<DrillsConfig> = {},
+): DrillsConfig {
+  return {
+    sandboxRoot,
+    schedule: 0,
+    point: "latest",
+    verify: null,
+    verifyTimeout: 10_000,
+    ...over,
+  };
+}
+
+/** Serves a journal's change stream on 127.0.0.1 (a sidecar without capture). */
+export async function serveStream(
+  journal: Journal,
+): Promise<{ address: string; app: FastifyInstance }> {
+  const hasher = await BlockHasher.create();
+  const app = await buildServer({
+    logger: silentLogger(),
+    token: null,
+    bodyLimit: 1024 * 1024,
+    role: "sidecar",
+    readiness: () => ({ ready: true }),
+    metrics: createMetrics(),
+    routes: [
+      streamRoutes({
+        journal,
+        hasher,
+        tracker: new ReplicaTracker(journal),
+        logger: silentLogger(),
+      }),
+    ],
+  });
+  const address = await app.listen({ host: "127.0.0.1", port: 0 });
+  onTestFinished(() => app.close());
+  return { address, app };
+}
+
+/** A replica with its HTTP app (status, drills, failover). */
+export interface ReplicaRig {
+  readonly dir: string;
+  readonly journal: Journal;
+  readonly mirror: Mirror;
+  readonly replica: Replica;
+  readonly hasher: BlockHasher;
+  readonly app: FastifyInstance;
+  readonly metrics: Metrics;
+  readonly sandboxRoot: string;
+  readonly restoreRoot: string;
+  /** Stops the app, the follow loop and the journal (idempotent). */
+  stop(): Promise<void>;
+}
+
+/** Options of startReplica. */
+export interface ReplicaRigOptions {
+  /** Reuse a replica's directories (a restart). */
+  readonly dir?: string;
+  readonly mirrorDir?: string;
+  readonly sandboxRoot?: string;
+  readonly drills?: Partial<DrillsConfig>;
+  readonly drillsOff?: boolean;
+  readonly cloneFile?: CloneFile;
+  /** Do not start following (a promoted replica after restart, or a test that drives the mirror). */
+  readonly follow?: boolean;
+  /** Logger of the drill routes (tests read its lines). */
+  readonly logger?: Logger;
+}
+
+/** Starts a replica following `source` (a stream URL). */
+export async function startReplica(
+  source: string,
+  opts: ReplicaRigOptions = {},
+): Promise<ReplicaRig> {
+  const dir = opts.dir ?? (await tmpDir("pvj-replica-"));
+  const journal = await Journal.open({ dir: join(dir, "journal") });
+  const hasher = await BlockHasher.create();
+  const mirrorDir = opts.mirrorDir ?? join(dir, "mirror");
+  const mirror = new Mirror(journal, mirrorDir, hasher, silentLogger());
+  await mirror.init();
+  const replica = new Replica(
+    journal,
+    new HttpStreamSource({ source, replicaId: replicaId(journal), token: null, ca: null }),
+    mirror,
+    silentLogger(),
+  );
+  const sandboxRoot = opts.sandboxRoot ?? join(dir, "drills");
+  const restoreRoot = join(dir, "restore");
+  const metrics = createMetrics();
+  const app = await buildServer({
+    logger: silentLogger(),
+    token: null,
+    bodyLimit: 1024 * 1024,
+    role: "replica",
+    readiness: () => ({ ready: true }),
+    metrics,
+    routes: [
+      statusRoutes(() => {
+        const cp = journal.index.lastCheckpoint();
+        const rs = replica.status();
+        return {
+          role: "replica",
+          sources: [],
+          lastSeq: journal.lastSeq,
+          lastCheckpoint: cp ? checkpointBody(cp) : null,
+          journal: journalStatus(journal, 0),
+          lagSeconds: rs.lagSeconds,
+          ready: rs.ready || rs.promoted,
+          replica: { ...rs, source, mirrorDir },
+        };
+      }),
+      drillRoutes({
+        role: "replica",
+        journal,
+        hasher,
+        config: drillsConfig(opts.drillsOff ? null : sandboxRoot, opts.drills),
+        forbidden: [journal.dir, mirrorDir],
+        mirror,
+        metrics,
+        logger: opts.logger ?? silentLogger(),
+        ...(opts.cloneFile ? { cloneFile: opts.cloneFile } : {}),
+      }),
+      failoverRoutes({
+        journal,
+        hasher,
+        replica,
+        mirror,
+        policy: { allowedRoots: [restoreRoot], forbidden: [journal.dir, mirrorDir, sandboxRoot] },
+        logger: silentLogger(),
+        ...(opts.cloneFile ? { cloneFile: opts.cloneFile } : {}),
+      }),
+    ],
+  });
+  if (opts.follow !== false) replica.start();
+  let stopped = false;
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    await app.close();
+    await replica.stop();
+    await journal.close();
+  };
+  onTestFinished(stop);
+  return { dir, journal, mirror, replica, hasher, app, metrics, sandboxRoot, restoreRoot, stop };
+}
+
+/** POSTs a drill and waits for its report. */
+export async function runDrill(
+  app: FastifyInstance,
+  body: Record<string, unknown>,
+  timeout = 30_000,
+): Promise<DrillReport> {
+  const res = await app.inject({ method: "POST", url: "/v1/drills", payload: body });
+  if (res.statusCode !== 202) throw new Error(`POST /v1/drills: ${res.statusCode} ${res.body}`);
+  return waitDrill(app, res.json<{ id: string }>().id, timeout);
+}
+
+/** Polls a drill until it finished. */
+export async function waitDrill(
+  app: FastifyInstance,
+  id: string,
+  timeout = 30_000,
+): Promise<DrillReport> {
+  return waitFor(
+    async () => {
+      const r = (await app.inject({ method: "GET", url: `/v1/drills/${id}` })).json<DrillReport>();
+      return r.state === "done" || r.state === "failed" ? r : null;
+    },
+    { timeout, interval: 20, what: `drill ${id}` },
+  );
+}
+
+/** True when `dir`'s filesystem clones files (reflinks). */
+export async function reflinkSupported(dir: string): Promise<boolean> {
+  const { constants } = await import("node:fs");
+  const { copyFile, rm, writeFile } = await import("node:fs/promises");
+  const a = join(dir, ".reflink-probe-a");
+  const b = join(dir, ".reflink-probe-b");
+  await writeFile(a, "x");
+  try {
+    await copyFile(a, b, constants.COPYFILE_FICLONE_FORCE);
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await rm(a, { force: true });
+    await rm(b, { force: true });
+  }
+}
