@@ -15,21 +15,9 @@
  * EINVAL), the full path runs and the result says so.
  */
 import { randomBytes } from "node:crypto";
-import {
-  chmod,
-  type FileHandle,
-  lutimes,
-  mkdir,
-  open,
-  readdir,
-  rename,
-  rm,
-  rmdir,
-  symlink,
-  utimes,
-} from "node:fs/promises";
+import { type FileHandle, mkdir, open, rm, symlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
-import { ErrorCode, HashMismatchError, isErrno, PvjError } from "../errors.js";
+import { ErrorCode, HashMismatchError, PvjError } from "../errors.js";
 import type { Journal } from "../journal/journal.js";
 import { replayNamespace } from "../journal/namespace.js";
 import type { ResolvedPoint } from "../journal/points.js";
@@ -38,6 +26,7 @@ import { silentLogger } from "../log/logger.js";
 import type { Mirror } from "../replica/mirror.js";
 import { buildPlan } from "../restore/build-plan.js";
 import type { PlannedBlock, PlannedEntry, RestorePlan } from "../restore/plan.js";
+import { isZero, moveIntoPlace, setAttributes } from "../restore/tree-io.js";
 import { fsyncDir } from "../util/fs.js";
 import type { BlockHasher } from "../util/hash.js";
 import { type CloneFile, isCloneUnsupported, reflinkFile } from "./clone.js";
@@ -379,38 +368,4 @@ async function writeWhole(
     await fh.close();
   }
   return written;
-}
-
-let zeros = Buffer.alloc(64 * 1024);
-/** True when `b` is all zeros (a memcmp against a shared zero buffer, grown on demand). */
-function isZero(b: Buffer): boolean {
-  if (zeros.length < b.length) zeros = Buffer.alloc(b.length);
-  return b.equals(zeros.subarray(0, b.length));
-}
-
-async function setAttributes(path: string, e: PlannedEntry): Promise<void> {
-  const mtime = e.mtimeMs / 1000;
-  if (e.kind === "symlink") {
-    await lutimes(path, mtime, mtime);
-    return;
-  }
-  await chmod(path, e.mode & 0o7777);
-  await utimes(path, mtime, mtime);
-}
-
-/** Renames the finished tree onto `target` (an empty target directory is replaced). */
-async function moveIntoPlace(tmp: string, target: string): Promise<void> {
-  try {
-    await rename(tmp, target);
-  } catch (err) {
-    if (!(isErrno(err, "ENOTEMPTY") || isErrno(err, "EEXIST") || isErrno(err, "EISDIR"))) throw err;
-    if ((await readdir(target)).length > 0) {
-      throw new PvjError(ErrorCode.TARGET_NOT_EMPTY, `target ${target} is not empty`, {
-        path: target,
-      });
-    }
-    await rmdir(target);
-    await rename(tmp, target);
-  }
-  await fsyncDir(dirname(target));
 }

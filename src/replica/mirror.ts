@@ -6,18 +6,7 @@
  * leaves a "dirty" mark in the index; the next start rebuilds the mirror
  * from the journal instead of trusting a half-applied state.
  */
-import {
-  chmod,
-  lstat,
-  lutimes,
-  mkdir,
-  open,
-  readdir,
-  rename,
-  rm,
-  symlink,
-  utimes,
-} from "node:fs/promises";
+import { lstat, mkdir, open, readdir, rename, rm, symlink } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { HashMismatchError } from "../errors.js";
 import type { Journal } from "../journal/journal.js";
@@ -26,6 +15,7 @@ import type { Logger } from "../log/logger.js";
 import { applyPlan } from "../restore/apply.js";
 import { buildPlan } from "../restore/build-plan.js";
 import { effectiveBlocks } from "../restore/plan.js";
+import { setAttributes } from "../restore/tree-io.js";
 import type { BlockHasher } from "../util/hash.js";
 
 const STAGE = ".pvj-stage";
@@ -281,26 +271,14 @@ export class Mirror {
       .sort((a, b) => b.length - a.length)) {
       const e = newTree.get(p)!;
       const attr = ix.attrAt(e.fileId, to);
-      if (!attr) continue;
-      const t = attr.mtime / 1000;
-      if (e.kind === "symlink") await lutimes(abs(p), t, t);
-      else {
-        await chmod(abs(p), attr.mode & 0o7777);
-        await utimes(abs(p), t, t);
-      }
+      if (attr) await setAttributes(abs(p), { kind: e.kind, mode: attr.mode, mtimeMs: attr.mtime });
     }
     for (const [p, e] of entries) {
       if (touched.has(p) || !attrChanged.has(e.fileId)) continue;
       const attr = ix.attrAt(e.fileId, to);
       if (!attr) continue;
       const st = await lstat(abs(p)).catch(() => null);
-      if (!st) continue;
-      const t = attr.mtime / 1000;
-      if (e.kind === "symlink") await lutimes(abs(p), t, t);
-      else {
-        await chmod(abs(p), attr.mode & 0o7777);
-        await utimes(abs(p), t, t);
-      }
+      if (st) await setAttributes(abs(p), { kind: e.kind, mode: attr.mode, mtimeMs: attr.mtime });
     }
     this.tree = newTree;
   }

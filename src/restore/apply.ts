@@ -1,23 +1,12 @@
 import { randomBytes } from "node:crypto";
-import {
-  chmod,
-  type FileHandle,
-  lutimes,
-  mkdir,
-  open,
-  readdir,
-  rename,
-  rm,
-  rmdir,
-  symlink,
-  utimes,
-} from "node:fs/promises";
+import { type FileHandle, mkdir, open, rm, symlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
-import { ErrorCode, HashMismatchError, isErrno, PvjError } from "../errors.js";
+import { ErrorCode, HashMismatchError, PvjError } from "../errors.js";
 import type { Journal } from "../journal/journal.js";
 import { fsyncDir } from "../util/fs.js";
 import type { BlockHasher } from "../util/hash.js";
 import type { PlannedEntry, RestorePlan } from "./plan.js";
+import { isZero, moveIntoPlace, setAttributes } from "./tree-io.js";
 
 /** Progress of a running restore. */
 export interface RestoreProgress {
@@ -157,39 +146,6 @@ async function writeFile(
   } finally {
     await fh.close();
   }
-}
-
-const ZEROS = Buffer.alloc(16 * 1024 * 1024 + 64);
-function isZero(b: Buffer): boolean {
-  return b.equals(ZEROS.subarray(0, b.length));
-}
-
-async function setAttributes(path: string, e: PlannedEntry): Promise<void> {
-  const mtime = e.mtimeMs / 1000;
-  if (e.kind === "symlink") {
-    await lutimes(path, mtime, mtime);
-    return;
-  }
-  await chmod(path, e.mode & 0o7777);
-  await utimes(path, mtime, mtime);
-}
-
-async function moveIntoPlace(tmp: string, target: string): Promise<void> {
-  try {
-    await rename(tmp, target);
-  } catch (err) {
-    // rename(2) replaces an empty directory on Linux, but not on every
-    // filesystem; an empty target is removed first and the rename retried.
-    if (!(isErrno(err, "ENOTEMPTY") || isErrno(err, "EEXIST") || isErrno(err, "EISDIR"))) throw err;
-    if ((await readdir(target)).length > 0) {
-      throw new PvjError(ErrorCode.TARGET_NOT_EMPTY, `restore target ${target} is not empty`, {
-        path: target,
-      });
-    }
-    await rmdir(target);
-    await rename(tmp, target);
-  }
-  await fsyncDir(dirname(target));
 }
 
 function throwIfAborted(signal: AbortSignal | undefined): void {
