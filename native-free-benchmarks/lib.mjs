@@ -1,6 +1,15 @@
 // Shared helpers for benchmark scenarios: timing, temp dirs, machine facts, peers.
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createHash } from "node:crypto";
+import {
+  existsSync,
+  lstatSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+} from "node:fs";
 import { cpus, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 
@@ -81,3 +90,109 @@ export function prng(seed) {
 
 /** Round to 3 significant digits for tables. */
 export const r3 = (x) => (x === null || x === undefined ? null : Number(Number(x).toPrecision(3)));
+
+/** GNU time (Debian package `time`): measures a child's CPU and peak RSS; null when missing. */
+export const GNU_TIME = existsSync("/usr/bin/time") ? "/usr/bin/time" : null;
+let measuredRuns = 0;
+
+/**
+ * Runs a command to completion and measures it: wall ms always; with GNU time
+ * also the child's user+system CPU seconds and peak RSS (bytes), else null.
+ * Throws with the command's stderr when it fails. Returns its stdout too.
+ */
+export function runMeasured(cmd, args, opts = {}) {
+  const out = join(tmpdir(), `pvj-bench-time-${process.pid}-${++measuredRuns}`);
+  const [file, argv] = GNU_TIME
+    ? [GNU_TIME, ["-f", "%U %S %M", "-o", out, cmd, ...args]]
+    : [cmd, args];
+  const t = now();
+  const res = spawnSync(file, argv, {
+    stdio: ["ignore", "pipe", "pipe"],
+    maxBuffer: 256 * 2 ** 20,
+    encoding: "utf8",
+    ...opts,
+  });
+  const ms = now() - t;
+  let cpuSeconds = null;
+  let peakRssBytes = null;
+  if (GNU_TIME && existsSync(out)) {
+    // The last line: a failing command makes GNU time prepend "Command exited with...".
+    const last = readFileSync(out, "utf8").trim().split("\n").at(-1) ?? "";
+    rmSync(out, { force: true });
+    const [user, sys, kib] = last.split(" ").map(Number);
+    if ([user, sys, kib].every(Number.isFinite)) {
+      cpuSeconds = user + sys;
+      peakRssBytes = kib * 1024;
+    }
+  }
+  if (res.error || res.status !== 0) {
+    const why = res.error ? String(res.error) : `exit ${res.status}`;
+    throw new Error(`${cmd} ${args.join(" ")}: ${why}: ${String(res.stderr ?? "").slice(-2000)}`);
+  }
+  return { ms, cpuSeconds, peakRssBytes, stdout: res.stdout };
+}
+
+/** Bytes in all regular files below dir (apparent sizes), 0 when it does not exist. */
+export function dirBytes(dir) {
+  if (!existsSync(dir)) return 0;
+  let total = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) total += dirBytes(p);
+    else if (e.isFile()) total += lstatSync(p).size;
+  }
+  return total;
+}
+
+/**
+ * A digest of a tree's names, kinds, symlink targets and file contents (not
+ * modes or times: `cp -r` keeps neither), to check that restores agree.
+ */
+export function treeDigest(dir) {
+  const h = createHash("sha256");
+  const walk = (abs, rel) => {
+    const names = readdirSync(abs).sort();
+    for (const n of names) {
+      const p = join(abs, n);
+      const r = `${rel}/${n}`;
+      const st = lstatSync(p);
+      if (st.isDirectory()) {
+        h.update(`d ${r}\n`);
+        walk(p, r);
+      } else if (st.isSymbolicLink()) h.update(`l ${r} ${readlinkSync(p)}\n`);
+      else {
+        h.update(`f ${r} ${st.size}\n`);
+        h.update(readFileSync(p));
+      }
+    }
+  };
+  walk(dir, "");
+  return h.digest("hex");
+}
+
+/** First line of `cmd --version` (or `cmd version`), null when not installed. */
+export function toolVersion(cmd, args = ["--version"]) {
+  if (!have(cmd)) return null;
+  const res = spawnSync(cmd, args, { encoding: "utf8" });
+  return (res.stdout || res.stderr || "").split("\n")[0].trim() || null;
+}
+
+/**
+ * Fills buf with data about 2:1 compressible, like database pages or
+ * documents: each 4 KiB page is half pseudo-random, half repetitive text.
+ * Pure random would hide the peers' compression; zeros would exaggerate it.
+ */
+export function fillHalfCompressible(buf, rand) {
+  for (let off = 0; off < buf.length; off += 4096) {
+    const end = Math.min(buf.length, off + 4096);
+    const mid = Math.min(end, off + 2048);
+    rand.fill(buf.subarray(off, mid));
+    if (mid < end) TEXT.copy(buf, mid, 0, end - mid);
+  }
+  return buf;
+}
+const TEXT = Buffer.from(
+  "INSERT INTO orders (id, customer, status, note) VALUES (4711, 'ACME Corp', 'shipped', 'left at the front desk'); "
+    .repeat(24)
+    .slice(0, 2048),
+);

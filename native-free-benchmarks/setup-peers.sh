@@ -4,4 +4,4 @@
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q
-apt-get install -y -q --no-install-recommends rsync restic borgbackup xfsprogs
+apt-get install -y -q --no-install-recommends rsync restic borgbackup xfsprogs time
