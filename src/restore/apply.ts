@@ -1,6 +1,8 @@
 import { randomBytes } from "node:crypto";
-import { type FileHandle, mkdir, open, rm, symlink } from "node:fs/promises";
+import { closeSync, fdatasync, ftruncateSync, openSync, writevSync } from "node:fs";
+import { mkdir, rm, symlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
+import { promisify } from "node:util";
 import { ErrorCode, HashMismatchError, PvjError } from "../errors.js";
 import type { Journal } from "../journal/journal.js";
 import { fsyncDir } from "../util/fs.js";
@@ -105,9 +107,9 @@ class BlockVerifier {
     private readonly hasher: BlockHasher,
   ) {}
 
-  async read(hash: Buffer, context: { path: string; offset: number }): Promise<Buffer> {
+  read(hash: Buffer, context: { path: string; offset: number }): Buffer {
     if (this.lastHash?.equals(hash) && this.lastData) return this.lastData;
-    const data = await this.journal.readBlob(hash);
+    const data = this.journal.readBlobSync(hash);
     if (!this.hasher.hash(data).equals(hash)) {
       throw new HashMismatchError(
         `block at offset ${context.offset} of ${context.path} does not match its recorded hash`,
@@ -124,6 +126,15 @@ class BlockVerifier {
   }
 }
 
+/**
+ * A restore yields to the event loop after this many bytes or milliseconds,
+ * so the daemon keeps answering (progress, cancellation) during a restore.
+ */
+const YIELD_BYTES = 8 * 1024 * 1024;
+const YIELD_MS = 20;
+/** Adjacent blocks are written together up to this size: one syscall per 1 MiB, not per 4 KiB block. */
+const RUN_BYTES = 1024 * 1024;
+
 async function writeFile(
   path: string,
   e: PlannedEntry,
@@ -131,22 +142,69 @@ async function writeFile(
   signal: AbortSignal | undefined,
   progress: (n: number) => void,
 ): Promise<void> {
-  const fh: FileHandle = await open(path, "w", 0o600);
+  // Synchronous reads and writes with periodic yields: per-block async calls
+  // cost two thread-pool round trips each and made 4 KiB-block restores CPU-bound.
+  const fd = openSync(path, "w", 0o600);
   try {
+    let run: Buffer[] = [];
+    let runStart = 0;
+    let runLen = 0;
+    let sinceYield = 0;
+    let lastYield = Date.now();
+    const flush = () => {
+      if (runLen > 0) writevAll(fd, run, runStart);
+      run = [];
+      runLen = 0;
+    };
     for (const b of e.blocks) {
       throwIfAborted(signal);
-      const data = await verifier.read(b.hash, { path: e.path, offset: b.offset });
-      const slice = data.subarray(0, b.len);
+      const slice = verifier.read(b.hash, { path: e.path, offset: b.offset }).subarray(0, b.len);
       // All-zero ranges stay holes: sparse files stay sparse.
-      if (!isZero(slice)) await fh.write(slice, 0, slice.length, b.offset);
+      if (isZero(slice)) flush();
+      else {
+        if (runLen > 0 && (runStart + runLen !== b.offset || runLen >= RUN_BYTES)) flush();
+        if (runLen === 0) runStart = b.offset;
+        run.push(slice);
+        runLen += slice.length;
+      }
       progress(b.len);
+      sinceYield += b.len;
+      if (sinceYield >= YIELD_BYTES || Date.now() - lastYield >= YIELD_MS) {
+        flush();
+        sinceYield = 0;
+        await new Promise<void>((r) => setImmediate(r));
+        lastYield = Date.now();
+      }
     }
-    await fh.truncate(e.size);
-    await fh.datasync();
+    flush();
+    ftruncateSync(fd, e.size);
+    await fdatasyncAsync(fd);
   } finally {
-    await fh.close();
+    closeSync(fd);
   }
 }
+
+/** writev until every byte is written (short writes are legal). */
+function writevAll(fd: number, buffers: Buffer[], position: number): void {
+  let pos = position;
+  let rest = buffers;
+  while (rest.length > 0) {
+    let n = writevSync(fd, rest, pos);
+    pos += n;
+    const next: Buffer[] = [];
+    for (const b of rest) {
+      if (n >= b.length) {
+        n -= b.length;
+        continue;
+      }
+      next.push(n > 0 ? b.subarray(n) : b);
+      n = 0;
+    }
+    rest = next;
+  }
+}
+
+const fdatasyncAsync = promisify(fdatasync);
 
 function throwIfAborted(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw new PvjError(ErrorCode.BAD_REQUEST, "restore cancelled");

@@ -122,5 +122,11 @@ export function slowJournal(journal: Journal, ms: number): Journal {
     await new Promise((resolve) => setTimeout(resolve, ms));
     return journal.readBlob(hash);
   };
+  // The restore applier reads synchronously: sleep synchronously too.
+  const sleeper = new Int32Array(new SharedArrayBuffer(4));
+  slow.readBlobSync = (hash: Buffer) => {
+    Atomics.wait(sleeper, 0, 0, ms);
+    return journal.readBlobSync(hash);
+  };
   return slow;
 }
