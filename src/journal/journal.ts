@@ -371,6 +371,7 @@ export class Journal {
         hint: "the index or a segment is damaged; run `pvjournal verify`",
       });
     }
+    if (this.closed) throw new PvjError(ErrorCode.JOURNAL_CLOSED, "journal is closed");
     let fd = this.syncFds.get(loc.segment_id);
     if (!this.segmentNames.has(loc.segment_id)) this.refreshSegmentNames();
     const name = this.segmentNames.get(loc.segment_id);
@@ -674,6 +675,8 @@ export class Journal {
     // must share one open() instead of leaking the loser's descriptor.
     const cached = this.readers.get(segmentId);
     if (cached) return cached;
+    // A read racing close() must not open a handle nobody will close.
+    if (this.closed) return Promise.reject(new PvjError(ErrorCode.JOURNAL_CLOSED, "journal is closed"));
     if (!this.segmentNames.has(segmentId)) this.refreshSegmentNames();
     const name = this.segmentNames.get(segmentId);
     if (!name)
