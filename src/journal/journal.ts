@@ -676,7 +676,8 @@ export class Journal {
     const cached = this.readers.get(segmentId);
     if (cached) return cached;
     // A read racing close() must not open a handle nobody will close.
-    if (this.closed) return Promise.reject(new PvjError(ErrorCode.JOURNAL_CLOSED, "journal is closed"));
+    if (this.closed)
+      return Promise.reject(new PvjError(ErrorCode.JOURNAL_CLOSED, "journal is closed"));
     if (!this.segmentNames.has(segmentId)) this.refreshSegmentNames();
     const name = this.segmentNames.get(segmentId);
     if (!name)
