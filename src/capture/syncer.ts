@@ -34,11 +34,19 @@ export const RACY_MS = 50;
 /** Records are appended once this many block bytes are queued (bounds memory per batch). */
 export const BATCH_FLUSH_BYTES = 16 * 1024 * 1024;
 
+/**
+ * How long the event path holds back the unlink of a vanished path, waiting
+ * for the other half of a rename to show up (polling finds the new path one
+ * poll interval or more later; one pass was not always enough). Checkpoints
+ * do not wait for it: settle() passes run with deferVanish off.
+ */
+export const VANISH_HOLD_MS = 1500;
+
 /** How a sync pass treats its paths. */
 export interface SyncOptions {
   /** Reconcile: list and visit every directory below the given paths, not only changed ones. */
   readonly walk: boolean;
-  /** Hold an unlink back for one more pass: the other half of a rename may still arrive. */
+  /** Hold an unlink back (VANISH_HOLD_MS): the other half of a rename may still arrive. */
   readonly deferVanish: boolean;
   /**
    * A file read at or after this time (ms) is not re-read for being racily
@@ -165,8 +173,8 @@ export class Syncer {
   private readonly sources: SourceMap;
   private readonly reader: FileReader;
   private readonly counters: CaptureCounters;
-  /** Vanished paths whose unlink waits one more pass (see SyncOptions.deferVanish). */
-  private readonly deferred = new Set<string>();
+  /** Vanished paths whose unlink is held back, with when it first vanished (see SyncOptions.deferVanish). */
+  private readonly deferred = new Map<string, number>();
 
   constructor(opts: SyncerOptions) {
     this.journal = opts.journal;
@@ -404,8 +412,9 @@ export class Syncer {
         top = parent;
       }
       if (heldBack.has(top)) continue;
-      if (pass.opts.deferVanish && !this.deferred.has(top)) {
-        this.deferred.add(top);
+      const since = this.deferred.get(top);
+      if (pass.opts.deferVanish && (since === undefined || Date.now() - since < VANISH_HOLD_MS)) {
+        if (since === undefined) this.deferred.set(top, Date.now());
         heldBack.add(top);
         pass.result.again.push(top);
         continue;
