@@ -6,7 +6,7 @@ import { mkdir, readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
 import { afterEach, describe, expect, it } from "vitest";
-import { checkpointJson } from "../src/cli/commands/checkpoints.js";
+import { checkpointBody } from "../src/http/routes/checkpoints.js";
 import { diffBody } from "../src/http/routes/diff.js";
 import { diffPoints } from "../src/restore/diff-journal.js";
 import type { RestoreJobView } from "../src/restore/jobs.js";
@@ -186,7 +186,7 @@ describe("pvjournal checkpoints --server and diff", () => {
     ]);
     expect(res.code, res.stderr).toBe(0);
     expect(JSON.parse(res.stdout)).toEqual({
-      checkpoints: l.points.map((p) => checkpointJson(p.cp)),
+      checkpoints: l.points.map((p) => checkpointBody(p.cp)),
     });
     const table = await runCli(["checkpoints", "--server", l.url, "--token-file", l.tokenFile]);
     expect(table.code).toBe(0);

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { closeSync, existsSync, openSync, readSync } from "node:fs";
+import { closeSync, existsSync, openSync } from "node:fs";
 import {
   type FileHandle,
   mkdir,
@@ -16,7 +16,7 @@ import { join } from "node:path";
 import { CorruptionError, ErrorCode, isErrno, PvjError } from "../errors.js";
 import type { Logger } from "../log/logger.js";
 import { silentLogger } from "../log/logger.js";
-import { fsyncDir } from "../util/fs.js";
+import { fsyncDir, unwritten } from "../util/fs.js";
 import { decodeRecord, encodeRecord } from "./codec.js";
 import { type CheckpointRow, JournalIndex, type SegmentRow } from "./index-db.js";
 import type {
@@ -34,9 +34,14 @@ import {
   parseSegmentFileName,
   SegmentKind,
   segmentFileName,
-  verifyFramedPayload,
 } from "./segment-format.js";
-import { createSegmentFile, readFrameAt, readSegmentHeader, scanSegment } from "./segment-io.js";
+import {
+  createSegmentFile,
+  readFrameAt,
+  readFrameAtSync,
+  readSegmentHeader,
+  scanSegment,
+} from "./segment-io.js";
 
 /** Name of the SQLite index inside a journal directory. */
 export const INDEX_FILE = "index.db";
@@ -337,26 +342,15 @@ export class Journal {
 
   /** Reads a block's bytes by hash, checking the frame checksum (the caller checks the hash). */
   async readBlob(hash: Buffer): Promise<Buffer> {
-    const loc = this.index.blob(hash);
-    if (!loc) {
-      throw new CorruptionError(`block ${hash.toString("hex")} is referenced but not stored`, {
-        hint: "the index or a segment is damaged; run `pvjournal verify`",
-      });
-    }
+    const loc = this.blobLocation(hash);
     const fh = await this.reader(loc.segment_id);
     const name = this.segmentNames.get(loc.segment_id) ?? `#${loc.segment_id}`;
-    const payload = await readFrameAt(fh, name, loc.offset, BLOB_PREFIX + loc.len);
-    const rec = decodeRecord(payload);
-    if (rec.type !== "blob" || !rec.hash.equals(hash)) {
-      throw new CorruptionError(
-        `segment ${name} offset ${loc.offset} does not hold block ${hash.toString("hex")}`,
-        {
-          segment: name,
-          offset: loc.offset,
-        },
-      );
-    }
-    return rec.data;
+    return blobData(
+      await readFrameAt(fh, name, loc.offset, BLOB_PREFIX + loc.len),
+      name,
+      loc.offset,
+      hash,
+    );
   }
 
   /**
@@ -365,44 +359,34 @@ export class Journal {
    * otherwise. Callers doing many reads yield to the event loop themselves.
    */
   readBlobSync(hash: Buffer): Buffer {
+    const loc = this.blobLocation(hash);
+    if (this.closed) throw new PvjError(ErrorCode.JOURNAL_CLOSED, "journal is closed");
+    if (!this.segmentNames.has(loc.segment_id)) this.refreshSegmentNames();
+    const name = this.segmentNames.get(loc.segment_id);
+    if (name === undefined)
+      throw new CorruptionError(`index refers to unknown segment #${loc.segment_id}`);
+    let fd = this.syncFds.get(loc.segment_id);
+    if (fd === undefined) {
+      fd = openSync(join(this.dir, name), "r");
+      this.syncFds.set(loc.segment_id, fd);
+    }
+    return blobData(
+      readFrameAtSync(fd, name, loc.offset, BLOB_PREFIX + loc.len),
+      name,
+      loc.offset,
+      hash,
+    );
+  }
+
+  /** Where a block's bytes are stored; CorruptionError when the index has no such block. */
+  private blobLocation(hash: Buffer): { segment_id: number; offset: number; len: number } {
     const loc = this.index.blob(hash);
     if (!loc) {
       throw new CorruptionError(`block ${hash.toString("hex")} is referenced but not stored`, {
         hint: "the index or a segment is damaged; run `pvjournal verify`",
       });
     }
-    if (this.closed) throw new PvjError(ErrorCode.JOURNAL_CLOSED, "journal is closed");
-    let fd = this.syncFds.get(loc.segment_id);
-    if (!this.segmentNames.has(loc.segment_id)) this.refreshSegmentNames();
-    const name = this.segmentNames.get(loc.segment_id);
-    if (name === undefined)
-      throw new CorruptionError(`index refers to unknown segment #${loc.segment_id}`);
-    if (fd === undefined) {
-      fd = openSync(join(this.dir, name), "r");
-      this.syncFds.set(loc.segment_id, fd);
-    }
-    const buf = Buffer.allocUnsafe(FRAME_HEADER_BYTES + BLOB_PREFIX + loc.len);
-    const n = readSync(fd, buf, 0, buf.length, loc.offset);
-    const head = buf.subarray(0, FRAME_HEADER_BYTES);
-    const payload = buf.subarray(FRAME_HEADER_BYTES);
-    if (n !== buf.length || !verifyFramedPayload(head, payload)) {
-      throw new CorruptionError(`checksum mismatch in segment ${name} at offset ${loc.offset}`, {
-        segment: name,
-        offset: loc.offset,
-        hint: "run `pvjournal verify` to see all damage",
-      });
-    }
-    const rec = decodeRecord(payload);
-    if (rec.type !== "blob" || !rec.hash.equals(hash)) {
-      throw new CorruptionError(
-        `segment ${name} offset ${loc.offset} does not hold block ${hash.toString("hex")}`,
-        {
-          segment: name,
-          offset: loc.offset,
-        },
-      );
-    }
-    return rec.data;
+    return loc;
   }
 
   private closeSyncFds(): void {
@@ -884,23 +868,28 @@ async function blockSizeFromSegments(dir: string): Promise<string | null> {
   return null;
 }
 
+/** The data of a blob payload read at `offset`, checked to be the block `hash` names. */
+function blobData(payload: Buffer, segment: string, offset: number, hash: Buffer): Buffer {
+  const rec = decodeRecord(payload);
+  if (rec.type !== "blob" || !rec.hash.equals(hash)) {
+    throw new CorruptionError(
+      `segment ${segment} offset ${offset} does not hold block ${hash.toString("hex")}`,
+      {
+        segment,
+        offset,
+      },
+    );
+  }
+  return rec.data;
+}
+
 async function writeAll(fh: FileHandle, buffers: Buffer[], position: number): Promise<void> {
   let pos = position;
   let rest = buffers;
   while (rest.length > 0) {
     const { bytesWritten } = await fh.writev(rest, pos);
     pos += bytesWritten;
-    let n = bytesWritten;
-    const next: Buffer[] = [];
-    for (const b of rest) {
-      if (n >= b.length) {
-        n -= b.length;
-        continue;
-      }
-      next.push(n > 0 ? b.subarray(n) : b);
-      n = 0;
-    }
-    rest = next;
+    rest = unwritten(rest, bytesWritten);
   }
 }
 

@@ -1,3 +1,4 @@
+import { readSync } from "node:fs";
 import { type FileHandle, open, readFile } from "node:fs/promises";
 import { CorruptionError } from "../errors.js";
 import { decodeRecord } from "./codec.js";
@@ -106,6 +107,27 @@ export async function readFrameAt(
 ): Promise<Buffer> {
   const buf = Buffer.allocUnsafe(FRAME_HEADER_BYTES + payloadLen);
   const { bytesRead } = await fh.read(buf, 0, buf.length, offset);
+  return checkedPayload(buf, bytesRead, segmentName, offset);
+}
+
+/** readFrameAt on a raw descriptor, without the thread pool. */
+export function readFrameAtSync(
+  fd: number,
+  segmentName: string,
+  offset: number,
+  payloadLen: number,
+): Buffer {
+  const buf = Buffer.allocUnsafe(FRAME_HEADER_BYTES + payloadLen);
+  return checkedPayload(buf, readSync(fd, buf, 0, buf.length, offset), segmentName, offset);
+}
+
+/** The payload of a frame read at `offset`, or CorruptionError if it is short or its checksum fails. */
+function checkedPayload(
+  buf: Buffer,
+  bytesRead: number,
+  segmentName: string,
+  offset: number,
+): Buffer {
   const head = buf.subarray(0, FRAME_HEADER_BYTES);
   const payload = buf.subarray(FRAME_HEADER_BYTES);
   if (bytesRead !== buf.length || !verifyFramedPayload(head, payload)) {

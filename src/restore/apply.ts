@@ -5,7 +5,7 @@ import { basename, dirname, join } from "node:path";
 import { promisify } from "node:util";
 import { ErrorCode, HashMismatchError, PvjError } from "../errors.js";
 import type { Journal } from "../journal/journal.js";
-import { fsyncDir } from "../util/fs.js";
+import { fsyncDir, unwritten } from "../util/fs.js";
 import type { BlockHasher } from "../util/hash.js";
 import type { PlannedEntry, RestorePlan } from "./plan.js";
 import { isZero, moveIntoPlace, setAttributes } from "./tree-io.js";
@@ -189,18 +189,9 @@ function writevAll(fd: number, buffers: Buffer[], position: number): void {
   let pos = position;
   let rest = buffers;
   while (rest.length > 0) {
-    let n = writevSync(fd, rest, pos);
+    const n = writevSync(fd, rest, pos);
     pos += n;
-    const next: Buffer[] = [];
-    for (const b of rest) {
-      if (n >= b.length) {
-        n -= b.length;
-        continue;
-      }
-      next.push(n > 0 ? b.subarray(n) : b);
-      n = 0;
-    }
-    rest = next;
+    rest = unwritten(rest, n);
   }
 }
 

@@ -12,3 +12,18 @@ export async function fsyncDir(dir: string): Promise<void> {
     await fh.close();
   }
 }
+
+/** What is left of `buffers` after a (possibly short) writev wrote `written` bytes of them. */
+export function unwritten(buffers: readonly Buffer[], written: number): Buffer[] {
+  let n = written;
+  const rest: Buffer[] = [];
+  for (const b of buffers) {
+    if (n >= b.length) {
+      n -= b.length;
+      continue;
+    }
+    rest.push(n > 0 ? b.subarray(n) : b);
+    n = 0;
+  }
+  return rest;
+}

@@ -1,5 +1,6 @@
 /** `pvjournal checkpoints --journal DIR [--json]`: list restore points. */
 import type { Command } from "commander";
+import { checkpointBody } from "../../http/routes/checkpoints.js";
 import type { CheckpointRow } from "../../journal/index-db.js";
 import { apiRequest } from "../api-client.js";
 import { openForTool } from "../journal-access.js";
@@ -12,18 +13,6 @@ export interface CheckpointsOptions {
   readonly server?: URL;
   readonly tokenFile?: string;
   readonly json?: boolean;
-}
-
-/** A checkpoint as the API and `--json` show it. */
-export function checkpointJson(cp: CheckpointRow) {
-  return {
-    id: cp.id,
-    seq: cp.seq,
-    ts: new Date(cp.ts).toISOString(),
-    label: cp.label,
-    consistency: cp.consistency,
-    ...(cp.hooks ? { hooks: cp.hooks } : {}),
-  };
 }
 
 /** Formats checkpoints as an aligned table for humans. */
@@ -51,7 +40,7 @@ export function checkpointTable(rows: readonly CheckpointRow[]): string {
 }
 
 /** A checkpoint as GET /v1/checkpoints returns it. */
-type CheckpointAnswer = ReturnType<typeof checkpointJson>;
+type CheckpointAnswer = ReturnType<typeof checkpointBody>;
 
 /** The API's largest page (GET /v1/checkpoints?limit). */
 const API_LIMIT = 10_000;
@@ -108,7 +97,7 @@ export async function runCheckpoints(opts: CheckpointsOptions): Promise<void> {
   }
   process.stdout.write(
     opts.json
-      ? `${JSON.stringify({ checkpoints: rows.map(checkpointJson) }, null, 2)}\n`
+      ? `${JSON.stringify({ checkpoints: rows.map(checkpointBody) }, null, 2)}\n`
       : checkpointTable(rows),
   );
 }
