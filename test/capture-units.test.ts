@@ -230,8 +230,8 @@ describe("ignore globs", () => {
 
 describe("SourceMap", () => {
   const sm = new SourceMap([
-    { name: "data", path: "/vol/data", ignore: ["*.tmp"] },
-    { name: "conf", path: "/vol/data-conf", ignore: [] },
+    { name: "data", path: "/vol/data", ignore: ["*.tmp"], mountPoint: null },
+    { name: "conf", path: "/vol/data-conf", ignore: [], mountPoint: null },
   ]);
   it.each([
     ["/vol/data", "data"],
@@ -374,11 +374,13 @@ describe("Checkpointer", () => {
   async function setup(
     hooks: { pre: string[] | null; post: string[] | null; timeout?: number },
     settle: () => Promise<void> = async () => undefined,
+    consistency: "crash" | "fuzzy" = "crash",
   ) {
     const dir = await tmp();
     const journal = await Journal.open({ dir: join(dir, "j"), blockSize: 4096 });
     const order: string[] = [];
     const capture = {
+      consistency,
       settle: async () => {
         order.push("settle");
         await settle();
@@ -399,6 +401,18 @@ describe("Checkpointer", () => {
     const { journal, cp } = await setup({ pre: null, post: null });
     const row = await cp.take("x");
     expect(row).toMatchObject({ label: "x", consistency: "crash", hooks: null });
+    await journal.close();
+  });
+
+  it("no hooks, watch capture: fuzzy, never more than the capture gives", async () => {
+    const { journal, cp } = await setup({ pre: null, post: null }, undefined, "fuzzy");
+    expect(await cp.take("w")).toMatchObject({ consistency: "fuzzy" });
+    await journal.close();
+  });
+
+  it("failed pre hook on a watch capture: fuzzy", async () => {
+    const { journal, cp } = await setup({ pre: ["false"], post: null }, undefined, "fuzzy");
+    expect(await cp.take(null)).toMatchObject({ consistency: "fuzzy" });
     await journal.close();
   });
 
@@ -490,7 +504,11 @@ describe("Checkpointer", () => {
     const journal = await Journal.open({ dir: join(dir, "j"), blockSize: 4096 });
     const cp = new Checkpointer({
       journal,
-      capture: { settle: async () => undefined, status: () => ({ dirtyPaths: 0 }) },
+      capture: {
+        consistency: "fuzzy",
+        settle: async () => undefined,
+        status: () => ({ dirtyPaths: 0 }),
+      },
       hooks: { pre: null, post: null, timeout: 1000 },
       interval: 30,
       logger: silentLogger(),

@@ -54,7 +54,8 @@ describe.each([
       if (rand.chance(0.5)) await sleep(rand.int(0, 600));
       // The writer is paused: the reference is what every completed write left.
       const cp = await rig.checkpoint(`s${snaps.length}`);
-      expect(cp.consistency).toBe("crash");
+      // Watch mode re-reads files at different moments: it never claims "crash".
+      expect(cp.consistency).toBe("fuzzy");
       snaps.push({ id: cp.id, tree: await rig.reference(), ops });
       ops = [];
     }

@@ -72,6 +72,8 @@ export interface CaptureStatus {
 
 /** Captures every source into the journal. One instance per sidecar. */
 export class Capture {
+  /** Files are re-read at different moments: two files may be from different instants. */
+  readonly consistency = "fuzzy" as const;
   private readonly journal: Journal;
   private readonly cfg: CaptureConfig;
   private readonly log: Logger;

@@ -2,7 +2,8 @@
  * Takes checkpoints: pre hook (quiesce) -> capture.settle() -> post hook
  * (always, even when the settle failed) -> checkpoint record carrying both
  * hook outcomes. Consistency is "app" only when a pre hook is configured and
- * succeeded. Also takes automatic checkpoints every `interval` ms while
+ * succeeded; otherwise it is what the capture can promise ("crash" for
+ * intercept, "fuzzy" for watch). Also takes automatic checkpoints every `interval` ms while
  * something changed since the last one. Calls are serialised.
  */
 import type { CheckpointsConfig } from "../config/types.js";
@@ -14,6 +15,8 @@ import { runHook } from "./hooks.js";
 
 /** What the checkpointer needs of the capture. */
 export interface Settleable {
+  /** What a checkpoint of this capture holds without a successful pre hook. */
+  readonly consistency: "crash" | "fuzzy";
   settle(): Promise<void>;
   status(): { readonly dirtyPaths: number };
 }
@@ -85,7 +88,7 @@ export class Checkpointer {
       if (!pre.ok)
         logger.warn(
           { hook: "pre", outcome: pre },
-          "checkpoint pre hook failed: checkpoint is crash-consistent",
+          `checkpoint pre hook failed: checkpoint is ${this.opts.capture.consistency}`,
         );
     }
     let settleError: unknown = null;
@@ -107,7 +110,7 @@ export class Checkpointer {
       pre || post ? { ...(pre ? { pre } : {}), ...(post ? { post } : {}) } : undefined;
     const row = await this.opts.journal.checkpoint({
       label,
-      consistency: pre?.ok === true ? "app" : "crash",
+      consistency: pre?.ok === true ? "app" : this.opts.capture.consistency,
       ...(hookOutcomes ? { hooks: hookOutcomes } : {}),
     });
     this.lastSeq = row.seq;

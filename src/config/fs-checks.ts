@@ -29,6 +29,9 @@ export function checkFilesystem(v: Validated, options: FsCheckOptions, report: R
   for (const entry of v.paths) {
     if (entry.use === "source" && options.role === "sidecar") {
       checkSourceDir(entry, options.createMissingSources, report);
+    } else if (entry.use === "mountPoint") {
+      // Checked and created by the intercept capture itself: a mount left by a
+      // killed sidecar answers ENOTCONN here and is cleaned up at start.
     } else if (daemon) {
       // The journal, mirror and sandboxes are created on demand, but a
       // regular file in their place is a mistake worth reporting now.

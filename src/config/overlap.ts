@@ -9,7 +9,7 @@ import path from "node:path";
 import type { Origin, Reporter } from "./report.js";
 
 /** What a directory is used for. */
-export type PathUse = "source" | "journal" | "mirror" | "sandbox" | "allowedRoot";
+export type PathUse = "source" | "mountPoint" | "journal" | "mirror" | "sandbox" | "allowedRoot";
 
 /** One configured directory. */
 export interface PathEntry {
@@ -32,7 +32,7 @@ export function isInside(child: string, parent: string): boolean {
 // Sources, the journal and the mirror are owned trees: nothing may nest with
 // them. Drill sandboxes may sit below a restore root on purpose (the contract's
 // replica example has sandboxRoot /drills and allowedRoots [/restore, /drills]).
-const OWNED: ReadonlySet<PathUse> = new Set(["source", "journal", "mirror"]);
+const OWNED: ReadonlySet<PathUse> = new Set(["source", "mountPoint", "journal", "mirror"]);
 
 function mayOverlap(a: PathUse, b: PathUse): boolean {
   return !OWNED.has(a) && !OWNED.has(b);

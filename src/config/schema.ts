@@ -186,6 +186,13 @@ export const FIELDS: readonly FieldSpec[] = [
   },
   {
     section: "capture",
+    key: "mode",
+    type: { kind: "enum", values: ["watch", "intercept"] },
+    default: "watch",
+    doc: "watch (observe the files; checkpoints fuzzy) or intercept (serve each source at its mountPoint through FUSE and journal every write in order; checkpoints crash-consistent; needs /dev/fuse and CAP_SYS_ADMIN)",
+  },
+  {
+    section: "capture",
     key: "debounce",
     type: timer(0),
     default: "100ms",
@@ -316,6 +323,10 @@ export const SOURCE_FIELDS = {
   name: { type: { kind: "string" }, doc: "unique, [a-z0-9-]+; the directory name in restores" },
   path: { type: { kind: "path" }, doc: "a mounted volume or a ConfigMap mount" },
   ignore: { type: { kind: "list<string>" }, doc: "globs (relative to the source) not captured" },
+  mountPoint: {
+    type: { kind: "path" },
+    doc: "intercept mode only: where the app sees the journaled view of path",
+  },
 } as const satisfies Record<string, { type: FieldType; doc: string }>;
 
 /** Source names become directory names in restores, URLs and metrics labels. */

@@ -12,6 +12,8 @@ export interface SourceConfig {
   readonly path: string;
   /** Globs (relative to the source root) that capture ignores. */
   readonly ignore: readonly string[];
+  /** Intercept mode: absolute path where the journaled view of `path` is served; null in watch mode. */
+  readonly mountPoint: string | null;
 }
 
 /** Where and how the journal lives. */
@@ -57,8 +59,13 @@ export interface CheckpointsConfig {
   };
 }
 
+/** How the sidecar captures changes (design.md "Capture modes"). */
+export type CaptureMode = "watch" | "intercept";
+
 /** How the sidecar captures changes. */
 export interface CaptureConfig {
+  /** watch: observe files (fuzzy checkpoints); intercept: FUSE, every write journaled in order (crash). */
+  readonly mode: CaptureMode;
   /** Quiet period in ms before a dirty path is re-read. */
   readonly debounce: number;
   /** A path dirty this long (ms) is read even if writes continue. */

@@ -11,8 +11,13 @@ export const EntryKind = { file: "file", dir: "dir", symlink: "symlink" } as con
 /** One of EntryKind. */
 export type EntryKind = (typeof EntryKind)[keyof typeof EntryKind];
 
-/** Checkpoint consistency: "app" only when the pre hook ran and succeeded. */
-export type Consistency = "app" | "crash";
+/**
+ * What a checkpoint promises (design.md "Capture modes"): "app" when the pre
+ * hook ran and succeeded; "crash" when intercept capture cut the ordered write
+ * stream (what a power cut leaves); "fuzzy" when watch capture re-read files at
+ * different moments. Journals written before 0.2 label watch checkpoints "crash".
+ */
+export type Consistency = "app" | "crash" | "fuzzy";
 
 /** Outcome of a checkpoint hook, kept in the checkpoint record. */
 export interface HookOutcome {

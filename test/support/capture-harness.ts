@@ -17,7 +17,15 @@ export function testCaptureConfig(
   usePolling: boolean,
   over: Partial<CaptureConfig> = {},
 ): CaptureConfig {
-  return { debounce: 30, maxWait: 150, rescanInterval: 0, usePolling, pollInterval: 50, ...over };
+  return {
+    mode: "watch",
+    debounce: 30,
+    maxWait: 150,
+    rescanInterval: 0,
+    usePolling,
+    pollInterval: 50,
+    ...over,
+  };
 }
 
 /** No hooks, no automatic checkpoints. */
@@ -52,6 +60,7 @@ export class CaptureRig {
       name,
       path: join(root, `src-${name}`),
       ignore: opts.ignore ?? [],
+      mountPoint: null,
     }));
     for (const s of sources) await mkdir(s.path);
     return new CaptureRig(

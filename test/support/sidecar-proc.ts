@@ -17,7 +17,7 @@ export interface CheckpointAnswer {
   readonly seq: number;
   readonly ts: string;
   readonly label: string | null;
-  readonly consistency: "app" | "crash";
+  readonly consistency: "app" | "crash" | "fuzzy";
   readonly hooks?: Record<string, { ok: boolean; exitCode?: number | null; output?: string }>;
 }
 

@@ -21,7 +21,7 @@ export const checkpointSchema = {
     seq: { type: "integer", description: "Journal position the checkpoint covers" },
     ts: { type: "string", format: "date-time" },
     label: { type: ["string", "null"] },
-    consistency: { type: "string", enum: ["app", "crash"] },
+    consistency: { type: "string", enum: ["app", "crash", "fuzzy"] },
     hooks: {
       type: "object",
       additionalProperties: {
