@@ -7,10 +7,9 @@
  */
 import type { CaptureConfig, SourceConfig } from "../config/types.js";
 import type { Journal } from "../journal/journal.js";
-import { knownState } from "../journal/state.js";
 import type { Logger } from "../log/logger.js";
 import type { BlockHasher } from "../util/hash.js";
-import { KnownTree, type Tracked } from "./known-tree.js";
+import { KnownTree } from "./known-tree.js";
 import { FileReader } from "./reader.js";
 import { Scheduler } from "./scheduler.js";
 import { SourceMap } from "./sources.js";
@@ -22,14 +21,11 @@ import {
   type SyncOptions,
   type SyncResult,
 } from "./syncer.js";
+import { warmTree } from "./warm-tree.js";
 import { Watcher } from "./watcher.js";
 
-/**
- * After a restart we do not know when each file was last read; files whose
- * mtime is within this window of the journal's newest record are re-read
- * (racily-clean rule across restarts). 60 s covers a crash right after a read.
- */
-export const RESTART_RACY_WINDOW_MS = 60_000;
+export { RESTART_RACY_WINDOW_MS } from "./warm-tree.js";
+
 /** A path that failed to be captured (permission, I/O on the source) is retried after this many ms. */
 export const FAILED_PATH_RETRY_MS = 5_000;
 /** chokidar suppresses events on a path for ~50 ms after one (measured); 75 ms leaves a margin. */
@@ -253,22 +249,7 @@ export class Capture {
 
   /** The journal's view as a KnownTree; inode facts carried over from `prev` where the identity matches. */
   private warmTree(prev: KnownTree | null): KnownTree {
-    const tree = new KnownTree();
-    const readAt = this.journal.lastTs - RESTART_RACY_WINDOW_MS;
-    for (const [path, e] of knownState(this.journal)) {
-      if (!this.sources.knows(path)) continue;
-      const old: Tracked | undefined = prev?.get(path);
-      if (old && old.fileId === e.fileId && old.kind === e.kind) {
-        const { dev, ino, ctimeMs } = old;
-        tree.set(path, {
-          ...e,
-          ...(dev !== undefined && ino !== undefined ? { dev, ino } : {}),
-          ...(ctimeMs !== undefined ? { ctimeMs } : {}),
-          readAt: old.readAt,
-        });
-      } else tree.set(path, { ...e, readAt });
-    }
-    return tree;
+    return warmTree(this.journal, this.sources, prev);
   }
 
   /** After a failed append the tree is ahead of the journal: rebuild it from the journal. */

@@ -5,7 +5,6 @@
  */
 import type { FastifyInstance } from "fastify";
 import { Counter, Gauge } from "prom-client";
-import { Capture } from "../capture/capture.js";
 import { Checkpointer } from "../capture/checkpointer.js";
 import type { Config } from "../config/types.js";
 import { checkpointBody, checkpointRoutes } from "../http/routes/checkpoints.js";
@@ -20,6 +19,7 @@ import { createMetrics } from "../metrics/registry.js";
 import { ReplicaTracker } from "../stream/replica-tracker.js";
 import { streamRoutes } from "../stream/stream-routes.js";
 import { BlockHasher } from "../util/hash.js";
+import { type CaptureEngine, createCaptureEngine } from "./capture-engine.js";
 import { journalStatus, registerJournalMetrics } from "./journal-metrics.js";
 import { startRetentionLoop } from "./retention-loop.js";
 
@@ -27,7 +27,7 @@ import { startRetentionLoop } from "./retention-loop.js";
 export interface Sidecar {
   readonly app: FastifyInstance;
   readonly journal: Journal;
-  readonly capture: Capture;
+  readonly capture: CaptureEngine;
   readonly checkpointer: Checkpointer;
   /** Starts capture (initial scan in the background) and the background loops. */
   start(): void;
@@ -59,14 +59,19 @@ export async function createSidecar(
     help: "Capture errors (journal writes, unreadable files); capture retries",
     registers: [metrics.registry],
   });
-  const capture = new Capture({
+  const capture = createCaptureEngine({
+    config,
     journal,
     hasher,
-    sources: config.sources,
-    capture: config.capture,
     logger: childLogger(root, "capture"),
     onError: () => captureErrors.inc(),
   });
+  try {
+    await capture.prepare();
+  } catch (err) {
+    await journal.close();
+    throw err;
+  }
   const checkpointer = new Checkpointer({
     journal,
     capture,
@@ -139,7 +144,10 @@ export async function createSidecar(
       if (!s.ready)
         return {
           ready: false,
-          reason: `initial scan in progress (${s.scanning.paths} paths so far)`,
+          reason:
+            s.mode === "intercept"
+              ? `intercept mount not serving yet${s.lastError ? `: ${s.lastError.message}` : " (reconcile in progress)"}`
+              : `initial scan in progress (${s.scanning.paths} paths so far)`,
         };
       if (s.degraded)
         return {
