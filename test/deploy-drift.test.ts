@@ -474,6 +474,38 @@ describe("deployment files agree with the code", () => {
   });
 });
 
+describe("the Grafana dashboard", () => {
+  it("queries only metrics the code exports, and covers RPO, lag, journal size, drills and capture errors", () => {
+    const dir = path.join(REPO, "deploy", "grafana");
+    const files = readdirSync(dir).filter((f) => f.endsWith(".json"));
+    expect(files.length).toBeGreaterThan(0);
+    const exported = exportedMetrics();
+    for (const f of files) {
+      const dash = JSON.parse(readFileSync(path.join(dir, f), "utf8")) as {
+        title: string;
+        panels: { title: string; targets: { expr: string }[] }[];
+      };
+      expect(dash.title, f).toBe("pvjournal");
+      const exprs = dash.panels.flatMap((p) => p.targets.map((t) => t.expr));
+      expect(exprs.length, f).toBeGreaterThan(0);
+      const used = exprs.flatMap((e) =>
+        [...e.matchAll(/\bpvjournal_[a-z0-9_]+/g)].map((m) => m[0]),
+      );
+      // A counter's _total is its registered name here (prom-client keeps it).
+      for (const name of new Set(used)) expect(exported, `${f}: metric ${name}`).toContain(name);
+      for (const needed of [
+        "pvjournal_last_checkpoint_timestamp_seconds",
+        "pvjournal_replica_lag_seconds",
+        "pvjournal_journal_bytes",
+        "pvjournal_journal_size_limit_bytes",
+        "pvjournal_drill_last_success_timestamp_seconds",
+        "pvjournal_capture_errors_total",
+      ])
+        expect(used, `${f} queries ${needed}`).toContain(needed);
+    }
+  });
+});
+
 /** For each port of a Service: the container port it lands on and the pvjournal role there. */
 function targetsOf(svc: K8sObject): { port: number | undefined; role: string | null }[] {
   const sel = svc.spec!.selector!;
