@@ -24,6 +24,7 @@ const K8S_DIR = path.join(REPO, "deploy", "kubernetes");
 const PKG = JSON.parse(readFileSync(path.join(REPO, "package.json"), "utf8")) as {
   version: string;
   bin: Record<string, string>;
+  engines: { node: string };
 };
 /** The one image name every manifest uses; its tag follows package.json. */
 const IMAGE = `pvjournal:${PKG.version}`;
@@ -264,7 +265,10 @@ function dockerfile(): { instr: string; arg: string }[] {
     .replace(/\\\n/g, " ");
   const lines = text.split("\n").filter((l) => l.trim() !== "");
   const stages = lines.map((l) => l.trim()).filter((l) => /^FROM /i.test(l));
-  for (const from of stages) expect(from).toMatch(/^FROM node:20-bookworm-slim\b/);
+  // Every stage on the same supported LTS line (Node 20 reached end of life in
+  // April 2026), and that line is one package.json's engines admits.
+  for (const from of stages) expect(from).toMatch(/^FROM node:24-bookworm-slim\b/);
+  expect(PKG.engines.node.split("||").map((r) => r.trim())).toContain("^24.0.0");
   const lastFrom = lines.findLastIndex((l) => /^FROM /i.test(l.trim()));
   return lines.slice(lastFrom).map((l) => {
     const m = /^\s*(\w+)\s+(.*)$/.exec(l)!;
