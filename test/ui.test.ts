@@ -16,6 +16,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { launchChromium } from "./support/chromium.js";
 import { UI_TOKEN, UiRig, VERIFY_EXIT } from "./support/ui-rig.js";
 
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const SHOTS = resolve(import.meta.dirname, "..", "test-artifacts", "screenshots");
 
 let context: BrowserContext;
@@ -69,6 +70,8 @@ describe("web console (chromium, real daemons)", () => {
     for (const [p, b] of Object.entries(files)) await writeFile(join(rig.source, p), b);
     await rig.startSidecar();
     const first = await rig.checkpoint("before-migration");
+    // Spread the points out a little so the screenshot shows each mark and label.
+    await sleep(400);
     await writeFile(join(rig.source, "notes.txt"), "second version, longer than the first\n");
     const target = await rig.checkpoint("after-notes");
     // The reference: every file as it is at checkpoint `target`.
@@ -77,6 +80,7 @@ describe("web console (chromium, real daemons)", () => {
     // Changes after the point: the diff against now must show them.
     await writeFile(join(rig.source, "orders.db"), Buffer.alloc(64 * 1024, 9));
     await writeFile(join(rig.source, "new-after.txt"), "created after the point\n");
+    await sleep(400);
     await rig.checkpoint("bad-migration");
     await rig.startReplica();
 
@@ -94,7 +98,6 @@ describe("web console (chromium, real daemons)", () => {
       expect(table).toContain(l);
     // The replica appears in the sidecar's replicas panel once it acknowledged.
     await expect.poll(() => page.textContent("#replicas"), { timeout: 15_000 }).toContain("✓ yes");
-    await page.locator("#timeline-section").screenshot({ path: join(SHOTS, "timeline.png") });
 
     // Keyboard path on the canvas: "]" from nothing picks the oldest, "]" again the next.
     await page.focus("#timeline");
@@ -104,6 +107,9 @@ describe("web console (chromium, real daemons)", () => {
     await expect.poll(() => page.textContent("#point")).toContain(`checkpoint ${target.id} `);
     await page.click(`button[aria-label="Pick checkpoint ${target.id}"]`);
     expect(await page.textContent("#point")).toContain("after-notes");
+    // Zoom in around the picked point (the + button centres on it).
+    await page.click("#zoom-in");
+    await page.locator("#timeline-section").screenshot({ path: join(SHOTS, "timeline.png") });
 
     await page.click("#diff-btn");
     const diff = page.locator("#diff-result");
@@ -139,6 +145,19 @@ describe("web console (chromium, real daemons)", () => {
     const drills = await rig.api<{ drills: { passed: boolean | null }[] }>(rig.sidecar, "/drills");
     expect(drills.drills[0]!.passed).toBe(false);
     await page.locator("#drills-section").screenshot({ path: join(SHOTS, "drill-report.png") });
+    await page.locator("#timeline-section").screenshot({ path: join(SHOTS, "timeline-drill.png") });
+    // The HTML report, one click away: fetched with the token and saved as a file.
+    const [download] = await Promise.all([
+      page.waitForEvent("download"),
+      row.locator("button", { hasText: "HTML report" }).click(),
+    ]);
+    const report = await readFile((await download.path())!, "utf8");
+    expect(report).toContain("FAILED");
+    expect(report).toContain("rows missing in the sandbox");
+    const view = await newPage();
+    await view.setContent(report);
+    await view.screenshot({ path: join(SHOTS, "drill-report-html.png"), fullPage: true });
+    await view.close();
     await page.screenshot({ path: join(SHOTS, "console-sidecar.png"), fullPage: true });
 
     // The token went in a header only, never into a URL.
@@ -151,6 +170,10 @@ describe("web console (chromium, real daemons)", () => {
     await rp.locator("body[data-ready=true]").waitFor({ timeout: 15_000 });
     await expect.poll(() => rp.textContent("#summary")).toContain("replica");
     await expect.poll(() => rp.textContent("#view-range")).toContain("3 checkpoints");
+    const panel = (await rp.textContent("#replicas")) ?? "";
+    expect(panel).toContain(`${join(rig.root, "mirror")} at seq`);
+    expect(panel).toContain("Promotedno");
+    expect(panel).not.toContain("[object");
     await rp.click("details summary");
     await rp.click(`button[aria-label="Pick checkpoint ${target.id}"]`);
     await rp.click("#failover-btn");

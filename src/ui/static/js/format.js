@@ -11,7 +11,7 @@ export function el(tag, props = {}, ...children) {
     else if (k in node && typeof v !== "string") node[k] = v;
     else node.setAttribute(k, v === true ? "" : String(v));
   }
-  for (const c of children.flat()) {
+  for (const c of children.flat(Number.POSITIVE_INFINITY)) {
     if (c === null || c === undefined || c === false) continue;
     node.append(typeof c === "string" || typeof c === "number" ? String(c) : c);
   }
@@ -21,7 +21,8 @@ export function el(tag, props = {}, ...children) {
 /** Replaces every child of `node`. */
 export function setChildren(node, ...children) {
   node.replaceChildren();
-  for (const c of children.flat()) if (c !== null && c !== undefined && c !== false) node.append(c);
+  for (const c of children.flat(Number.POSITIVE_INFINITY))
+    if (c !== null && c !== undefined && c !== false) node.append(c);
 }
 
 /** 1536 → "1.5 KiB". */

@@ -88,11 +88,17 @@ export class Timeline {
     this.redraw();
   }
 
-  /** Zooms by `factor` (< 1 = in) around time `at` (default: the middle). */
-  zoom(factor, at = (this.view.from + this.view.to) / 2) {
+  /** Zooms by `factor` (< 1 = in) around time `at` (default: the picked point if in view, else the middle). */
+  zoom(factor, at = this.focusTime()) {
     const span = Math.max(MIN_SPAN_MS, (this.view.to - this.view.from) * factor);
     const ratio = (at - this.view.from) / (this.view.to - this.view.from);
     this.setView(at - span * ratio, at + span * (1 - ratio));
+  }
+
+  focusTime() {
+    const p = this.selected ? pointTime(this.selected) : Number.NaN;
+    if (Number.isFinite(p) && p >= this.view.from && p <= this.view.to) return p;
+    return (this.view.from + this.view.to) / 2;
   }
 
   /** Pans by a fraction of the visible span (negative = earlier). */
@@ -274,7 +280,7 @@ export class Timeline {
       g.lineTo(x, Y.axis);
       g.stroke();
       g.fillStyle = COLORS.pick;
-      g.fillText("picked", Math.min(x + 4, w - 40), Y.axis - 4);
+      g.fillText("picked", Math.min(x + 4, w - 40), Y.barTop + 10);
     }
   }
 
