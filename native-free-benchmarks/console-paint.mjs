@@ -44,8 +44,7 @@ try {
   // A clock that steps 5 s per checkpoint, so the window spans N × 5 s ending now.
   let t = Date.now() - N * STEP_MS;
   const journal = await Journal.open({ dir: journalDir, blockSize: 4096, clock: () => t });
-  // "fuzzy" is drawn too, but this journal format knows app and crash only.
-  const kinds = ["crash", "crash", "app"];
+  const kinds = ["fuzzy", "crash", "app"];
   const seedStart = performance.now();
   for (let i = 0; i < N; i += 100) {
     const batch = [];
