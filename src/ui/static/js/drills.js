@@ -17,6 +17,7 @@ export class DrillsPanel {
     this.state = state;
     this.onReports = onReports;
     this.reports = [];
+    this.shown = "";
     this.timer = null;
     $("drill-verify").addEventListener("change", () => {
       $("drill-name").disabled = $("drill-verify").value !== "named";
@@ -57,8 +58,11 @@ export class DrillsPanel {
   async load() {
     clearTimeout(this.timer);
     const { drills } = await api("/drills?limit=100");
+    // Re-render only on change, so keyboard focus in the table survives the refresh.
+    const key = JSON.stringify(drills);
     this.reports = drills;
-    this.render();
+    if (key !== this.shown) this.render();
+    this.shown = key;
     this.onReports(drills);
     if (drills.some((d) => d.state === "queued" || d.state === "running"))
       this.timer = setTimeout(() => this.load().catch(() => undefined), POLL_MS);

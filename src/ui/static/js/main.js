@@ -16,7 +16,14 @@ const REFRESH_MS = 5000;
 /** The API's largest checkpoint page: one request covers a 10,000-checkpoint window. */
 const CP_LIMIT = 10_000;
 
-const state = { status: null, checkpoints: [], drills: [], point: null, started: false };
+const state = {
+  status: null,
+  checkpoints: [],
+  drills: [],
+  point: null,
+  started: false,
+  tableShown: false,
+};
 let timer = null;
 let viewTimer = null;
 
@@ -114,7 +121,9 @@ async function loadCheckpoints() {
     ? Date.parse(state.status.journal.oldest)
     : -Infinity;
   // Retention drops old points: keep only those still in the window.
+  const before = state.checkpoints.length;
   state.checkpoints = state.checkpoints.concat(fresh).filter((c) => c.tsMs >= oldest);
+  return fresh.length > 0 || state.checkpoints.length !== before + fresh.length;
 }
 
 async function loadBuckets() {
@@ -193,9 +202,13 @@ async function refresh() {
   state.status = s;
   renderHeader(s);
   replicas.render(s);
-  await loadCheckpoints();
+  const changed = await loadCheckpoints();
   updateMarks();
-  renderTable();
+  // Re-render the table only when it changed, so keyboard focus on a Pick button survives the refresh.
+  if (changed || !state.tableShown) {
+    renderTable();
+    state.tableShown = true;
+  }
   $("banner").hidden = true;
 }
 
