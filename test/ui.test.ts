@@ -50,6 +50,16 @@ function recordUrls(page: Page): string[] {
   return urls;
 }
 
+/** Clicks the timeline canvas where time `t` (epoch ms) is drawn, on the marks' row. */
+async function clickAt(page: Page, t: number): Promise<void> {
+  const canvas = page.locator("#timeline");
+  const box = (await canvas.boundingBox())!;
+  const from = Number(await canvas.getAttribute("data-view-from"));
+  const to = Number(await canvas.getAttribute("data-view-to"));
+  // 30 px: the marks' row (timeline.js Y.mark); the canvas has a 1 px border.
+  await canvas.click({ position: { x: ((t - from) / (to - from)) * (box.width - 2) + 1, y: 31 } });
+}
+
 async function signIn(page: Page, base: string, token: string): Promise<void> {
   await page.goto(`${base}/ui/`);
   await page.locator("#login").waitFor({ state: "visible" });
@@ -105,6 +115,18 @@ describe("web console (chromium, real daemons)", () => {
     await expect.poll(() => page.textContent("#point")).toContain(`checkpoint ${first.id} `);
     await page.keyboard.press("]");
     await expect.poll(() => page.textContent("#point")).toContain(`checkpoint ${target.id} `);
+    // The mouse path: a click on a mark picks that checkpoint, a click away from marks a time.
+    await clickAt(page, Date.parse(first.ts));
+    await expect.poll(() => page.textContent("#point")).toContain("before-migration");
+    await clickAt(page, Date.parse(first.ts) + 200);
+    await expect.poll(() => page.textContent("#point")).toMatch(/^time .* UTC/);
+    // Against another point: from the oldest checkpoint to the picked one.
+    await page.click(`button[aria-label="Pick checkpoint ${first.id}"]`);
+    await page.fill("#diff-to", `cp:${target.id}`);
+    await page.click("#diff-btn");
+    await expect.poll(() => page.textContent("#diff-result")).toContain("data/notes.txt");
+    expect(await page.textContent("#diff-result")).not.toContain("new-after.txt");
+    await page.fill("#diff-to", "");
     await page.click(`button[aria-label="Pick checkpoint ${target.id}"]`);
     expect(await page.textContent("#point")).toContain("after-notes");
     // Zoom in around the picked point (the + button centres on it).

@@ -140,6 +140,9 @@ export class Timeline {
     if (f < this.window.from - pad) f = this.window.from - pad;
     if (!Number.isFinite(span)) span = MIN_SPAN_MS;
     this.view = { from: f, to: f + span };
+    // The visible range, for automation (the browser test clicks marks by time).
+    this.canvas.dataset.viewFrom = String(this.view.from);
+    this.canvas.dataset.viewTo = String(this.view.to);
     this.redraw();
     if (notify) this.onView(this.view);
   }
