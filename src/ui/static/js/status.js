@@ -133,7 +133,7 @@ export class ReplicasPanel {
       out,
       el(
         "dl",
-        {},
+        { class: "kv" },
         [
           ["Source", r.source],
           ["Connected", r.connected ? "✓ yes" : "✗ no"],
