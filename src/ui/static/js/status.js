@@ -98,6 +98,7 @@ export class ReplicasPanel {
                     "Replica",
                     "Acknowledged seq",
                     "Behind (records)",
+                    "Lag",
                     "Connected",
                     "Last seen",
                     "Oldest unacknowledged",
@@ -114,6 +115,11 @@ export class ReplicasPanel {
                     el("td", { text: r.id }),
                     el("td", { text: String(r.ackedSeq) }),
                     el("td", { text: String(r.behindSeq) }),
+                    el("td", {
+                      text: r.pendingSince
+                        ? seconds((Date.now() - Date.parse(r.pendingSince)) / 1000)
+                        : "caught up",
+                    }),
                     el("td", {
                       class: r.connected ? "ok" : "error",
                       text: r.connected ? "✓ yes" : "✗ no",
