@@ -109,14 +109,29 @@ function toCp(c) {
   };
 }
 
+/** Pages fetched per refresh at most (10,000 each): a 24 h window at 5 s intervals is 17,280. */
+const MAX_PAGES = 20;
+
+/** Fetches the checkpoints newer than the newest known (all on the first call); true if any changed. */
 async function loadCheckpoints() {
-  const last = state.checkpoints[state.checkpoints.length - 1];
-  const q = last
-    ? `?from=${encodeURIComponent(new Date(last.tsMs).toISOString())}&limit=${CP_LIMIT}`
-    : `?limit=${CP_LIMIT}`;
-  const { checkpoints } = await api(`/checkpoints${q}`);
   const known = new Set(state.checkpoints.map((c) => c.id));
-  const fresh = checkpoints.map(toCp).filter((c) => !known.has(c.id));
+  const fresh = [];
+  let last = state.checkpoints[state.checkpoints.length - 1]?.tsMs;
+  for (let page = 0; page < MAX_PAGES; page++) {
+    const q =
+      last === undefined
+        ? `?limit=${CP_LIMIT}`
+        : `?from=${encodeURIComponent(new Date(last).toISOString())}&limit=${CP_LIMIT}`;
+    const { checkpoints } = await api(`/checkpoints${q}`);
+    for (const c of checkpoints.map(toCp)) {
+      if (known.has(c.id)) continue;
+      known.add(c.id);
+      fresh.push(c);
+    }
+    // `from` is inclusive: a full page means there may be more after its newest.
+    if (checkpoints.length < CP_LIMIT) break;
+    last = Date.parse(checkpoints[checkpoints.length - 1].ts);
+  }
   const oldest = state.status?.journal?.oldest
     ? Date.parse(state.status.journal.oldest)
     : -Infinity;
