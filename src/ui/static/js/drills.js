@@ -73,6 +73,7 @@ export class DrillsPanel {
     $("drill-last").textContent = last
       ? `Newest success: drill ${last.id}, finished ${time(Date.parse(last.finishedAt))} UTC (RPO ${seconds(last.rpoSeconds)}, RTO ${seconds(last.rtoSeconds)}).`
       : "No drill has passed yet.";
+    $("drill-schedule").textContent = scheduleWords(this.reports);
     const running = this.reports.find((d) => d.state === "queued" || d.state === "running");
     if (!running && this.reports[0]) {
       const d = this.reports[0];
@@ -90,7 +91,9 @@ export class DrillsPanel {
           el("td", {
             text: `${d.point.checkpoint !== null ? `cp ${d.point.checkpoint} · ` : ""}${time(Date.parse(d.point.ts))}`,
           }),
-          el("td", { text: d.state }),
+          el("td", {
+            text: `${d.state} (${d.trigger === "schedule" ? "scheduled" : "on request"})`,
+          }),
           el(
             "td",
             {
@@ -160,4 +163,18 @@ function verifyWords(d) {
   const cmd = v.command ? v.command.join(" ") : "";
   const tail = v.output ? ` — ${v.output.trim().split("\n").slice(-1)[0].slice(0, 80)}` : "";
   return `${cmd} → ${v.exitCode ?? "–"}${tail}`;
+}
+
+/**
+ * The schedule as the reports show it (the API has no schedule route):
+ * the newest scheduled drill and the typical gap between scheduled drills.
+ */
+export function scheduleWords(reports) {
+  const sched = reports.filter((d) => d.trigger === "schedule").map((d) => Date.parse(d.createdAt));
+  if (sched.length === 0)
+    return "Schedule: no scheduled drill in the reports (drills.schedule is off, or none is due yet).";
+  const gaps = sched.slice(0, -1).map((t, i) => (t - sched[i + 1]) / 1000);
+  gaps.sort((a, b) => a - b);
+  const every = gaps.length ? `, about every ${seconds(gaps[Math.floor(gaps.length / 2)])}` : "";
+  return `Schedule: newest scheduled drill at ${time(sched[0])} UTC${every}.`;
 }
