@@ -8,7 +8,7 @@
 # docker-compose.yml and deploy/kubernetes use the same image name.
 
 # ---- build: compile TypeScript and better-sqlite3's native addon -------------
-FROM node:20-bookworm-slim AS build
+FROM node:24-bookworm-slim AS build
 # better-sqlite3 12.x compiles from source when no prebuilt binary matches
 # (about 75 s on 2 cores): it needs python3, make and a C++ compiler.
 RUN apt-get update \
@@ -28,7 +28,7 @@ RUN npm run build \
  && npm cache clean --force
 
 # ---- runtime: node + dist + production node_modules, nothing else ------------
-FROM node:20-bookworm-slim AS runtime
+FROM node:24-bookworm-slim AS runtime
 ENV NODE_ENV=production
 # Numeric uid/gid so Kubernetes runAsNonRoot can verify it without /etc/passwd.
 ARG PVJ_UID=10001

@@ -24,6 +24,7 @@ const K8S_DIR = path.join(REPO, "deploy", "kubernetes");
 const PKG = JSON.parse(readFileSync(path.join(REPO, "package.json"), "utf8")) as {
   version: string;
   bin: Record<string, string>;
+  engines: { node: string };
 };
 /** The one image name every manifest uses; its tag follows package.json. */
 const IMAGE = `pvjournal:${PKG.version}`;
@@ -264,7 +265,10 @@ function dockerfile(): { instr: string; arg: string }[] {
     .replace(/\\\n/g, " ");
   const lines = text.split("\n").filter((l) => l.trim() !== "");
   const stages = lines.map((l) => l.trim()).filter((l) => /^FROM /i.test(l));
-  for (const from of stages) expect(from).toMatch(/^FROM node:20-bookworm-slim\b/);
+  // Every stage on the same supported LTS line (Node 20 reached end of life in
+  // April 2026), and that line is one package.json's engines admits.
+  for (const from of stages) expect(from).toMatch(/^FROM node:24-bookworm-slim\b/);
+  expect(PKG.engines.node.split("||").map((r) => r.trim())).toContain("^24.0.0");
   const lastFrom = lines.findLastIndex((l) => /^FROM /i.test(l.trim()));
   return lines.slice(lastFrom).map((l) => {
     const m = /^\s*(\w+)\s+(.*)$/.exec(l)!;
@@ -471,6 +475,38 @@ describe("deployment files agree with the code", () => {
       .flatMap((r) => [...r.expr.matchAll(/\bpvjournal_[a-z0-9_]+/g)].map((m) => m[0]));
     expect(used.length).toBeGreaterThan(0);
     for (const name of new Set(used)) expect(exported, `metric ${name}`).toContain(name);
+  });
+});
+
+describe("the Grafana dashboard", () => {
+  it("queries only metrics the code exports, and covers RPO, lag, journal size, drills and capture errors", () => {
+    const dir = path.join(REPO, "deploy", "grafana");
+    const files = readdirSync(dir).filter((f) => f.endsWith(".json"));
+    expect(files.length).toBeGreaterThan(0);
+    const exported = exportedMetrics();
+    for (const f of files) {
+      const dash = JSON.parse(readFileSync(path.join(dir, f), "utf8")) as {
+        title: string;
+        panels: { title: string; targets: { expr: string }[] }[];
+      };
+      expect(dash.title, f).toBe("pvjournal");
+      const exprs = dash.panels.flatMap((p) => p.targets.map((t) => t.expr));
+      expect(exprs.length, f).toBeGreaterThan(0);
+      const used = exprs.flatMap((e) =>
+        [...e.matchAll(/\bpvjournal_[a-z0-9_]+/g)].map((m) => m[0]),
+      );
+      // A counter's _total is its registered name here (prom-client keeps it).
+      for (const name of new Set(used)) expect(exported, `${f}: metric ${name}`).toContain(name);
+      for (const needed of [
+        "pvjournal_last_checkpoint_timestamp_seconds",
+        "pvjournal_replica_lag_seconds",
+        "pvjournal_journal_bytes",
+        "pvjournal_journal_size_limit_bytes",
+        "pvjournal_drill_last_success_timestamp_seconds",
+        "pvjournal_capture_errors_total",
+      ])
+        expect(used, `${f} queries ${needed}`).toContain(needed);
+    }
   });
 });
 

@@ -14,6 +14,7 @@ import {
 import { ConfigError } from "../errors.js";
 import { childLogger, type Logger } from "../log/logger.js";
 import type { Metrics } from "../metrics/registry.js";
+import { uiRoutes } from "../ui/routes.js";
 import { bearerAuth } from "./auth.js";
 import { installErrorHandlers, notFoundHandler } from "./errors.js";
 import { QuietRequestLog } from "./request-log.js";
@@ -129,6 +130,8 @@ async function setUp(app: FastifyInstance, deps: ServerDeps): Promise<void> {
 
   await app.register(healthRoutes, { readiness: deps.readiness });
   await app.register(metricsRoutes, { metrics: deps.metrics });
+  // The web console (/ui/): static files, no token; its data comes from /v1.
+  await app.register(uiRoutes());
 
   const token = deps.token;
   await app.register(

@@ -20,6 +20,7 @@ import type { V1Routes } from "../server.js";
 import { diffRoutes } from "./diff.js";
 import { errorResponses } from "./error-responses.js";
 import { MAX_PATH_LENGTH, MAX_RESTORE_PATHS, parseRestoreBody } from "./restore-body.js";
+import { restorePolicyRoutes } from "./restore-policy.js";
 import { timelineRoutes } from "./timeline.js";
 
 /** What the restore, diff and timeline routes need from a daemon. */
@@ -248,5 +249,10 @@ export function restoreRoutes(deps: RestoreApiDeps): FastifyPluginAsync {
 
 /** Restores, diff and timeline: every route of this feature, for a daemon's `routes`. */
 export function restoreApiRoutes(deps: RestoreApiDeps): V1Routes[] {
-  return [restoreRoutes(deps), diffRoutes(deps), timelineRoutes(deps)];
+  return [
+    restoreRoutes(deps),
+    restorePolicyRoutes(deps.policy),
+    diffRoutes(deps),
+    timelineRoutes(deps),
+  ];
 }
