@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { type CliProcess, runCli, spawnCli } from "../helpers/cli.js";
 import { freePort } from "../helpers/net.js";
 import { waitFor } from "../helpers/wait.js";
+import { runCommand } from "./command.js";
 import { readTree, type TreeEntry } from "./tree.js";
 
 /** A checkpoint as POST /v1/checkpoints answers it. */
@@ -29,6 +30,8 @@ export interface SidecarRigOptions {
   readonly checkpoints?: (sourcePath: (name: string) => string) => readonly string[];
   readonly interval?: string;
   readonly blockSize?: string;
+  /** capture.mode intercept: each source is served at `mnt-<name>` (see mnt()). */
+  readonly intercept?: boolean;
 }
 
 /** Both the daemon and its spawner live longer than vitest's 30 s default kill. */
@@ -45,6 +48,7 @@ export class SidecarRig {
     readonly journalDir: string,
     readonly configFile: string,
     readonly port: number,
+    readonly intercept: boolean,
   ) {}
 
   /** Base URL of the API. */
@@ -63,12 +67,17 @@ export class SidecarRig {
     const journalDir = join(root, "journal");
     const port = await freePort();
     const usePolling = opts.usePolling === true;
+    const intercept = opts.intercept === true;
     const lines = [
       "sources:",
-      ...sources.flatMap((s) => [`  - name: ${s.name}`, `    path: ${s.path}`]),
+      ...sources.flatMap((s) => [
+        `  - name: ${s.name}`,
+        `    path: ${s.path}`,
+        ...(intercept ? [`    mountPoint: ${join(root, `mnt-${s.name}`)}`] : []),
+      ]),
       "journal:",
       `  dir: ${journalDir}`,
-      `  blockSize: ${opts.blockSize ?? "4KiB"}`,
+      ...(opts.blockSize || !intercept ? [`  blockSize: ${opts.blockSize ?? "4KiB"}`] : []),
       "  segmentSize: 4MiB",
       "api:",
       `  listen: 127.0.0.1:${port}`,
@@ -76,6 +85,7 @@ export class SidecarRig {
       `  interval: ${opts.interval ?? "0"}`,
       ...(opts.checkpoints?.((name) => sources.find((s) => s.name === name)!.path) ?? []),
       "capture:",
+      `  mode: ${intercept ? "intercept" : "watch"}`,
       "  debounce: 50ms",
       "  maxWait: 300ms",
       "  rescanInterval: 0",
@@ -91,7 +101,12 @@ export class SidecarRig {
     ];
     const configFile = join(root, "pvjournal.yaml");
     await writeFile(configFile, lines.join("\n"));
-    return new SidecarRig(root, sources, journalDir, configFile, port);
+    return new SidecarRig(root, sources, journalDir, configFile, port, intercept);
+  }
+
+  /** Intercept mode: where the app reads and writes source `name` (default: the first). */
+  mnt(name?: string): string {
+    return join(this.root, `mnt-${name ?? this.sources[0]!.name}`);
   }
 
   /** Source directory of `name` (default: the first). */
@@ -204,6 +219,12 @@ export class SidecarRig {
 
   async close(): Promise<void> {
     await this.kill().catch(() => undefined);
+    if (this.intercept) {
+      // A killed sidecar leaves its mounts behind (ENOTCONN): detach them first.
+      for (const s of this.sources) {
+        await runCommand(["umount", "-l", this.mnt(s.name)]).catch(() => undefined);
+      }
+    }
     await rm(this.root, { recursive: true, force: true });
   }
 }
