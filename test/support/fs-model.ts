@@ -76,7 +76,8 @@ export class FsModel {
     const r = this.rand;
     const files = this.files();
     const roll = r.int(0, 99);
-    if (files.length === 0 || roll < 35) return this.write(files.length > 0 && r.chance(0.7) ? r.pick(files) : this.freshName());
+    if (files.length === 0 || roll < 35)
+      return this.write(files.length > 0 && r.chance(0.7) ? r.pick(files) : this.freshName());
     if (roll < 45) return this.truncate(r.pick(files));
     if (roll < 53) return this.renameFile(r.pick(files));
     if (roll < 59) return this.link(r.pick(files));
@@ -125,7 +126,13 @@ export class FsModel {
 
   private async truncate(p: string): Promise<string> {
     const ino = this.inode(p);
-    const size = this.rand.pick([0, 1, this.blockSize - 3, this.blockSize, ino.content.length + 5000]);
+    const size = this.rand.pick([
+      0,
+      1,
+      this.blockSize - 3,
+      this.blockSize,
+      ino.content.length + 5000,
+    ]);
     await truncate(this.abs(p), size);
     ino.content =
       size <= ino.content.length
@@ -136,7 +143,8 @@ export class FsModel {
 
   private async renameFile(p: string): Promise<string> {
     const others = this.files().filter((f) => f !== p && this.paths.get(f) !== this.paths.get(p));
-    const to = others.length > 0 && this.rand.chance(0.5) ? this.rand.pick(others) : this.freshName();
+    const to =
+      others.length > 0 && this.rand.chance(0.5) ? this.rand.pick(others) : this.freshName();
     await rename(this.abs(p), this.abs(to));
     this.paths.set(to, this.paths.get(p)!);
     this.paths.delete(p);

@@ -1,0 +1,126 @@
+/**
+ * Intercept mode under faults, with a real sidecar child process and a real
+ * FUSE mount: kill -9 while an app writes (three times), a dead mount, long
+ * names, 4 GiB offsets, concurrent writers on one file, and a missing
+ * privilege (exit 2 with what to grant).
+ */
+import { existsSync } from "node:fs";
+import { open, readFile, stat, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { afterEach, describe, expect, it } from "vitest";
+import { CLI_PATH } from "./helpers/cli.js";
+import { runCommand } from "./support/command.js";
+import { checkRecords, startWriter } from "./support/record-writer.js";
+import { type CheckpointAnswer, SidecarRig } from "./support/sidecar-proc.js";
+import { diffTrees, readTree } from "./support/tree.js";
+
+let rig: SidecarRig | null = null;
+afterEach(async () => {
+  await rig?.close();
+  rig = null;
+});
+
+function errCode(p: Promise<unknown>): Promise<string> {
+  return p.then(
+    () => "ok",
+    (err: NodeJS.ErrnoException) => err.code ?? String(err),
+  );
+}
+
+describe.runIf(existsSync("/dev/fuse"))("intercept capture: faults", () => {
+  it("kill -9 during writes, three times: every answered checkpoint restores, the mount serves again", async () => {
+    rig = await SidecarRig.create({ intercept: true });
+    await rig.start();
+    const answered: CheckpointAnswer[] = [];
+    for (let round = 0; round < 3; round++) {
+      const w = startWriter(rig.mnt());
+      for (let i = 0; i < 8; i++) {
+        await sleep(60);
+        answered.push(await rig.checkpoint(`k${round}-${i}`));
+      }
+      await rig.kill();
+      // The app sees a failed disk, not a hang.
+      expect(await w.done).toMatch(/ENOTCONN|ECONNABORTED|EIO/);
+      expect(await errCode(stat(join(rig.mnt(), "f0")))).toBe("ENOTCONN");
+      await rig.start(); // detaches the stale mount, reconciles, serves
+      expect((await stat(join(rig.mnt(), "f0"))).isFile()).toBe(true);
+    }
+    for (const cp of answered) {
+      const tree = await rig.restoreOffline(cp.id);
+      for (let f = 0; f < 3; f++) {
+        const e = tree.get(`data/f${f}`);
+        if (e) expect(checkRecords(f, e.content!), `checkpoint ${cp.id}`).toEqual([]);
+      }
+    }
+    // What the volume holds now, including writes a kill cut off from the journal, is caught up.
+    const last = await rig.checkpoint("after");
+    const restored = await rig.restoreOffline(last.id);
+    const live = await readTree(rig.mnt());
+    const got = new Map(
+      [...restored].filter(([p]) => p.startsWith("data/")).map(([p, e]) => [p.slice(5), e]),
+    );
+    expect(diffTrees(live, got)).toEqual([]);
+    const verify = await runCommand([
+      process.execPath,
+      CLI_PATH,
+      "verify",
+      "--journal",
+      rig.journalDir,
+    ]);
+    expect(verify.code, verify.output).toBe(0);
+  }, 180_000);
+
+  it("long names, 4 GiB offsets and concurrent writers on one file", async () => {
+    rig = await SidecarRig.create({ intercept: true });
+    await rig.start();
+    const mnt = rig.mnt();
+    const long = "n".repeat(255);
+    await writeFile(join(mnt, long), "max length");
+    expect(await errCode(writeFile(join(mnt, `${long}x`), "too long"))).toBe("ENAMETOOLONG");
+    const fh = await open(join(mnt, "sparse"), "w");
+    await fh.write(Buffer.from("tail"), 0, 4, 4 * 1024 ** 3 + 123);
+    await fh.close();
+    expect((await stat(join(mnt, "sparse"))).size).toBe(4 * 1024 ** 3 + 127);
+    // Two processes write overlapping ranges of one file at once.
+    const script = (byte: number) =>
+      `const fs=require("fs");const fd=fs.openSync(process.argv[1],"r+");const b=Buffer.alloc(3000,${byte});for(let i=0;i<400;i++)fs.writeSync(fd,b,0,b.length,(i*1237)%60000);fs.fsyncSync(fd);`;
+    await writeFile(join(mnt, "shared"), Buffer.alloc(64 * 1024));
+    const runs = [1, 2].map((b) =>
+      runCommand([process.execPath, "-e", script(b), join(mnt, "shared")]),
+    );
+    for (const r of await Promise.all(runs)) expect(r.code, r.output).toBe(0);
+    const cp = await rig.checkpoint("edge");
+    const target = await rig.restoreOfflineTo(cp.id);
+    expect(await readFile(join(target, "data", long), "utf8")).toBe("max length");
+    expect(await readFile(join(target, "data", "shared"))).toEqual(
+      await readFile(join(mnt, "shared")),
+    );
+    const st = await stat(join(target, "data", "sparse"));
+    expect(st.size).toBe(4 * 1024 ** 3 + 127);
+    expect(st.blocks * 512).toBeLessThan(1024 * 1024); // a hole, not 4 GiB of zeros
+    const tail = await open(join(target, "data", "sparse"), "r");
+    const b = Buffer.alloc(4);
+    await tail.read(b, 0, 4, 4 * 1024 ** 3 + 123);
+    await tail.close();
+    expect(b.toString()).toBe("tail");
+  }, 120_000);
+
+  it("without CAP_SYS_ADMIN the sidecar exits 2 and says what to grant", async () => {
+    rig = await SidecarRig.create({ intercept: true });
+    const r = await runCommand([
+      "setpriv",
+      "--bounding-set=-sys_admin",
+      "--inh-caps=-sys_admin",
+      process.execPath,
+      CLI_PATH,
+      "sidecar",
+      "-c",
+      rig.configFile,
+    ]);
+    expect(r.code, r.output).toBe(2);
+    expect(r.output).toMatch(/CAP_SYS_ADMIN/);
+    expect(r.output).toMatch(/privileged: true/);
+    expect(r.output).toMatch(/capture\.mode/);
+  }, 60_000);
+});
