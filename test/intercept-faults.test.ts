@@ -5,11 +5,12 @@
  * privilege (exit 2 with what to grant).
  */
 import { existsSync } from "node:fs";
-import { open, readFile, stat, writeFile } from "node:fs/promises";
+import { mkdir, open, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterEach, describe, expect, it } from "vitest";
 import { CLI_PATH } from "./helpers/cli.js";
+import { waitFor } from "./helpers/wait.js";
 import { runCommand } from "./support/command.js";
 import { checkRecords, startWriter } from "./support/record-writer.js";
 import { type CheckpointAnswer, SidecarRig } from "./support/sidecar-proc.js";
@@ -104,6 +105,56 @@ describe.runIf(existsSync("/dev/fuse"))("intercept capture: faults", () => {
     await tail.read(b, 0, 4, 4 * 1024 ** 3 + 123);
     await tail.close();
     expect(b.toString()).toBe("tail");
+  }, 120_000);
+
+  it("a full journal disk gives the app ENOSPC, loses nothing acknowledged, and catches up once there is space", async () => {
+    rig = await SidecarRig.create({ intercept: true });
+    await mkdir(rig.journalDir);
+    const mounted = await runCommand(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", rig.journalDir]);
+    expect(mounted.code, mounted.output).toBe(0);
+    try {
+      await rig.start();
+      const fh = await open(join(rig.mnt(), "big"), "w");
+      let acknowledged = 0;
+      let refused = "";
+      const chunk = Buffer.alloc(64 * 1024);
+      for (let i = 0; i < 400 && refused === ""; i++) {
+        chunk.fill(i % 251);
+        try {
+          await fh.write(chunk, 0, chunk.length, i * chunk.length);
+          acknowledged = i + 1;
+        } catch (err) {
+          refused = (err as NodeJS.ErrnoException).code ?? String(err);
+        }
+        await sleep(2);
+      }
+      expect(refused).toBe("ENOSPC");
+      const status = await rig.status();
+      const capture = status.capture as { degraded: boolean; lastError: { message: string } | null };
+      expect(capture.degraded).toBe(true);
+      expect(capture.lastError?.message).toMatch(/ENOSPC|no space/i);
+      // A checkpoint cannot be answered while the journal cannot take it.
+      const cp = await fetch(`${rig.base}/v1/checkpoints`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" });
+      expect(cp.status).toBeGreaterThanOrEqual(500);
+      // Space comes back: the held records go in by themselves, writes are taken again.
+      expect((await runCommand(["mount", "-o", "remount,size=256m", rig.journalDir])).code).toBe(0);
+      await waitFor(async () => !((await rig!.status()).capture as { degraded: boolean }).degraded, {
+        timeout: 20_000,
+        what: "capture recovers",
+      });
+      await fh.write(Buffer.from("after"), 0, 5, acknowledged * chunk.length);
+      await fh.close();
+      const answered = await rig.checkpoint("after-enospc");
+      const restored = await rig.restoreOfflineTo(answered.id);
+      const got = await readFile(join(restored, "data", "big"));
+      expect(got.equals(await readFile(join(rig.mnt(), "big")))).toBe(true);
+      for (let i = 0; i < acknowledged; i++) expect(got[i * chunk.length]).toBe(i % 251);
+      await rig.stop();
+    } finally {
+      await rig.kill();
+      await runCommand(["umount", "-l", rig.mnt()]);
+      await runCommand(["umount", "-l", rig.journalDir]);
+    }
   }, 120_000);
 
   it("without CAP_SYS_ADMIN the sidecar exits 2 and says what to grant", async () => {

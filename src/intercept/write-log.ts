@@ -202,7 +202,9 @@ export class WriteLog {
 
 function failCode(err: unknown): FailCode {
   for (let e: unknown = err; e instanceof Error; e = e.cause) {
-    if ((e as NodeJS.ErrnoException).code === "ENOSPC") return "ENOSPC";
+    const code = (e as NodeJS.ErrnoException).code;
+    // SQLITE_FULL: the index shares the journal's disk.
+    if (code === "ENOSPC" || code === "SQLITE_FULL" || code === "EDQUOT") return "ENOSPC";
   }
   return "EIO";
 }
