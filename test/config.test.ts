@@ -81,7 +81,9 @@ describe("loadConfig: defaults and resolution", () => {
     );
     const config = loadConfig({ file, role: "sidecar", cwd: "/" });
     expect(config.file).toBe(file);
-    expect(config.sources).toEqual([{ name: "data", path: path.join(tmp, "data"), ignore: [] }]);
+    expect(config.sources).toEqual([
+      { name: "data", path: path.join(tmp, "data"), ignore: [], mountPoint: null },
+    ]);
     expect(config.journal).toEqual({
       dir: path.join(tmp, "journal"),
       blockSize: 64 * 1024,
@@ -103,6 +105,7 @@ describe("loadConfig: defaults and resolution", () => {
       hooks: { pre: null, post: null, timeout: 30_000 },
     });
     expect(config.capture).toEqual({
+      mode: "watch",
       debounce: 100,
       maxWait: 500,
       rescanInterval: 60_000,
@@ -713,7 +716,9 @@ describe("the shipped config files", () => {
       role: "sidecar",
       checkPaths: false,
     });
-    expect(config.sources).toEqual([{ name: "data", path: path.join(REPO, "data"), ignore: [] }]);
+    expect(config.sources).toEqual([
+      { name: "data", path: path.join(REPO, "data"), ignore: [], mountPoint: null },
+    ]);
     expect(config.journal.dir).toBe(path.join(REPO, ".pvjournal"));
     expect(config.restore.allowedRoots).toEqual([path.join(REPO, "restores")]);
     expect(config.drills.sandboxRoot).toBe(path.join(REPO, "drills"));
@@ -761,5 +766,74 @@ describe("the shipped config files", () => {
     expect(config.journal.dir).toBe("/journal");
     expect(config.drills.sandboxRoot).toBe("/drills");
     expect(config.restore.allowedRoots).toEqual(["/restore", "/drills"]);
+  });
+});
+
+describe("capture.mode intercept", () => {
+  const intercept = (extra = "", source = "    mountPoint: mnt\n") => `
+sources:
+  - name: data
+    path: data
+${source}journal:
+  dir: journal
+capture:
+  mode: intercept
+${extra}`;
+
+  it("takes a mountPoint per source and defaults the block size to 8 KiB (database pages)", () => {
+    const c = load(intercept());
+    expect(c.capture.mode).toBe("intercept");
+    expect(c.sources[0]!.mountPoint).toBe(path.join(tmp, "mnt"));
+    expect(c.journal.blockSize).toBe(8192);
+  });
+
+  it("keeps an explicitly set block size", () => {
+    const c = load(
+      `${intercept()}`.replace("  dir: journal\n", "  dir: journal\n  blockSize: 64KiB\n"),
+    );
+    expect(c.journal.blockSize).toBe(65536);
+  });
+
+  it("watch mode keeps the 64 KiB default and has no mount points", () => {
+    expect(load(BASE).journal.blockSize).toBe(65536);
+    rejects(
+      () => load(BASE.replace("    path: data\n", "    path: data\n    mountPoint: mnt\n")),
+      "sources[0].mountPoint",
+      "only used with capture.mode: intercept",
+    );
+  });
+
+  it("requires a mountPoint for every source", () => {
+    rejects(() => load(intercept("", "")), "sources[0].mountPoint", "is required");
+  });
+
+  it("refuses a mountPoint inside the source, a journal inside the mountPoint, and ignore globs", () => {
+    rejects(
+      () => load(intercept("", "    mountPoint: data/view\n")),
+      "sources[0].mountPoint",
+      "is inside",
+    );
+    rejects(
+      () => load(intercept().replace("  dir: journal", "  dir: mnt/journal")),
+      "journal.dir",
+      "is inside",
+    );
+    rejects(
+      () => load(intercept("", "    mountPoint: mnt\n    ignore: ['*.tmp']\n")),
+      "sources[0].ignore",
+      "not supported",
+    );
+  });
+
+  it("is a sidecar mode only", () => {
+    rejects(
+      () =>
+        load(
+          "journal:\n  dir: journal\ncapture:\n  mode: intercept\nreplica:\n  source: http://s:7070\n  mirrorDir: mirror\n",
+          { role: "replica" },
+        ),
+      "capture.mode",
+      "sidecar mode",
+    );
   });
 });
