@@ -110,7 +110,15 @@ describe.runIf(existsSync("/dev/fuse"))("intercept capture: faults", () => {
   it("a full journal disk gives the app ENOSPC, loses nothing acknowledged, and catches up once there is space", async () => {
     rig = await SidecarRig.create({ intercept: true });
     await mkdir(rig.journalDir);
-    const mounted = await runCommand(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", rig.journalDir]);
+    const mounted = await runCommand([
+      "mount",
+      "-t",
+      "tmpfs",
+      "-o",
+      "size=3m",
+      "tmpfs",
+      rig.journalDir,
+    ]);
     expect(mounted.code, mounted.output).toBe(0);
     try {
       await rig.start();
@@ -130,18 +138,28 @@ describe.runIf(existsSync("/dev/fuse"))("intercept capture: faults", () => {
       }
       expect(refused).toBe("ENOSPC");
       const status = await rig.status();
-      const capture = status.capture as { degraded: boolean; lastError: { message: string } | null };
+      const capture = status.capture as {
+        degraded: boolean;
+        lastError: { message: string } | null;
+      };
       expect(capture.degraded).toBe(true);
       expect(capture.lastError?.message).toMatch(/ENOSPC|no space/i);
       // A checkpoint cannot be answered while the journal cannot take it.
-      const cp = await fetch(`${rig.base}/v1/checkpoints`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" });
+      const cp = await fetch(`${rig.base}/v1/checkpoints`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: "{}",
+      });
       expect(cp.status).toBeGreaterThanOrEqual(500);
       // Space comes back: the held records go in by themselves, writes are taken again.
       expect((await runCommand(["mount", "-o", "remount,size=256m", rig.journalDir])).code).toBe(0);
-      await waitFor(async () => !((await rig!.status()).capture as { degraded: boolean }).degraded, {
-        timeout: 20_000,
-        what: "capture recovers",
-      });
+      await waitFor(
+        async () => !((await rig!.status()).capture as { degraded: boolean }).degraded,
+        {
+          timeout: 20_000,
+          what: "capture recovers",
+        },
+      );
       await fh.write(Buffer.from("after"), 0, 5, acknowledged * chunk.length);
       await fh.close();
       const answered = await rig.checkpoint("after-enospc");

@@ -5,8 +5,8 @@
  * file without every earlier write of the other.
  */
 import { spawn } from "node:child_process";
-import { setTimeout as sleep } from "node:timers/promises";
 import { existsSync } from "node:fs";
+import { setTimeout as sleep } from "node:timers/promises";
 import { afterEach, describe, expect, it } from "vitest";
 import { checkRecords, RECORD, recordBytes } from "./support/record-writer.js";
 import { type CheckpointAnswer, SidecarRig } from "./support/sidecar-proc.js";
@@ -36,9 +36,13 @@ describe.runIf(existsSync("/dev/fuse"))("intercept capture: order", () => {
   it("no checkpoint holds a later write of one file without the earlier writes of the other", async () => {
     rig = await SidecarRig.create({ intercept: true });
     await rig.start();
-    const child = spawn(process.execPath, ["--input-type=module", "-e", SCRIPT, rig.mnt(), String(ROUNDS)], {
-      stdio: "inherit",
-    });
+    const child = spawn(
+      process.execPath,
+      ["--input-type=module", "-e", SCRIPT, rig.mnt(), String(ROUNDS)],
+      {
+        stdio: "inherit",
+      },
+    );
     const exited = new Promise<number | null>((resolve) => child.on("close", resolve));
     let done = false;
     void exited.then(() => {
@@ -64,7 +68,9 @@ describe.runIf(existsSync("/dev/fuse"))("intercept capture: order", () => {
       const na = a.length / RECORD;
       const nb = b.length / RECORD;
       // A_i is before B_i, which is before A_(i+1): a prefix has na = nb or na = nb + 1.
-      expect(na === nb || na === nb + 1, `checkpoint ${cp.id}: a has ${na}, b has ${nb}`).toBe(true);
+      expect(na === nb || na === nb + 1, `checkpoint ${cp.id}: a has ${na}, b has ${nb}`).toBe(
+        true,
+      );
       if (na > 0 && na < ROUNDS) interleaved += 1;
     }
     // The cuts really fell inside the workload, not only before and after it.
