@@ -123,7 +123,11 @@ export async function createSidecar(
     const cap = capture.status();
     return {
       role: "sidecar",
-      sources: config.sources.map((s) => ({ name: s.name, path: s.path })),
+      sources: config.sources.map((s) => ({
+        name: s.name,
+        path: s.path,
+        ...(s.mountPoint !== null ? { mountPoint: s.mountPoint } : {}),
+      })),
       lastSeq: journal.lastSeq,
       lastCheckpoint: cp ? checkpointBody(cp) : null,
       journal: journalStatus(journal, config.journal.sizeLimit),

@@ -32,6 +32,7 @@ import { Namespace } from "./namespace.js";
 import { NodeTable } from "./nodes.js";
 import { checkPrivilege } from "./privilege.js";
 import { FuseSession, type SessionStats } from "./session.js";
+import { startWatchdog, WATCHDOG_LIMIT_MS } from "./watchdog.js";
 import { WriteLog, type WriteLogStats } from "./write-log.js";
 
 /** Options of an InterceptCapture. */
@@ -79,6 +80,7 @@ export class InterceptCapture {
   private errors = 0;
   private lastCaptureAt: number | null = null;
   private reconciled = { paths: 0, bytes: 0 };
+  private stopWatchdog: (() => void) | null = null;
 
   constructor(opts: InterceptOptions) {
     this.opts = opts;
@@ -149,6 +151,16 @@ export class InterceptCapture {
     }
     this.ready = true;
     this.lastCaptureAt = Date.now();
+    // A commit in flight this long (without failing, which is retried and
+    // visible) means the journal's disk hangs: exit rather than hang the app.
+    this.stopWatchdog = startWatchdog(() => {
+      const s = this.log.stats();
+      return (
+        s.failing !== null ||
+        s.oldestQueuedAt === null ||
+        Date.now() - s.oldestQueuedAt < WATCHDOG_LIMIT_MS
+      );
+    });
   }
 
   private async mountOne(source: SourceConfig, ns: Namespace): Promise<void> {
@@ -195,6 +207,7 @@ export class InterceptCapture {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    this.stopWatchdog?.();
     for (const m of this.mounts) {
       const id = connectionId(m.mountPoint);
       await unmountLazy(m.mountPoint).catch((err: unknown) => this.record(err, "unmount"));

@@ -6,7 +6,12 @@ import { checkpointSchema } from "./checkpoints.js";
 /** The status body (contract: role, sources, lastSeq, lastCheckpoint, journal, lagSeconds). */
 export interface StatusBody {
   readonly role: "sidecar" | "replica";
-  readonly sources: readonly { readonly name: string; readonly path: string }[];
+  readonly sources: readonly {
+    readonly name: string;
+    readonly path: string;
+    /** Intercept mode: where the app sees the journaled view of `path`. */
+    readonly mountPoint?: string;
+  }[];
   readonly lastSeq: number;
   readonly lastCheckpoint: Record<string, unknown> | null;
   readonly journal: {
@@ -42,7 +47,11 @@ export function statusRoutes(status: () => StatusBody): FastifyPluginAsync {
                   type: "array",
                   items: {
                     type: "object",
-                    properties: { name: { type: "string" }, path: { type: "string" } },
+                    properties: {
+                      name: { type: "string" },
+                      path: { type: "string" },
+                      mountPoint: { type: "string" },
+                    },
                   },
                 },
                 lastSeq: { type: "integer" },
