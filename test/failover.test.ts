@@ -251,6 +251,8 @@ describe("the daemons serve drills and failover", () => {
       "  allowedRoots: [restore]",
       "drills:",
       "  sandboxRoot: drills",
+      "  verifyCommands:",
+      `    hello: ["sh", "-c", 'grep -qx hello "$PVJ_DRILL_DIR/data/hello.txt"']`,
       "log:",
       "  level: silent",
       "",
@@ -262,9 +264,8 @@ describe("the daemons serve drills and failover", () => {
       sidecar.start();
       await waitFor(() => sidecar.capture.status().ready, { timeout: 10_000, what: "scan" });
       await sidecar.checkpointer.take("drill me");
-      const r = await runDrill(sidecar.app, {
-        verify: { command: ["sh", "-c", 'grep -qx hello "$PVJ_DRILL_DIR/data/hello.txt"'] },
-      });
+      // A configured command picked by name (request argv is off by default).
+      const r = await runDrill(sidecar.app, { verify: "hello" });
       expect(r).toMatchObject({ passed: true, method: "full", materialise: { mirrorSeq: null } });
       expect(r.materialise!.fallback).toBeUndefined();
       const f = await sidecar.app.inject({ method: "POST", url: "/v1/failover", payload: {} });

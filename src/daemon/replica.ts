@@ -3,9 +3,11 @@
  * follow loop, the mirror, retention, metrics and the HTTP app. The CLI
  * entry point listens and handles signals.
  */
+
 import type { FastifyInstance, FastifyPluginAsync } from "fastify";
 import { Gauge } from "prom-client";
 import type { Config, ReplicaConfig } from "../config/types.js";
+import type { ApiTokens } from "../http/auth.js";
 import { checkpointBody, checkpointRoutes } from "../http/routes/checkpoints.js";
 import { drillRoutes } from "../http/routes/drills.js";
 import { failoverRoutes } from "../http/routes/failover.js";
@@ -34,7 +36,7 @@ export interface ReplicaDaemon {
 
 /** Secrets the CLI read for the replica. */
 export interface ReplicaSecrets {
-  readonly token: string | null;
+  readonly token: string | ApiTokens | null;
   readonly https: { cert: Buffer; key: Buffer } | null;
   /** Bearer token for the sidecar's stream (replica.tokenFile). */
   readonly streamToken: string | null;

@@ -29,11 +29,18 @@ export const DRILL_ID_PATTERN = "^d-[a-z0-9]{6,40}$";
 export interface DrillRequest {
   /** null = the latest checkpoint. */
   readonly point: Point | null;
-  /** undefined = drills.verify (if configured); null = no verify command. */
-  readonly verify?: {
-    readonly command: readonly string[];
-    readonly timeoutMs: number | null;
-  } | null;
+  /**
+   * undefined = drills.verify (if configured); null = no verify command;
+   * `{name}` = one of drills.verifyCommands; `{command}` = request argv, only
+   * with drills.allowRequestCommands.
+   */
+  readonly verify?:
+    | { readonly name: string }
+    | {
+        readonly command: readonly string[];
+        readonly timeoutMs: number | null;
+      }
+    | null;
   readonly keep: boolean;
   readonly trigger?: DrillTrigger;
 }
@@ -120,17 +127,10 @@ export class DrillRunner {
       );
     }
     if (this.closed) throw new PvjError(ErrorCode.NOT_AVAILABLE, "drills are shutting down");
+    // Before anything else: a refused command must leave no trace but the 4xx.
+    const verify = this.chooseVerify(req);
     const now = this.clock();
     const point = this.resolve(req.point, now);
-    const cfg = this.opts.config;
-    const verify =
-      req.verify === undefined
-        ? cfg.verify
-          ? { command: cfg.verify, timeoutMs: cfg.verifyTimeout }
-          : null
-        : req.verify === null
-          ? null
-          : { command: req.verify.command, timeoutMs: req.verify.timeoutMs ?? cfg.verifyTimeout };
     const id = `d-${now.toString(36)}${randomBytes(4).toString("hex")}`;
     const report: Mutable<DrillReport> = {
       id,
@@ -155,6 +155,37 @@ export class DrillRunner {
     this.live.set(id, job);
     this.chain = this.chain.then(() => this.run(job));
     return { ...report };
+  }
+
+  /** The verify command of a request: configured ones only, unless request argv is enabled. */
+  private chooseVerify(req: DrillRequest): Job["verify"] {
+    const cfg = this.opts.config;
+    const v = req.verify;
+    if (v === undefined)
+      return cfg.verify ? { command: cfg.verify, timeoutMs: cfg.verifyTimeout } : null;
+    if (v === null) return null;
+    if ("name" in v) {
+      const command = Object.hasOwn(cfg.verifyCommands, v.name)
+        ? cfg.verifyCommands[v.name]
+        : undefined;
+      if (command === undefined) {
+        const known = Object.keys(cfg.verifyCommands);
+        throw new RequestError(
+          ErrorCode.BAD_REQUEST,
+          `no verify command named ${JSON.stringify(v.name)} in drills.verifyCommands (${known.length > 0 ? `configured: ${known.join(", ")}` : "none configured"})`,
+          { key: "drills.verifyCommands" },
+        );
+      }
+      return { command, timeoutMs: cfg.verifyTimeout };
+    }
+    if (!cfg.allowRequestCommands) {
+      throw new RequestError(
+        ErrorCode.COMMAND_NOT_ALLOWED,
+        'this daemon runs only configured verify commands: send verify: "NAME" from drills.verifyCommands, or set drills.allowRequestCommands: true to accept request argv',
+        { key: "drills.allowRequestCommands" },
+      );
+    }
+    return { command: v.command, timeoutMs: v.timeoutMs ?? cfg.verifyTimeout };
   }
 
   /** A report by id (live or stored). */
