@@ -12,6 +12,7 @@ import { join } from "node:path";
 import type { DrillsConfig } from "../config/types.js";
 import { ErrorCode, isErrno, PvjError, RequestError } from "../errors.js";
 import type { Journal } from "../journal/journal.js";
+import { pinPoint } from "../journal/pins.js";
 import { type Point, type ResolvedPoint, resolvePoint } from "../journal/points.js";
 import type { Logger } from "../log/logger.js";
 import { checkTarget } from "../restore/target.js";
@@ -70,6 +71,8 @@ interface Job {
   point: ResolvedPoint;
   verify: { command: readonly string[]; timeoutMs: number } | null;
   createdMs: number;
+  /** Releases the retention pin on the point, taken at submit; idempotent. */
+  unpin: () => void;
 }
 
 /** Queues, runs and records drills. */
@@ -131,6 +134,23 @@ export class DrillRunner {
     const verify = this.chooseVerify(req);
     const now = this.clock();
     const point = this.resolve(req.point, now);
+    // Pinned now (no await since the point was resolved), released when the drill ends.
+    const unpin = pinPoint(this.opts.journal, point.seq);
+    try {
+      return this.queue(req, point, verify, now, unpin);
+    } catch (err) {
+      unpin();
+      throw err;
+    }
+  }
+
+  private queue(
+    req: DrillRequest,
+    point: ResolvedPoint,
+    verify: Job["verify"],
+    now: number,
+    unpin: () => void,
+  ): DrillReport {
     const id = `d-${now.toString(36)}${randomBytes(4).toString("hex")}`;
     const report: Mutable<DrillReport> = {
       id,
@@ -149,7 +169,7 @@ export class DrillRunner {
       passed: null,
       keep: req.keep,
     };
-    const job: Job = { report, point, verify, createdMs: now };
+    const job: Job = { report, point, verify, createdMs: now, unpin };
     this.store.save(report);
     this.store.prune();
     this.live.set(id, job);
@@ -297,6 +317,7 @@ export class DrillRunner {
         message: (err as Error).message,
       };
     }
+    job.unpin();
     if (made && !(r.keep && final === DrillState.done)) await this.removeSandbox(sandbox);
     // Finished only now: a client that sees done/failed finds the sandbox gone (or kept).
     r.state = final;

@@ -19,6 +19,7 @@ import { silentLogger } from "../log/logger.js";
 import { fsyncDir, unwritten } from "../util/fs.js";
 import { decodeRecord, encodeRecord } from "./codec.js";
 import { type CheckpointRow, JournalIndex, type SegmentRow } from "./index-db.js";
+import { PinSet } from "./pins.js";
 import type {
   CheckpointRecord,
   Consistency,
@@ -121,9 +122,8 @@ export class Journal {
   private checkpointCounter = 0;
   private closed = false;
   private waiters: (() => void)[] = [];
-  private readonly pins = new Map<number, number>();
+  private readonly pins = new PinSet();
   private readonly syncFds = new Map<number, number>();
-  private pinCounter = 0;
   /** Bytes in all segments (for status and the size-limit warning). */
   private bytes = 0;
 
@@ -223,16 +223,17 @@ export class Journal {
    * retention never folds past a pinned seq. Returns the release function.
    */
   pin(seq: number): () => void {
-    const id = ++this.pinCounter;
-    this.pins.set(id, seq);
-    return () => {
-      this.pins.delete(id);
-    };
+    return this.pins.pin(seq);
   }
 
   /** The oldest pinned seq, or undefined. */
   minPinnedSeq(): number | undefined {
-    return this.pins.size === 0 ? undefined : Math.min(...this.pins.values());
+    return this.pins.min();
+  }
+
+  /** Pins currently held (a leak shows as a count that never returns to 0). */
+  get pinCount(): number {
+    return this.pins.count;
   }
 
   /** Random id of this journal's history, made when the journal was created. */
