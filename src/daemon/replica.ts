@@ -5,7 +5,7 @@
  */
 
 import type { FastifyInstance, FastifyPluginAsync } from "fastify";
-import { Gauge } from "prom-client";
+import { Counter, Gauge } from "prom-client";
 import type { Config, ReplicaConfig } from "../config/types.js";
 import type { ApiTokens } from "../http/auth.js";
 import { checkpointBody, checkpointRoutes } from "../http/routes/checkpoints.js";
@@ -74,11 +74,25 @@ export async function createReplica(
     token: secrets.streamToken,
     ca: secrets.ca,
   });
-  const replica = new Replica(journal, source, mirror, log);
-
   const metrics = createMetrics();
-  registerJournalMetrics(metrics, journal, config.journal.sizeLimit);
   const registers = [metrics.registry];
+  const ackFailures = new Counter({
+    name: "pvjournal_replica_ack_failures_total",
+    help: "Acks the sidecar did not accept, by error code (it keeps unacknowledged records)",
+    labelNames: ["code"],
+    registers,
+  });
+  const streamErrors = new Counter({
+    name: "pvjournal_replica_stream_errors_total",
+    help: "Failed stream sessions: kind=corrupt (bad data) or connection",
+    labelNames: ["kind"],
+    registers,
+  });
+  const replica = new Replica(journal, source, mirror, log, {
+    onAckFailure: (code) => ackFailures.inc({ code }),
+    onStreamError: (kind) => streamErrors.inc({ kind }),
+  });
+  registerJournalMetrics(metrics, journal, config.journal.sizeLimit);
   new Gauge({
     name: "pvjournal_replica_lag_seconds",
     help: "Age of the newest source change not yet durable at the replica",
