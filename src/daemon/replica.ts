@@ -159,11 +159,8 @@ export async function createReplica(
         policy: {
           allowedRoots: config.restore.allowedRoots,
           // The mirror is live replication state and the sandboxes belong to drills.
-          forbidden: [
-            config.journal.dir,
-            rc.mirrorDir,
-            ...(config.drills.sandboxRoot ? [config.drills.sandboxRoot] : []),
-          ],
+          forbidden: [config.journal.dir, rc.mirrorDir],
+          sandboxRoot: config.drills.sandboxRoot,
         },
         concurrency: config.restore.concurrency,
         logger: childLogger(root, "restore"),
@@ -185,11 +182,8 @@ export async function createReplica(
         mirror,
         policy: {
           allowedRoots: config.restore.allowedRoots,
-          forbidden: [
-            config.journal.dir,
-            rc.mirrorDir,
-            ...(config.drills.sandboxRoot ? [config.drills.sandboxRoot] : []),
-          ],
+          forbidden: [config.journal.dir, rc.mirrorDir],
+          sandboxRoot: config.drills.sandboxRoot,
         },
         logger: childLogger(root, "failover"),
       }),

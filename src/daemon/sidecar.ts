@@ -169,11 +169,8 @@ export async function createSidecar(
         policy: {
           allowedRoots: config.restore.allowedRoots,
           // Drill sandboxes may sit below a restore root; drills own them.
-          forbidden: [
-            ...config.sources.map((s) => s.path),
-            config.journal.dir,
-            ...(config.drills.sandboxRoot ? [config.drills.sandboxRoot] : []),
-          ],
+          forbidden: [...config.sources.map((s) => s.path), config.journal.dir],
+          sandboxRoot: config.drills.sandboxRoot,
         },
         concurrency: config.restore.concurrency,
         logger: childLogger(root, "restore"),
