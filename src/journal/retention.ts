@@ -1,7 +1,7 @@
 import { rename, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { buildPlan } from "../restore/build-plan.js";
-import { fsyncDir } from "../util/fs.js";
+import { fsyncDir, writevAll } from "../util/fs.js";
 import type { BlockHasher } from "../util/hash.js";
 import { encodeRecord } from "./codec.js";
 import type { SegmentRow } from "./index-db.js";
@@ -158,7 +158,7 @@ export async function installBase(
     for await (const body of bodies) {
       const rec = { ...body, seq: cutoff, ts } as JournalRecord;
       const payload = encodeRecord(rec);
-      await fh.writev(encodeFrame(payload), offset);
+      await writevAll(fh, encodeFrame(payload), offset);
       written.push(
         rec.type === "blob" ? { blob: rec.hash, len: rec.data.length, offset } : { rec, offset },
       );

@@ -7,6 +7,7 @@
  * EIO): the next update, or the next start, rebuilds the mirror from the
  * journal instead of trusting a half-applied state.
  */
+
 import { lstat, mkdir, open, readdir, rename, rm, symlink } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { HashMismatchError } from "../errors.js";
@@ -17,6 +18,7 @@ import { applyPlan } from "../restore/apply.js";
 import { buildPlan } from "../restore/build-plan.js";
 import { effectiveBlocks } from "../restore/plan.js";
 import { setAttributes } from "../restore/tree-io.js";
+import { writeAll } from "../util/fs.js";
 import type { BlockHasher } from "../util/hash.js";
 
 const STAGE = ".pvj-stage";
@@ -348,7 +350,7 @@ export class Mirror {
               offset: range.offset,
             });
           }
-          await fh.write(data, 0, range.len, range.offset);
+          await writeAll(fh, data.subarray(0, range.len), range.offset);
         }
       }
       await fh.truncate(size);
