@@ -4,9 +4,9 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { type LoadConfigOptions, loadConfig } from "../src/config/load.js";
+import { isLoopbackHost } from "../src/config/protected.js";
 import type { Role } from "../src/config/schema.js";
 import type { Config } from "../src/config/types.js";
-import { isLoopbackHost } from "../src/config/validate.js";
 import { ConfigError } from "../src/errors.js";
 
 let tmp: string;

@@ -8,6 +8,7 @@ import path from "node:path";
 import { type Converted, convert, type ListenAddress } from "./convert.js";
 import { type Candidate, collectLayers, describe, isMapping, type RawInputs } from "./layers.js";
 import { checkOverlaps, type PathEntry } from "./overlap.js";
+import { checkProtectedMode, drillCommands } from "./protected.js";
 import { didYouMean, type Origin, Reporter } from "./report.js";
 import { FIELDS, fieldId, type Role, SOURCE_FIELDS, SOURCE_NAME_RE } from "./schema.js";
 import type { Config, SourceConfig } from "./types.js";
@@ -109,27 +110,11 @@ export function validateConfig(input: ValidateInput): Validated {
     );
   }
 
+  checkProtectedMode(role, values, origin, report);
+  const { verifyCommands, verify } = drillCommands(values, origin, report);
+
   // Tools (restore, verify, checkpoints) run without a journal in the config;
   // the repo's default config keeps it in ./.pvjournal, so look there.
-  checkProtectedMode(role, values, origin, report);
-  const verifyCommands = (values.get("drills.verifyCommands") ?? {}) as Readonly<
-    Record<string, readonly string[]>
-  >;
-  const verifyDefault = values.get("drills.verify") as string | readonly string[] | null;
-  let verify: readonly string[] | null = null;
-  if (typeof verifyDefault === "string") {
-    const named = verifyCommands[verifyDefault];
-    if (named === undefined) {
-      report.fail(
-        "drills.verify",
-        origin("drills.verify"),
-        `names ${JSON.stringify(verifyDefault)}, which is not in drills.verifyCommands`,
-        `define it: drills.verifyCommands: {${verifyDefault}: [sh, -c, "..."]}`,
-      );
-    }
-    verify = named ?? null;
-  } else verify = verifyDefault;
-
   const journalDir = strOrNull("journal.dir") ?? path.resolve(input.cwd, TOOL_DEFAULT_JOURNAL_DIR);
   const listen = values.get("api.listen") as ListenAddress;
 
@@ -304,40 +289,6 @@ function checkCaptureMode(
   if (mode === "intercept" && role === "replica") {
     report.fail("capture.mode", modeOrigin, "intercept is a sidecar mode; remove it on a replica");
   }
-}
-
-/** True for addresses only this machine can reach: 127.0.0.0/8, ::1, localhost. */
-export function isLoopbackHost(host: string): boolean {
-  const h = host.toLowerCase();
-  return h === "localhost" || h === "::1" || /^127(\.\d{1,3}){3}$/.test(h);
-}
-
-/**
- * Protected mode: a daemon reachable from the network never serves /v1
- * (restores, drills, failover) without a token unless the operator opted out
- * with api.insecureNoAuth. Role tokens need the operator token beside them.
- */
-function checkProtectedMode(
-  role: Role,
-  values: ReadonlyMap<string, Converted>,
-  origin: (id: string) => Origin,
-  report: Reporter,
-): void {
-  const tokenFile = values.get("api.tokenFile") ?? null;
-  for (const id of ["api.readTokenFile", "api.replicaTokenFile"]) {
-    if ((values.get(id) ?? null) !== null && tokenFile === null) {
-      report.fail("api.tokenFile", null, `is required because ${id} is set (the operator token)`);
-    }
-  }
-  if (role === "tool" || tokenFile !== null || values.get("api.insecureNoAuth") === true) return;
-  const listen = values.get("api.listen") as ListenAddress;
-  if (isLoopbackHost(listen.host)) return;
-  report.fail(
-    "api.listen",
-    origin("api.listen"),
-    `${listen.listen} is not a loopback address and api.tokenFile is not set: anyone who can reach the port could restore, drill and fail over`,
-    "set api.tokenFile (a file holding the bearer token), listen on 127.0.0.1, or set api.insecureNoAuth: true to accept an open API",
-  );
 }
 
 /** One converted source with the key and origin to blame in later checks. */
