@@ -263,7 +263,21 @@ describe("token roles", () => {
     expect(stream.status).toBe(200);
     ctl.abort();
 
-    await expectStatus(OPERATOR, "GET", "/v1/status", 200);
+    // A refused ack of a known replica shows on the sidecar (an old token after a rotation).
+    await expectStatus("stale-token", "POST", "/v1/replicas/r1/ack", 401, { seq: 1 });
+    const st = await expectStatus(OPERATOR, "GET", "/v1/status", 200);
+    const r1 = (
+      st.json as { replicas: { id: string; lastAckError: { status: number } | null }[] }
+    ).replicas.find((r) => r.id === "r1");
+    expect(r1?.lastAckError).toMatchObject({ status: 401 });
+    // Unknown ids are not added by refused requests (each replica would hold retention).
+    await expectStatus("stale-token", "POST", "/v1/replicas/ghost/ack", 401, { seq: 1 });
+    const ids = (
+      (await expectStatus(OPERATOR, "GET", "/v1/status", 200)).json as {
+        replicas: { id: string }[];
+      }
+    ).replicas.map((r) => r.id);
+    expect(ids).not.toContain("ghost");
     await expectStatus(OPERATOR, "POST", "/v1/drills", 202, {});
     const docs = await expectStatus(null, "GET", "/docs/json", 200);
     expect(docs.text).toContain("bearerAuth");

@@ -170,7 +170,13 @@ export function streamRoutes(deps: StreamRoutesDeps): FastifyPluginAsync {
             200: { type: "object", properties: { ackedSeq: { type: "integer" } } },
             400: errorResponseSchema,
             401: errorResponseSchema,
+            403: errorResponseSchema,
           },
+        },
+        // Runs for answers from the auth hook too: a refused ack must show on the sidecar.
+        onResponse: (request, reply, done) => {
+          if (reply.statusCode >= 400) tracker.ackRefused(request.params.id, reply.statusCode);
+          done();
         },
       },
       async (request) => {
