@@ -318,6 +318,8 @@ export class RestoreJobs {
           hasher: this.opts.hasher,
           onProgress,
           signal,
+          // checkTarget answered a real path: its parent must stay what was checked.
+          realTarget: true,
         });
       } catch (err) {
         if (created !== undefined) await removeEmptyChain(parent, created);

@@ -78,6 +78,7 @@ async function restorePinned(
     plan,
     target: prepared.target,
     hasher,
+    realTarget: true,
     ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
     ...(opts.signal ? { signal: opts.signal } : {}),
   });
