@@ -70,11 +70,14 @@ export async function* baseBodies(
   cutoff: number,
   hasher: BlockHasher,
   wantBlob: (hash: Buffer) => boolean,
+  /** Blobs of later writes are included up to this seq (default: all); see runRetention. */
+  upTo?: number,
+  /** Hex hashes of blobs already emitted; shared so a later catch-up skips them. */
+  sent: Set<string> = new Set(),
 ): AsyncGenerator<RecordBody> {
   const ix = journal.index;
   const ts = ix.tsAtSeq(cutoff) ?? journal.lastTs;
   const plan = buildPlan(journal, { seq: cutoff, ts, checkpoint: null });
-  const sent = new Set<string>();
   async function* blob(hash: Buffer, data?: Buffer): AsyncGenerator<RecordBody> {
     const key = hash.toString("hex");
     if (sent.has(key)) return;
@@ -109,12 +112,15 @@ export async function* baseBodies(
       };
     }
   }
-  for (const row of ix.iterate<{ hash: Buffer }>(
-    "SELECT DISTINCT hash FROM blocks WHERE seq > ?",
+  // .all(), not .iterate(): an open better-sqlite3 iterator makes every write
+  // on the connection fail ("busy"), and this generator is consumed across
+  // awaits (a replica's bootstrap, retention) while appends go on.
+  const later = ix.all<{ hash: Buffer }>(
+    "SELECT DISTINCT hash FROM blocks WHERE seq > ? AND seq <= ?",
     cutoff,
-  )) {
-    yield* blob(row.hash);
-  }
+    upTo ?? Number.MAX_SAFE_INTEGER,
+  );
+  for (const row of later) yield* blob(row.hash);
   for (const cp of ix.all<{ id: number }>("SELECT id FROM checkpoints WHERE seq = ?", cutoff)) {
     const row = ix.checkpoint(cp.id)!;
     yield {

@@ -95,21 +95,31 @@ export function streamRoutes(deps: StreamRoutesDeps): FastifyPluginAsync {
           if (base > 0 && from <= base) {
             // The replica needs history retention folded: send the state at the base.
             log.info({ from, base }, "replica is behind the retention window: sending a base");
-            await send({ t: "base", seq: base, ts: journal.index.tsAtSeq(base) ?? journal.lastTs });
-            let bodies: RecordBody[] = [];
-            let bytes = 0;
-            for await (const body of baseBodies(journal, base, deps.hasher, () => true)) {
-              bodies.push(body);
-              bytes += recordBytes(body);
-              if (bytes >= BATCH_BYTES) {
-                await send({ t: "base-records", bodies });
-                bodies = [];
-                bytes = 0;
+            // Pinned (before the first await): retention must not fold past the base while it is sent.
+            const release = journal.pin(base);
+            try {
+              await send({
+                t: "base",
+                seq: base,
+                ts: journal.index.tsAtSeq(base) ?? journal.lastTs,
+              });
+              let bodies: RecordBody[] = [];
+              let bytes = 0;
+              for await (const body of baseBodies(journal, base, deps.hasher, () => true)) {
+                bodies.push(body);
+                bytes += recordBytes(body);
+                if (bytes >= BATCH_BYTES) {
+                  await send({ t: "base-records", bodies });
+                  bodies = [];
+                  bytes = 0;
+                }
+                if (closed) return;
               }
-              if (closed) return;
+              if (bodies.length > 0) await send({ t: "base-records", bodies });
+              await send({ t: "base-end", seq: base });
+            } finally {
+              release();
             }
-            if (bodies.length > 0) await send({ t: "base-records", bodies });
-            await send({ t: "base-end", seq: base });
             next = base + 1;
           }
           let lastBeat = 0;
