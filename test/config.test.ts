@@ -81,7 +81,9 @@ describe("loadConfig: defaults and resolution", () => {
     );
     const config = loadConfig({ file, role: "sidecar", cwd: "/" });
     expect(config.file).toBe(file);
-    expect(config.sources).toEqual([{ name: "data", path: path.join(tmp, "data"), ignore: [] }]);
+    expect(config.sources).toEqual([
+      { name: "data", path: path.join(tmp, "data"), ignore: [], mountPoint: null },
+    ]);
     expect(config.journal).toEqual({
       dir: path.join(tmp, "journal"),
       blockSize: 64 * 1024,
@@ -106,6 +108,7 @@ describe("loadConfig: defaults and resolution", () => {
       hooks: { pre: null, post: null, timeout: 30_000 },
     });
     expect(config.capture).toEqual({
+      mode: "watch",
       debounce: 100,
       maxWait: 500,
       rescanInterval: 60_000,
@@ -719,7 +722,9 @@ describe("the shipped config files", () => {
       role: "sidecar",
       checkPaths: false,
     });
-    expect(config.sources).toEqual([{ name: "data", path: path.join(REPO, "data"), ignore: [] }]);
+    expect(config.sources).toEqual([
+      { name: "data", path: path.join(REPO, "data"), ignore: [], mountPoint: null },
+    ]);
     expect(config.journal.dir).toBe(path.join(REPO, ".pvjournal"));
     expect(config.restore.allowedRoots).toEqual([path.join(REPO, "restores")]);
     expect(config.drills.sandboxRoot).toBe(path.join(REPO, "drills"));
