@@ -175,25 +175,31 @@ export function drillRoutes(deps: DrillRoutesDeps): FastifyPluginAsync {
               checkpoint: { type: "integer", minimum: 0 },
               at: { type: "string", maxLength: 64, description: "ISO 8601 time with a zone" },
               verify: {
-                type: ["string", "object", "null"],
                 description:
-                  'A name from drills.verifyCommands (e.g. "pg-check"), or {command: [argv]} when drills.allowRequestCommands is true',
-                additionalProperties: false,
-                required: ["command"],
-                properties: {
-                  command: {
-                    type: "array",
-                    minItems: 1,
-                    maxItems: MAX_ARGV,
-                    items: { type: "string" },
-                    description:
-                      "argv, run without a shell in the sandbox with PVJ_DRILL_DIR, PVJ_DRILL_POINT_TS, PVJ_DRILL_POINT_SEQ",
+                  'A name from drills.verifyCommands (e.g. "pg-check"); null = none; or {command: [argv]}, accepted only when drills.allowRequestCommands is true',
+                anyOf: [
+                  { type: "string", maxLength: 64 },
+                  { type: "null" },
+                  {
+                    type: "object",
+                    additionalProperties: false,
+                    required: ["command"],
+                    properties: {
+                      command: {
+                        type: "array",
+                        minItems: 1,
+                        maxItems: MAX_ARGV,
+                        items: { type: "string" },
+                        description:
+                          "argv, run without a shell in the sandbox with PVJ_DRILL_DIR, PVJ_DRILL_POINT_TS, PVJ_DRILL_POINT_SEQ",
+                      },
+                      timeout: {
+                        type: "string",
+                        description: 'Duration, e.g. "60s" (default drills.verifyTimeout)',
+                      },
+                    },
                   },
-                  timeout: {
-                    type: "string",
-                    description: 'Duration, e.g. "60s" (default drills.verifyTimeout)',
-                  },
-                },
+                ],
               },
               keep: { type: "boolean", description: "Keep the sandbox after the drill" },
             },
