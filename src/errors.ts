@@ -22,6 +22,10 @@ export const ErrorCode = {
   USAGE: "USAGE",
   BAD_REQUEST: "BAD_REQUEST",
   UNAUTHORIZED: "UNAUTHORIZED",
+  /** A valid token whose role does not allow the route (read-only, replica). */
+  FORBIDDEN: "FORBIDDEN",
+  /** A request carried a command (argv) and drills.allowRequestCommands is off. */
+  COMMAND_NOT_ALLOWED: "COMMAND_NOT_ALLOWED",
   NOT_FOUND: "NOT_FOUND",
   PAYLOAD_TOO_LARGE: "PAYLOAD_TOO_LARGE",
   CHECKPOINT_NOT_FOUND: "CHECKPOINT_NOT_FOUND",

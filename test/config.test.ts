@@ -96,6 +96,9 @@ describe("loadConfig: defaults and resolution", () => {
       host: "127.0.0.1",
       port: 7070,
       tokenFile: null,
+      readTokenFile: null,
+      replicaTokenFile: null,
+      insecureNoAuth: false,
       bodyLimit: 1024 * 1024,
       tlsCert: null,
       tlsKey: null,
@@ -118,7 +121,9 @@ describe("loadConfig: defaults and resolution", () => {
       sandboxRoot: null,
       schedule: 0,
       point: "latest",
+      verifyCommands: {},
       verify: null,
+      allowRequestCommands: false,
       verifyTimeout: 60_000,
     });
     expect(config.log).toEqual({ level: "info" });
@@ -180,7 +185,8 @@ drills:
 });
 
 describe("loadConfig: precedence flag > env > file > default", () => {
-  const file = `${BASE}api:\n  listen: 127.0.0.1:1111\nlog:\n  level: warn\n`;
+  // insecureNoAuth: these cases are about precedence; protected mode has its own tests.
+  const file = `${BASE}api:\n  listen: 127.0.0.1:1111\n  insecureNoAuth: true\nlog:\n  level: warn\n`;
 
   it("default < file", () => {
     expect(load(BASE).api.port).toBe(7070);

@@ -8,7 +8,7 @@ import { existsSync } from "node:fs";
 import { mkdir, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { Writable } from "node:stream";
-import { describe, expect, it, vi } from "vitest";
+import { describe, expect, it, onTestFinished, vi } from "vitest";
 import { main } from "../src/cli/main.js";
 import type { DrillReport } from "../src/drill/report.js";
 import { Journal } from "../src/journal/journal.js";
@@ -32,6 +32,8 @@ async function source(ops = 120, bigFile = 0) {
   const seed = freshSeed();
   console.log(`drill seed=${seed}`);
   const journal = await Journal.open({ dir: await tmpDir(), blockSize: 4096 });
+  // Closed after the stream server (hooks run last-registered first): no fd left to the GC.
+  onTestFinished(() => journal.close());
   const hasher = await BlockHasher.create();
   const model = new VolumeModel(journal, hasher, prng(seed));
   await model.init();

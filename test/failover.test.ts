@@ -5,7 +5,7 @@
  */
 import { copyFile, mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, onTestFinished } from "vitest";
 import { loadConfig } from "../src/config/load.js";
 import { createReplica } from "../src/daemon/replica.js";
 import { createSidecar } from "../src/daemon/sidecar.js";
@@ -26,6 +26,8 @@ async function source(ops = 200) {
   const seed = freshSeed();
   console.log(`failover seed=${seed}`);
   const journal = await Journal.open({ dir: await tmpDir(), blockSize: 4096 });
+  // Closed after the stream server (hooks run last-registered first): no fd left to the GC.
+  onTestFinished(() => journal.close());
   const model = new VolumeModel(journal, await BlockHasher.create(), prng(seed));
   await model.init();
   const snaps = new Map<number, Map<string, TreeEntry>>();
@@ -251,6 +253,8 @@ describe("the daemons serve drills and failover", () => {
       "  allowedRoots: [restore]",
       "drills:",
       "  sandboxRoot: drills",
+      "  verifyCommands:",
+      `    hello: ["sh", "-c", 'grep -qx hello "$PVJ_DRILL_DIR/data/hello.txt"']`,
       "log:",
       "  level: silent",
       "",
@@ -262,9 +266,8 @@ describe("the daemons serve drills and failover", () => {
       sidecar.start();
       await waitFor(() => sidecar.capture.status().ready, { timeout: 10_000, what: "scan" });
       await sidecar.checkpointer.take("drill me");
-      const r = await runDrill(sidecar.app, {
-        verify: { command: ["sh", "-c", 'grep -qx hello "$PVJ_DRILL_DIR/data/hello.txt"'] },
-      });
+      // A configured command picked by name (request argv is off by default).
+      const r = await runDrill(sidecar.app, { verify: "hello" });
       expect(r).toMatchObject({ passed: true, method: "full", materialise: { mirrorSeq: null } });
       expect(r.materialise!.fallback).toBeUndefined();
       const f = await sidecar.app.inject({ method: "POST", url: "/v1/failover", payload: {} });

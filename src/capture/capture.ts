@@ -254,7 +254,13 @@ export class Capture {
 
   /** After a failed append the tree is ahead of the journal: rebuild it from the journal. */
   private resync(): void {
-    this.syncer.tree = this.warmTree(this.syncer.tree);
+    try {
+      this.syncer.tree = this.warmTree(this.syncer.tree);
+    } catch (err) {
+      // Logged, counted and in capture.lastError like any capture failure; retried next pass.
+      this.failed(err, "capture resync");
+      throw err;
+    }
     this.needsResync = false;
     this.log.info(
       { paths: this.syncer.tree.count },

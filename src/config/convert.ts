@@ -12,7 +12,17 @@ import type { FieldType } from "./schema.js";
 import { formatBytes, parseSize } from "./size.js";
 
 /** A converted value: what the Config holds for that key. */
-export type Converted = string | number | boolean | readonly string[] | ListenAddress | null;
+export type Converted =
+  | string
+  | number
+  | boolean
+  | readonly string[]
+  | ListenAddress
+  | Readonly<Record<string, readonly string[]>>
+  | null;
+
+/** Names of drills.verifyCommands entries (they appear in requests and reports). */
+export const COMMAND_NAME_RE = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 
 /** api.listen split into its parts. */
 export interface ListenAddress {
@@ -127,6 +137,18 @@ export function convert(
     }
     case "argv":
       return argv(value, c, bad);
+    case "argv|name":
+      // A bare word (YAML string, or env text not starting with "[") names a command.
+      if (typeof value === "string" && !(c.text && value.trim().startsWith("["))) {
+        if (!COMMAND_NAME_RE.test(value))
+          bad(
+            `${describe(value)} is neither a command name ([a-z0-9_-]+) nor an argv list (in env: a JSON array like ["sh","-c","..."])`,
+          );
+        return value;
+      }
+      return argv(value, c, bad);
+    case "map<argv>":
+      return commandMap(value, c, report, bad);
     case "listen":
       return listen(nonEmptyString(value, "host:port", bad), bad);
     case "url":
@@ -181,6 +203,35 @@ function argv(
   }
   if (list.length === 0 || list[0] === "") bad("the command is empty; remove the key instead");
   return list;
+}
+
+function commandMap(
+  value: unknown,
+  c: Candidate,
+  report: Reporter,
+  bad: (m: string, h?: string) => never,
+): Readonly<Record<string, readonly string[]>> {
+  let map = value;
+  if (c.text && typeof value === "string") {
+    try {
+      map = JSON.parse(value);
+    } catch {
+      bad(`expected a JSON object like {"name": ["sh","-c","..."]}, got ${describe(value)}`);
+    }
+  }
+  if (typeof map !== "object" || map === null || Array.isArray(map)) {
+    return bad(`expected a mapping of names to argv lists, got ${describe(value)}`);
+  }
+  const out: Record<string, readonly string[]> = {};
+  for (const [name, cmd] of Object.entries(map)) {
+    const key = `${c.key}.${name}`;
+    const at = (m: string, h?: string): never => report.fail(key, c.origin, m, h);
+    if (!COMMAND_NAME_RE.test(name)) at("a command name must match [a-z0-9][a-z0-9_-]*");
+    const list = argv(cmd, { ...c, key, text: false }, at);
+    if (list === null) at("is empty; remove the entry instead");
+    out[name] = list as string[];
+  }
+  return out;
 }
 
 // host:port, with IPv6 hosts in brackets ([::1]:7070).

@@ -48,6 +48,10 @@ export type FieldType =
   | { readonly kind: "list<path>" }
   /** A command as an argv array (no shell), non-empty; env spells it as a JSON array. */
   | { readonly kind: "argv" }
+  /** A command: an argv array, or the name of one in drills.verifyCommands. */
+  | { readonly kind: "argv|name" }
+  /** A mapping of names ([a-z0-9_-]+) to argv arrays; env spells it as a JSON object. */
+  | { readonly kind: "map<argv>" }
   | { readonly kind: "enum"; readonly values: readonly string[] }
   /** `host:port`, split into api.host / api.port. */
   | { readonly kind: "listen" }
@@ -129,7 +133,30 @@ export const FIELDS: readonly FieldSpec[] = [
     type: { kind: "path" },
     default: null,
     nullable: true,
-    doc: "file holding the bearer token; when set every /v1 route requires it",
+    doc: "file holding the operator token (every /v1 route); required on a non-loopback listen",
+  },
+  {
+    section: "api",
+    key: "readTokenFile",
+    type: { kind: "path" },
+    default: null,
+    nullable: true,
+    doc: "file holding a read-only token: GET routes except the stream; needs tokenFile",
+  },
+  {
+    section: "api",
+    key: "replicaTokenFile",
+    type: { kind: "path" },
+    default: null,
+    nullable: true,
+    doc: "sidecar: file holding the replicas' token: GET /v1/stream and its ack only; needs tokenFile",
+  },
+  {
+    section: "api",
+    key: "insecureNoAuth",
+    type: { kind: "bool" },
+    default: false,
+    doc: "serve /v1 without a token on a non-loopback listen address (unsafe opt-out)",
   },
   {
     section: "api",
@@ -296,11 +323,26 @@ export const FIELDS: readonly FieldSpec[] = [
   },
   {
     section: "drills",
-    key: "verify",
-    type: { kind: "argv" },
+    key: "verifyCommands",
+    type: { kind: "map<argv>" },
     default: null,
     nullable: true,
-    doc: "verify command (argv) for scheduled drills",
+    doc: "named verify commands {name: argv}; a drill request picks one by name",
+  },
+  {
+    section: "drills",
+    key: "verify",
+    type: { kind: "argv|name" },
+    default: null,
+    nullable: true,
+    doc: "default verify command: a name from verifyCommands, or an argv",
+  },
+  {
+    section: "drills",
+    key: "allowRequestCommands",
+    type: { kind: "bool" },
+    default: false,
+    doc: "let a drill request carry its own argv (runs as the daemon's user; off by default)",
   },
   {
     section: "drills",

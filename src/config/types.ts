@@ -36,8 +36,14 @@ export interface ApiConfig {
   readonly listen: string;
   readonly host: string;
   readonly port: number;
-  /** File holding the bearer token; when set every /v1 route requires it. */
+  /** File holding the operator token; when set every /v1 route requires a token. */
   readonly tokenFile: string | null;
+  /** File holding a read-only token (GET routes except the stream); needs tokenFile. */
+  readonly readTokenFile: string | null;
+  /** Sidecar: file holding the replicas' token (stream + ack only); needs tokenFile. */
+  readonly replicaTokenFile: string | null;
+  /** Opt-out of protected mode: no token on a non-loopback listen address. */
+  readonly insecureNoAuth: boolean;
   /** Maximum request body in bytes. */
   readonly bodyLimit: number;
   /** TLS certificate and key (PEM files); both or neither. */
@@ -105,8 +111,12 @@ export interface DrillsConfig {
   readonly schedule: number;
   /** Which point a scheduled drill picks. */
   readonly point: "latest" | "random";
-  /** Verify command for scheduled drills; null = none. */
+  /** Named verify commands; a drill request picks one with `verify: "NAME"`. */
+  readonly verifyCommands: Readonly<Record<string, readonly string[]>>;
+  /** Default verify command (a drills.verify name is resolved to its argv); null = none. */
   readonly verify: readonly string[] | null;
+  /** Whether a drill request may carry its own argv (`verify: {command}`); off by default. */
+  readonly allowRequestCommands: boolean;
   /** Verify timeout in ms. */
   readonly verifyTimeout: number;
 }

@@ -8,6 +8,7 @@ import path from "node:path";
 import { type Converted, convert, type ListenAddress } from "./convert.js";
 import { type Candidate, collectLayers, describe, isMapping, type RawInputs } from "./layers.js";
 import { checkOverlaps, type PathEntry } from "./overlap.js";
+import { checkProtectedMode, drillCommands } from "./protected.js";
 import { didYouMean, type Origin, Reporter } from "./report.js";
 import { FIELDS, fieldId, type Role, SOURCE_FIELDS, SOURCE_NAME_RE } from "./schema.js";
 import type { Config, SourceConfig } from "./types.js";
@@ -109,6 +110,9 @@ export function validateConfig(input: ValidateInput): Validated {
     );
   }
 
+  checkProtectedMode(role, values, origin, report);
+  const { verifyCommands, verify } = drillCommands(values, origin, report);
+
   // Tools (restore, verify, checkpoints) run without a journal in the config;
   // the repo's default config keeps it in ./.pvjournal, so look there.
   const journalDir = strOrNull("journal.dir") ?? path.resolve(input.cwd, TOOL_DEFAULT_JOURNAL_DIR);
@@ -135,6 +139,9 @@ export function validateConfig(input: ValidateInput): Validated {
       host: listen.host,
       port: listen.port,
       tokenFile: strOrNull("api.tokenFile"),
+      readTokenFile: strOrNull("api.readTokenFile"),
+      replicaTokenFile: strOrNull("api.replicaTokenFile"),
+      insecureNoAuth: values.get("api.insecureNoAuth") as boolean,
       bodyLimit: num("api.bodyLimit"),
       tlsCert: strOrNull("api.tlsCert"),
       tlsKey: strOrNull("api.tlsKey"),
@@ -171,7 +178,9 @@ export function validateConfig(input: ValidateInput): Validated {
       sandboxRoot: strOrNull("drills.sandboxRoot"),
       schedule: num("drills.schedule"),
       point: str("drills.point") as Config["drills"]["point"],
-      verify: listOrNull("drills.verify"),
+      verifyCommands,
+      verify,
+      allowRequestCommands: values.get("drills.allowRequestCommands") as boolean,
       verifyTimeout: num("drills.verifyTimeout"),
     },
     log: { level: str("log.level") as Config["log"]["level"] },
@@ -227,6 +236,8 @@ export function validateConfig(input: ValidateInput): Validated {
   const files: FileEntry[] = [];
   for (const id of [
     "api.tokenFile",
+    "api.readTokenFile",
+    "api.replicaTokenFile",
     "api.tlsCert",
     "api.tlsKey",
     "replica.tokenFile",

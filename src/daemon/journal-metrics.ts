@@ -35,6 +35,14 @@ export function registerJournalMetrics(
     },
   });
   new Gauge({
+    name: "pvjournal_journal_pins",
+    help: "Retention pins held by restores, drills, failovers, diffs and mirror updates (0 when idle)",
+    registers,
+    collect() {
+      this.set(journal.pinCount);
+    },
+  });
+  new Gauge({
     name: "pvjournal_last_checkpoint_timestamp_seconds",
     help: "Time of the newest checkpoint",
     registers,
@@ -55,5 +63,7 @@ export function journalStatus(journal: Journal, sizeLimit: number) {
     sizeLimit,
     // 90%: early enough for an operator to act before retention must be forced.
     nearLimit: sizeLimit > 0 && journal.sizeBytes >= sizeLimit * 0.9,
+    // Readers of a point hold one each; a count that stays above 0 when idle is a leak.
+    pins: journal.pinCount,
   };
 }

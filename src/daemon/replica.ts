@@ -3,9 +3,11 @@
  * follow loop, the mirror, retention, metrics and the HTTP app. The CLI
  * entry point listens and handles signals.
  */
+
 import type { FastifyInstance, FastifyPluginAsync } from "fastify";
-import { Gauge } from "prom-client";
+import { Counter, Gauge } from "prom-client";
 import type { Config, ReplicaConfig } from "../config/types.js";
+import type { ApiTokens } from "../http/auth.js";
 import { checkpointBody, checkpointRoutes } from "../http/routes/checkpoints.js";
 import { drillRoutes } from "../http/routes/drills.js";
 import { failoverRoutes } from "../http/routes/failover.js";
@@ -34,7 +36,7 @@ export interface ReplicaDaemon {
 
 /** Secrets the CLI read for the replica. */
 export interface ReplicaSecrets {
-  readonly token: string | null;
+  readonly token: string | ApiTokens | null;
   readonly https: { cert: Buffer; key: Buffer } | null;
   /** Bearer token for the sidecar's stream (replica.tokenFile). */
   readonly streamToken: string | null;
@@ -72,11 +74,25 @@ export async function createReplica(
     token: secrets.streamToken,
     ca: secrets.ca,
   });
-  const replica = new Replica(journal, source, mirror, log);
-
   const metrics = createMetrics();
-  registerJournalMetrics(metrics, journal, config.journal.sizeLimit);
   const registers = [metrics.registry];
+  const ackFailures = new Counter({
+    name: "pvjournal_replica_ack_failures_total",
+    help: "Acks the sidecar did not accept, by error code (it keeps unacknowledged records)",
+    labelNames: ["code"],
+    registers,
+  });
+  const streamErrors = new Counter({
+    name: "pvjournal_replica_stream_errors_total",
+    help: "Failed stream sessions: kind=corrupt (bad data) or connection",
+    labelNames: ["kind"],
+    registers,
+  });
+  const replica = new Replica(journal, source, mirror, log, {
+    onAckFailure: (code) => ackFailures.inc({ code }),
+    onStreamError: (kind) => streamErrors.inc({ kind }),
+  });
+  registerJournalMetrics(metrics, journal, config.journal.sizeLimit);
   new Gauge({
     name: "pvjournal_replica_lag_seconds",
     help: "Age of the newest source change not yet durable at the replica",
@@ -143,11 +159,8 @@ export async function createReplica(
         policy: {
           allowedRoots: config.restore.allowedRoots,
           // The mirror is live replication state and the sandboxes belong to drills.
-          forbidden: [
-            config.journal.dir,
-            rc.mirrorDir,
-            ...(config.drills.sandboxRoot ? [config.drills.sandboxRoot] : []),
-          ],
+          forbidden: [config.journal.dir, rc.mirrorDir],
+          sandboxRoot: config.drills.sandboxRoot,
         },
         concurrency: config.restore.concurrency,
         logger: childLogger(root, "restore"),
@@ -169,11 +182,8 @@ export async function createReplica(
         mirror,
         policy: {
           allowedRoots: config.restore.allowedRoots,
-          forbidden: [
-            config.journal.dir,
-            rc.mirrorDir,
-            ...(config.drills.sandboxRoot ? [config.drills.sandboxRoot] : []),
-          ],
+          forbidden: [config.journal.dir, rc.mirrorDir],
+          sandboxRoot: config.drills.sandboxRoot,
         },
         logger: childLogger(root, "failover"),
       }),

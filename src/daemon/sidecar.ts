@@ -3,10 +3,12 @@
  * metrics and the HTTP app. The CLI entry point listens and handles signals;
  * everything else lives here so tests can run a sidecar in-process too.
  */
+
 import type { FastifyInstance } from "fastify";
 import { Counter, Gauge } from "prom-client";
 import { Checkpointer } from "../capture/checkpointer.js";
 import type { Config } from "../config/types.js";
+import type { ApiTokens } from "../http/auth.js";
 import { checkpointBody, checkpointRoutes } from "../http/routes/checkpoints.js";
 import { drillRoutes } from "../http/routes/drills.js";
 import { failoverRoutes } from "../http/routes/failover.js";
@@ -40,7 +42,7 @@ export async function createSidecar(
   config: Config,
   root: Logger,
   secrets: {
-    token: string | null;
+    token: string | ApiTokens | null;
     https: { cert: Buffer; key: Buffer } | null;
   },
 ): Promise<Sidecar> {
@@ -171,11 +173,8 @@ export async function createSidecar(
         policy: {
           allowedRoots: config.restore.allowedRoots,
           // Drill sandboxes may sit below a restore root; drills own them.
-          forbidden: [
-            ...config.sources.map((s) => s.path),
-            config.journal.dir,
-            ...(config.drills.sandboxRoot ? [config.drills.sandboxRoot] : []),
-          ],
+          forbidden: [...config.sources.map((s) => s.path), config.journal.dir],
+          sandboxRoot: config.drills.sandboxRoot,
         },
         concurrency: config.restore.concurrency,
         logger: childLogger(root, "restore"),

@@ -7,6 +7,7 @@
  */
 import { ErrorCode, type PvjError, RequestError } from "../errors.js";
 import type { Journal } from "../journal/journal.js";
+import { pinPoint } from "../journal/pins.js";
 import { type Point, type ResolvedPoint, resolvePoint } from "../journal/points.js";
 import type { Logger } from "../log/logger.js";
 import type { Mirror } from "../replica/mirror.js";
@@ -82,6 +83,7 @@ export class Failover {
       );
     }
     this.running = true;
+    let unpin: () => void = () => {};
     try {
       const started = this.clock();
       // Check everything first: a bad request must not stop replication.
@@ -94,6 +96,8 @@ export class Failover {
       await replica.halt();
       // "Latest" means latest once the stream is stopped: nothing received is left out.
       const point = this.resolve(req.point, this.clock());
+      // Pinned from here to the end of the run (try/finally below).
+      unpin = pinPoint(journal, point.seq);
       const before = mirror.seq;
       const wasDirty = mirror.dirty;
       const t0 = performance.now();
@@ -168,6 +172,7 @@ export class Failover {
         );
       throw err;
     } finally {
+      unpin();
       this.running = false;
     }
   }

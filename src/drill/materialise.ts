@@ -27,7 +27,7 @@ import type { Mirror } from "../replica/mirror.js";
 import { buildPlan } from "../restore/build-plan.js";
 import type { PlannedBlock, PlannedEntry, RestorePlan } from "../restore/plan.js";
 import { isZero, moveIntoPlace, setAttributes } from "../restore/tree-io.js";
-import { fsyncDir } from "../util/fs.js";
+import { fsyncDir, writeAll } from "../util/fs.js";
 import type { BlockHasher } from "../util/hash.js";
 import { type CloneFile, isCloneUnsupported, reflinkFile } from "./clone.js";
 
@@ -336,7 +336,7 @@ async function patch(
       const buf = Buffer.alloc(Math.min(bs, e.size - offset));
       const range = byOffset.get(offset);
       if (range) (await reader.read(range, e.path)).copy(buf, 0, 0, range.len);
-      await fh.write(buf, 0, buf.length, offset);
+      await writeAll(fh, buf, offset);
       written += buf.length;
     }
     await fh.truncate(e.size);
@@ -359,7 +359,7 @@ async function writeWhole(
   try {
     for (const b of e.blocks) {
       const data = (await reader.read(b, e.path)).subarray(0, b.len);
-      if (!isZero(data)) await fh.write(data, 0, data.length, b.offset);
+      if (!isZero(data)) await writeAll(fh, data, b.offset);
       written += b.len;
     }
     await fh.truncate(e.size);

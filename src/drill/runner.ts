@@ -12,6 +12,7 @@ import { join } from "node:path";
 import type { DrillsConfig } from "../config/types.js";
 import { ErrorCode, isErrno, PvjError, RequestError } from "../errors.js";
 import type { Journal } from "../journal/journal.js";
+import { pinPoint } from "../journal/pins.js";
 import { type Point, type ResolvedPoint, resolvePoint } from "../journal/points.js";
 import type { Logger } from "../log/logger.js";
 import { checkTarget } from "../restore/target.js";
@@ -29,11 +30,18 @@ export const DRILL_ID_PATTERN = "^d-[a-z0-9]{6,40}$";
 export interface DrillRequest {
   /** null = the latest checkpoint. */
   readonly point: Point | null;
-  /** undefined = drills.verify (if configured); null = no verify command. */
-  readonly verify?: {
-    readonly command: readonly string[];
-    readonly timeoutMs: number | null;
-  } | null;
+  /**
+   * undefined = drills.verify (if configured); null = no verify command;
+   * `{name}` = one of drills.verifyCommands; `{command}` = request argv, only
+   * with drills.allowRequestCommands.
+   */
+  readonly verify?:
+    | { readonly name: string }
+    | {
+        readonly command: readonly string[];
+        readonly timeoutMs: number | null;
+      }
+    | null;
   readonly keep: boolean;
   readonly trigger?: DrillTrigger;
 }
@@ -63,6 +71,8 @@ interface Job {
   point: ResolvedPoint;
   verify: { command: readonly string[]; timeoutMs: number } | null;
   createdMs: number;
+  /** Releases the retention pin on the point, taken at submit; idempotent. */
+  unpin: () => void;
 }
 
 /** Queues, runs and records drills. */
@@ -120,17 +130,27 @@ export class DrillRunner {
       );
     }
     if (this.closed) throw new PvjError(ErrorCode.NOT_AVAILABLE, "drills are shutting down");
+    // Before anything else: a refused command must leave no trace but the 4xx.
+    const verify = this.chooseVerify(req);
     const now = this.clock();
     const point = this.resolve(req.point, now);
-    const cfg = this.opts.config;
-    const verify =
-      req.verify === undefined
-        ? cfg.verify
-          ? { command: cfg.verify, timeoutMs: cfg.verifyTimeout }
-          : null
-        : req.verify === null
-          ? null
-          : { command: req.verify.command, timeoutMs: req.verify.timeoutMs ?? cfg.verifyTimeout };
+    // Pinned now (no await since the point was resolved), released when the drill ends.
+    const unpin = pinPoint(this.opts.journal, point.seq);
+    try {
+      return this.queue(req, point, verify, now, unpin);
+    } catch (err) {
+      unpin();
+      throw err;
+    }
+  }
+
+  private queue(
+    req: DrillRequest,
+    point: ResolvedPoint,
+    verify: Job["verify"],
+    now: number,
+    unpin: () => void,
+  ): DrillReport {
     const id = `d-${now.toString(36)}${randomBytes(4).toString("hex")}`;
     const report: Mutable<DrillReport> = {
       id,
@@ -149,12 +169,43 @@ export class DrillRunner {
       passed: null,
       keep: req.keep,
     };
-    const job: Job = { report, point, verify, createdMs: now };
+    const job: Job = { report, point, verify, createdMs: now, unpin };
     this.store.save(report);
     this.store.prune();
     this.live.set(id, job);
     this.chain = this.chain.then(() => this.run(job));
     return { ...report };
+  }
+
+  /** The verify command of a request: configured ones only, unless request argv is enabled. */
+  private chooseVerify(req: DrillRequest): Job["verify"] {
+    const cfg = this.opts.config;
+    const v = req.verify;
+    if (v === undefined)
+      return cfg.verify ? { command: cfg.verify, timeoutMs: cfg.verifyTimeout } : null;
+    if (v === null) return null;
+    if ("name" in v) {
+      const command = Object.hasOwn(cfg.verifyCommands, v.name)
+        ? cfg.verifyCommands[v.name]
+        : undefined;
+      if (command === undefined) {
+        const known = Object.keys(cfg.verifyCommands);
+        throw new RequestError(
+          ErrorCode.BAD_REQUEST,
+          `no verify command named ${JSON.stringify(v.name)} in drills.verifyCommands (${known.length > 0 ? `configured: ${known.join(", ")}` : "none configured"})`,
+          { key: "drills.verifyCommands" },
+        );
+      }
+      return { command, timeoutMs: cfg.verifyTimeout };
+    }
+    if (!cfg.allowRequestCommands) {
+      throw new RequestError(
+        ErrorCode.COMMAND_NOT_ALLOWED,
+        'this daemon runs only configured verify commands: send verify: "NAME" from drills.verifyCommands, or set drills.allowRequestCommands: true to accept request argv',
+        { key: "drills.allowRequestCommands" },
+      );
+    }
+    return { command: v.command, timeoutMs: v.timeoutMs ?? cfg.verifyTimeout };
   }
 
   /** A report by id (live or stored). */
@@ -266,6 +317,7 @@ export class DrillRunner {
         message: (err as Error).message,
       };
     }
+    job.unpin();
     if (made && !(r.keep && final === DrillState.done)) await this.removeSandbox(sandbox);
     // Finished only now: a client that sees done/failed finds the sandbox gone (or kept).
     r.state = final;

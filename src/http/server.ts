@@ -15,7 +15,7 @@ import { ConfigError } from "../errors.js";
 import { childLogger, type Logger } from "../log/logger.js";
 import type { Metrics } from "../metrics/registry.js";
 import { uiRoutes } from "../ui/routes.js";
-import { bearerAuth } from "./auth.js";
+import { type ApiTokens, bearerAuth } from "./auth.js";
 import { installErrorHandlers, notFoundHandler } from "./errors.js";
 import { QuietRequestLog } from "./request-log.js";
 import { healthRoutes, type Readiness } from "./routes/health.js";
@@ -28,8 +28,11 @@ export type V1Routes = FastifyPluginAsync;
 export interface ServerDeps {
   /** Root logger; the server logs through a child with component "http". */
   readonly logger: Logger;
-  /** Bearer token every /v1 route requires; null = no auth (loopback-only deployments). */
-  readonly token: string | null;
+  /**
+   * Tokens every /v1 route requires (a string = the operator token; see
+   * auth.ts for the roles); null = no auth (loopback or api.insecureNoAuth).
+   */
+  readonly token: string | ApiTokens | null;
   /** Maximum request body in bytes (api.bodyLimit). */
   readonly bodyLimit: number;
   readonly role: "sidecar" | "replica";

@@ -1,24 +1,15 @@
 import { randomUUID } from "node:crypto";
 import { closeSync, existsSync, openSync } from "node:fs";
-import {
-  type FileHandle,
-  mkdir,
-  open,
-  readdir,
-  readFile,
-  rm,
-  stat,
-  truncate,
-  unlink,
-  writeFile,
-} from "node:fs/promises";
+import { type FileHandle, mkdir, open, readdir, stat, truncate, unlink } from "node:fs/promises";
 import { join } from "node:path";
-import { CorruptionError, ErrorCode, isErrno, PvjError } from "../errors.js";
+import { CorruptionError, ErrorCode, PvjError } from "../errors.js";
 import type { Logger } from "../log/logger.js";
 import { silentLogger } from "../log/logger.js";
 import { fsyncDir, unwritten } from "../util/fs.js";
 import { decodeRecord, encodeRecord } from "./codec.js";
 import { type CheckpointRow, JournalIndex, type SegmentRow } from "./index-db.js";
+import { releaseLock, takeLock } from "./lock.js";
+import { PinSet } from "./pins.js";
 import type {
   CheckpointRecord,
   Consistency,
@@ -45,7 +36,6 @@ import {
 
 /** Name of the SQLite index inside a journal directory. */
 export const INDEX_FILE = "index.db";
-const LOCK_FILE = "LOCK";
 /** Default segment rollover: 64 MiB keeps rewrite-on-retention cheap and file counts low. */
 export const DEFAULT_SEGMENT_SIZE = 64 * 1024 * 1024;
 /** Default change-tracking granularity. */
@@ -121,9 +111,8 @@ export class Journal {
   private checkpointCounter = 0;
   private closed = false;
   private waiters: (() => void)[] = [];
-  private readonly pins = new Map<number, number>();
+  private readonly pins = new PinSet();
   private readonly syncFds = new Map<number, number>();
-  private pinCounter = 0;
   /** Bytes in all segments (for status and the size-limit warning). */
   private bytes = 0;
 
@@ -223,16 +212,17 @@ export class Journal {
    * retention never folds past a pinned seq. Returns the release function.
    */
   pin(seq: number): () => void {
-    const id = ++this.pinCounter;
-    this.pins.set(id, seq);
-    return () => {
-      this.pins.delete(id);
-    };
+    return this.pins.pin(seq);
   }
 
   /** The oldest pinned seq, or undefined. */
   minPinnedSeq(): number | undefined {
-    return this.pins.size === 0 ? undefined : Math.min(...this.pins.values());
+    return this.pins.min();
+  }
+
+  /** Pins currently held (a leak shows as a count that never returns to 0). */
+  get pinCount(): number {
+    return this.pins.count;
   }
 
   /** Random id of this journal's history, made when the journal was created. */
@@ -900,38 +890,4 @@ async function fsyncFile(path: string): Promise<void> {
   } finally {
     await fh.close();
   }
-}
-
-/**
- * One writer per journal directory. The lock file holds the owner's pid; a
- * lock whose pid is gone (kill -9) or is our own (a container restarted as
- * pid 1) is taken over.
- */
-async function takeLock(dir: string): Promise<void> {
-  const path = join(dir, LOCK_FILE);
-  try {
-    const pid = Number((await readFile(path, "utf8")).trim());
-    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && pidAlive(pid)) {
-      throw new PvjError(ErrorCode.JOURNAL_LOCKED, `journal ${dir} is in use by process ${pid}`, {
-        path: dir,
-        hint: "stop that process, or use a read-only command",
-      });
-    }
-  } catch (err) {
-    if (!isErrno(err, "ENOENT")) throw err;
-  }
-  await writeFile(path, `${process.pid}\n`);
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return isErrno(err, "EPERM");
-  }
-}
-
-async function releaseLock(dir: string): Promise<void> {
-  await rm(join(dir, LOCK_FILE), { force: true });
 }

@@ -1,7 +1,7 @@
 import { rename, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { buildPlan } from "../restore/build-plan.js";
-import { fsyncDir } from "../util/fs.js";
+import { fsyncDir, writevAll } from "../util/fs.js";
 import type { BlockHasher } from "../util/hash.js";
 import { encodeRecord } from "./codec.js";
 import type { SegmentRow } from "./index-db.js";
@@ -70,11 +70,14 @@ export async function* baseBodies(
   cutoff: number,
   hasher: BlockHasher,
   wantBlob: (hash: Buffer) => boolean,
+  /** Blobs of later writes are included up to this seq (default: all); see runRetention. */
+  upTo?: number,
+  /** Hex hashes of blobs already emitted; shared so a later catch-up skips them. */
+  sent: Set<string> = new Set(),
 ): AsyncGenerator<RecordBody> {
   const ix = journal.index;
   const ts = ix.tsAtSeq(cutoff) ?? journal.lastTs;
   const plan = buildPlan(journal, { seq: cutoff, ts, checkpoint: null });
-  const sent = new Set<string>();
   async function* blob(hash: Buffer, data?: Buffer): AsyncGenerator<RecordBody> {
     const key = hash.toString("hex");
     if (sent.has(key)) return;
@@ -109,12 +112,15 @@ export async function* baseBodies(
       };
     }
   }
-  for (const row of ix.iterate<{ hash: Buffer }>(
-    "SELECT DISTINCT hash FROM blocks WHERE seq > ?",
+  // .all(), not .iterate(): an open better-sqlite3 iterator makes every write
+  // on the connection fail ("busy"), and this generator is consumed across
+  // awaits (a replica's bootstrap, retention) while appends go on.
+  const later = ix.all<{ hash: Buffer }>(
+    "SELECT DISTINCT hash FROM blocks WHERE seq > ? AND seq <= ?",
     cutoff,
-  )) {
-    yield* blob(row.hash);
-  }
+    upTo ?? Number.MAX_SAFE_INTEGER,
+  );
+  for (const row of later) yield* blob(row.hash);
   for (const cp of ix.all<{ id: number }>("SELECT id FROM checkpoints WHERE seq = ?", cutoff)) {
     const row = ix.checkpoint(cp.id)!;
     yield {
@@ -125,6 +131,97 @@ export async function* baseBodies(
       ...(row.hooks ? { hooks: row.hooks } : {}),
     };
   }
+}
+
+/** A base segment being written under its temporary name. */
+interface BaseWriter {
+  readonly name: string;
+  readonly tmpPath: string;
+  readonly fh: Awaited<ReturnType<typeof createSegmentFile>>;
+  /** Where each record went; blob data is not kept in memory, the index only needs its location. */
+  readonly written: ({ offset: number } & (
+    | { rec: JournalRecord }
+    | { blob: Buffer; len: number }
+  ))[];
+  offset: number;
+}
+
+async function openBase(journal: Journal, cutoff: number): Promise<BaseWriter> {
+  const name = segmentFileName(SegmentKind.base, cutoff);
+  const tmpPath = join(journal.dir, `${name}.tmp`);
+  await unlink(tmpPath).catch(() => undefined);
+  const fh = await createSegmentFile(tmpPath, SegmentKind.base, journal.blockSize);
+  return { name, tmpPath, fh, written: [], offset: HEADER_BYTES };
+}
+
+/** Appends records (stamped cutoff/ts) to a base being written. */
+async function appendBase(
+  w: BaseWriter,
+  cutoff: number,
+  ts: number,
+  bodies: AsyncIterable<RecordBody> | Iterable<RecordBody>,
+): Promise<void> {
+  for await (const body of bodies) {
+    const rec = { ...body, seq: cutoff, ts } as JournalRecord;
+    const payload = encodeRecord(rec);
+    await writevAll(w.fh, encodeFrame(payload), w.offset);
+    w.written.push(
+      rec.type === "blob"
+        ? { blob: rec.hash, len: rec.data.length, offset: w.offset }
+        : { rec, offset: w.offset },
+    );
+    w.offset += FRAME_HEADER_BYTES + payload.length;
+  }
+}
+
+async function abortBase(w: BaseWriter): Promise<void> {
+  await w.fh.close().catch(() => undefined);
+  await unlink(w.tmpPath).catch(() => undefined);
+}
+
+/**
+ * Makes a written base the journal's: fsync, rename, one index transaction
+ * that drops everything at or before the cut and the superseded segments,
+ * then the files. Call with the journal's exclusive lock held.
+ */
+async function commitBase(
+  journal: Journal,
+  w: BaseWriter,
+  cutoff: number,
+  ts: number,
+  drop: readonly SegmentRow[],
+): Promise<{ bytes: number }> {
+  const ix = journal.index;
+  try {
+    await w.fh.datasync();
+  } finally {
+    await w.fh.close();
+  }
+  await rename(w.tmpPath, join(journal.dir, w.name));
+  await fsyncDir(journal.dir);
+  ix.tx(() => {
+    for (const table of ["ns", "attrs", "sizes", "blocks", "times", "checkpoints"]) {
+      ix.exec(`DELETE FROM ${table} WHERE seq <= ?`, cutoff);
+    }
+    ix.exec("DELETE FROM batches WHERE last_seq <= ?", cutoff);
+    for (const s of drop) {
+      ix.exec("DELETE FROM blobs WHERE segment_id = ?", s.id);
+      ix.exec("DELETE FROM batches WHERE segment_id = ?", s.id);
+      ix.deleteSegment(s.id);
+    }
+    const id = ix.insertSegment(w.name, SegmentKind.base, cutoff, cutoff, w.offset);
+    w.written.forEach((r, ord) => {
+      if ("blob" in r) ix.indexBlobLocation(r.blob, id, r.offset, r.len);
+      else ix.indexRecord(r.rec, { segmentId: id, offset: r.offset }, ord);
+    });
+    ix.exec("INSERT OR IGNORE INTO times (seq, ts) VALUES (?, ?)", cutoff, ts);
+    ix.insertBatch(cutoff, cutoff, id, HEADER_BYTES, w.offset);
+    ix.setMeta("baseSeq", String(cutoff));
+  });
+  for (const s of drop) await unlink(join(journal.dir, s.name)).catch(() => undefined);
+  await fsyncDir(journal.dir);
+  await journal.segmentsChanged();
+  return { bytes: w.offset };
 }
 
 /**
@@ -141,59 +238,14 @@ export async function installBase(
   bodies: AsyncIterable<RecordBody>,
   drop: readonly SegmentRow[],
 ): Promise<{ bytes: number }> {
-  const ix = journal.index;
-  const name = segmentFileName(SegmentKind.base, cutoff);
-  const tmpName = `${name}.tmp`;
-  await unlink(join(journal.dir, tmpName)).catch(() => undefined);
-  const fh = await createSegmentFile(
-    join(journal.dir, tmpName),
-    SegmentKind.base,
-    journal.blockSize,
-  );
-  // Blob data is not kept in memory: the index only needs its location.
-  const written: ({ offset: number } & ({ rec: JournalRecord } | { blob: Buffer; len: number }))[] =
-    [];
-  let offset = HEADER_BYTES;
+  const w = await openBase(journal, cutoff);
   try {
-    for await (const body of bodies) {
-      const rec = { ...body, seq: cutoff, ts } as JournalRecord;
-      const payload = encodeRecord(rec);
-      await fh.writev(encodeFrame(payload), offset);
-      written.push(
-        rec.type === "blob" ? { blob: rec.hash, len: rec.data.length, offset } : { rec, offset },
-      );
-      offset += FRAME_HEADER_BYTES + payload.length;
-    }
-    await fh.datasync();
-  } finally {
-    await fh.close();
+    await appendBase(w, cutoff, ts, bodies);
+  } catch (err) {
+    await abortBase(w);
+    throw err;
   }
-  await rename(join(journal.dir, tmpName), join(journal.dir, name));
-  await fsyncDir(journal.dir);
-
-  ix.tx(() => {
-    for (const table of ["ns", "attrs", "sizes", "blocks", "times", "checkpoints"]) {
-      ix.exec(`DELETE FROM ${table} WHERE seq <= ?`, cutoff);
-    }
-    ix.exec("DELETE FROM batches WHERE last_seq <= ?", cutoff);
-    for (const s of drop) {
-      ix.exec("DELETE FROM blobs WHERE segment_id = ?", s.id);
-      ix.exec("DELETE FROM batches WHERE segment_id = ?", s.id);
-      ix.deleteSegment(s.id);
-    }
-    const id = ix.insertSegment(name, SegmentKind.base, cutoff, cutoff, offset);
-    written.forEach((w, ord) => {
-      if ("blob" in w) ix.indexBlobLocation(w.blob, id, w.offset, w.len);
-      else ix.indexRecord(w.rec, { segmentId: id, offset: w.offset }, ord);
-    });
-    ix.exec("INSERT OR IGNORE INTO times (seq, ts) VALUES (?, ?)", cutoff, ts);
-    ix.insertBatch(cutoff, cutoff, id, HEADER_BYTES, offset);
-    ix.setMeta("baseSeq", String(cutoff));
-  });
-  for (const s of drop) await unlink(join(journal.dir, s.name)).catch(() => undefined);
-  await fsyncDir(journal.dir);
-  await journal.segmentsChanged();
-  return { bytes: offset };
+  return commitBase(journal, w, cutoff, ts, drop);
 }
 
 function minDefined(a: number | undefined, b: number | undefined): number | undefined {
@@ -207,40 +259,94 @@ function minDefined(a: number | undefined, b: number | undefined): number | unde
  * the cut, plus every block a later write still needs from a dropped
  * segment), then deletes the segments it supersedes. Every point from the cut
  * to now still restores.
+ *
+ * Three phases, so capture and checkpoints do not stall for the base's
+ * write (as large as the volume): (1) under the journal's exclusive lock,
+ * choose the cut and note the newest seq S; (2) without the lock, write the
+ * base: records at or before the cut never change, and the dropped segments
+ * stay until phase 3; (3) under the lock again, add the blobs that writes
+ * after S still need from dropped segments (a write that deduplicated
+ * against one of them), give up if a reader pinned a point before the cut
+ * meanwhile, then switch the index over and delete the old segments.
  */
 export async function runRetention(
   journal: Journal,
   opts: RetentionOptions,
 ): Promise<RetentionResult> {
-  return journal.exclusive(async () => {
-    const ix = journal.index;
+  const ix = journal.index;
+  const chosen = await journal.exclusive(async () => {
     const after = ix.firstSeqAfterTs(opts.now - opts.retention);
     const choice = chooseRetention({
       cutoffByTime: after === null ? journal.lastSeq : after - 1,
-      // Replicas' unacknowledged records and running restores' points stay.
+      // Replicas' unacknowledged records and running readers' points stay.
       keepAfterSeq: minDefined(opts.keepAfterSeq, journal.minPinnedSeq()),
       baseSeq: journal.baseSeq,
       activeSegmentId: journal.activeSegmentId(),
       segments: ix.segments(),
     });
-    if ("reason" in choice)
-      return { baseSeq: null, removedSegments: [], reclaimedBytes: 0, reason: choice.reason };
-    const { cutoff, drop } = choice;
-    const dropIds = new Set(drop.map((s) => s.id));
-    // Copy a blob only when its current home is about to be deleted.
-    const wantBlob = (hash: Buffer) => {
-      const loc = ix.blob(hash);
-      return !loc || dropIds.has(loc.segment_id);
-    };
-    const ts = ix.tsAtSeq(cutoff) ?? journal.lastTs;
-    const { bytes } = await installBase(
-      journal,
+    return { choice, snapshotSeq: journal.lastSeq };
+  });
+  const { choice, snapshotSeq } = chosen;
+  if ("reason" in choice)
+    return { baseSeq: null, removedSegments: [], reclaimedBytes: 0, reason: choice.reason };
+  const { cutoff, drop } = choice;
+  const dropIds = new Set(drop.map((s) => s.id));
+  // Copy a blob only when its current home is about to be deleted.
+  const wantBlob = (hash: Buffer) => {
+    const loc = ix.blob(hash);
+    return !loc || dropIds.has(loc.segment_id);
+  };
+  const ts = ix.tsAtSeq(cutoff) ?? journal.lastTs;
+  const sent = new Set<string>();
+  const w = await openBase(journal, cutoff);
+  try {
+    await appendBase(
+      w,
       cutoff,
       ts,
-      baseBodies(journal, cutoff, opts.hasher, wantBlob),
-      drop,
+      baseBodies(journal, cutoff, opts.hasher, wantBlob, snapshotSeq, sent),
     );
-    const reclaimed = drop.reduce((a, s) => a + s.bytes, 0) - bytes;
-    return { baseSeq: cutoff, removedSegments: drop.map((s) => s.name), reclaimedBytes: reclaimed };
-  });
+    return await journal.exclusive(async () => {
+      const pinned = journal.minPinnedSeq();
+      if (pinned !== undefined && pinned < cutoff) {
+        await abortBase(w);
+        return {
+          baseSeq: null,
+          removedSegments: [],
+          reclaimedBytes: 0,
+          reason: `a reader pinned seq ${pinned}, before the cut ${cutoff}, while the base was written; next pass`,
+        };
+      }
+      await appendBase(w, cutoff, ts, lateBlobs(journal, snapshotSeq, wantBlob, sent));
+      const { bytes } = await commitBase(journal, w, cutoff, ts, drop);
+      const reclaimed = drop.reduce((a, s) => a + s.bytes, 0) - bytes;
+      return {
+        baseSeq: cutoff,
+        removedSegments: drop.map((s) => s.name),
+        reclaimedBytes: reclaimed,
+      };
+    });
+  } catch (err) {
+    await abortBase(w);
+    throw err;
+  }
+}
+
+/** Blobs that writes after `afterSeq` reference and that live only in segments about to go. */
+async function* lateBlobs(
+  journal: Journal,
+  afterSeq: number,
+  wantBlob: (hash: Buffer) => boolean,
+  sent: Set<string>,
+): AsyncGenerator<RecordBody> {
+  const rows = journal.index.all<{ hash: Buffer }>(
+    "SELECT DISTINCT hash FROM blocks WHERE seq > ?",
+    afterSeq,
+  );
+  for (const { hash } of rows) {
+    const key = hash.toString("hex");
+    if (sent.has(key) || !wantBlob(hash)) continue;
+    sent.add(key);
+    yield { type: "blob", hash, data: await journal.readBlob(hash) };
+  }
 }

@@ -3,9 +3,11 @@
  * the newest checkpoint the replica applied (layout `<mirrorDir>/<source>/...`).
  * Advancing it rewrites only what changed between two journal positions:
  * renames are renames, only changed blocks are written. A crash in the middle
- * leaves a "dirty" mark in the index; the next start rebuilds the mirror
- * from the journal instead of trusting a half-applied state.
+ * leaves a "dirty" mark in the index, and so does a failed update (ENOSPC,
+ * EIO): the next update, or the next start, rebuilds the mirror from the
+ * journal instead of trusting a half-applied state.
  */
+
 import { lstat, mkdir, open, readdir, rename, rm, symlink } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { HashMismatchError } from "../errors.js";
@@ -16,6 +18,7 @@ import { applyPlan } from "../restore/apply.js";
 import { buildPlan } from "../restore/build-plan.js";
 import { effectiveBlocks } from "../restore/plan.js";
 import { setAttributes } from "../restore/tree-io.js";
+import { writeAll } from "../util/fs.js";
 import type { BlockHasher } from "../util/hash.js";
 
 const STAGE = ".pvj-stage";
@@ -115,15 +118,41 @@ export class Mirror {
   advanceTo(to: number): Promise<void> {
     return this.exclusive(async () => {
       const from = this.seq;
-      if (to <= from) return;
+      // A failed update left the content somewhere between `from` and its
+      // target: the only way back to a known state is a full rebuild.
+      const wasDirty = this.dirty;
+      if (to <= from && !wasDirty) return;
+      const target = Math.max(from, to);
       this.journal.index.setMeta("mirrorDirty", "1");
-      if (from === 0 || from < this.journal.baseSeq) await this.rebuild(to);
-      else await this.applyBetween(from, to);
+      try {
+        if (wasDirty || from === 0 || from < this.journal.baseSeq) {
+          if (wasDirty)
+            this.log.warn(
+              { dir: this.dir, seq: target },
+              "rebuilding the mirror after a failed update",
+            );
+          await this.rebuild(target);
+        } else await this.withPinned(from, () => this.applyBetween(from, target));
+      } catch (err) {
+        // The dirty mark stays set (the next update rebuilds); the cached tree is not trusted.
+        this.tree = null;
+        throw err;
+      }
       this.journal.index.tx(() => {
-        this.journal.index.setMeta("mirrorSeq", String(to));
+        this.journal.index.setMeta("mirrorSeq", String(target));
         this.journal.index.setMeta("mirrorDirty", "0");
       });
     });
+  }
+
+  /** Keeps retention from folding past `seq` while `fn` reads it. */
+  private async withPinned<T>(seq: number, fn: () => Promise<T>): Promise<T> {
+    const release = this.journal.pin(seq);
+    try {
+      return await fn();
+    } finally {
+      release();
+    }
   }
 
   /** Replaces the whole mirror content with the journal at `seq`. */
@@ -135,12 +164,14 @@ export class Mirror {
     this.tree = null;
     if (seq === 0) return;
     const ts = this.journal.index.tsAtSeq(seq) ?? this.journal.lastTs;
-    await applyPlan({
-      journal: this.journal,
-      plan: buildPlan(this.journal, { seq, ts, checkpoint: null }),
-      target: tmp,
-      hasher: this.hasher,
-    });
+    await this.withPinned(seq, () =>
+      applyPlan({
+        journal: this.journal,
+        plan: buildPlan(this.journal, { seq, ts, checkpoint: null }),
+        target: tmp,
+        hasher: this.hasher,
+      }),
+    );
     for (const name of await readdir(tmp)) await rename(join(tmp, name), join(this.dir, name));
     await rm(tmp, { recursive: true, force: true });
   }
@@ -319,7 +350,7 @@ export class Mirror {
               offset: range.offset,
             });
           }
-          await fh.write(data, 0, range.len, range.offset);
+          await writeAll(fh, data.subarray(0, range.len), range.offset);
         }
       }
       await fh.truncate(size);

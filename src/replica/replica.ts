@@ -5,14 +5,16 @@
  * seq — no gap, no duplicate (the journal skips records it already has).
  */
 import { randomUUID } from "node:crypto";
-import { ErrorCode, PvjError } from "../errors.js";
+import { CorruptionError, ErrorCode, PvjError } from "../errors.js";
 import type { Journal } from "../journal/journal.js";
 import type { RecordBody } from "../journal/records.js";
 import { installBase } from "../journal/retention.js";
 import type { Logger } from "../log/logger.js";
 import type { StreamSource } from "../stream/source.js";
 import type { StreamMessage } from "../stream/wire.js";
+import { Acker } from "./acker.js";
 import type { Mirror } from "./mirror.js";
+import type { Promotion, ReplicaHooks, ReplicaStatus } from "./status.js";
 
 /** Reconnect backoff bounds (ms): quick after a blip, at most every 10 s when the sidecar is down. */
 export const BACKOFF_MIN_MS = 250;
@@ -25,34 +27,7 @@ export const BACKOFF_MAX_MS = 10_000;
  */
 export const READY_WITHOUT_SOURCE_MS = 15_000;
 
-/** The replica's state for /v1/status, /readyz and metrics. */
-export interface ReplicaStatus {
-  readonly connected: boolean;
-  /** Readiness: caught up once, or the sidecar unreachable for READY_WITHOUT_SOURCE_MS. */
-  readonly ready: boolean;
-  /** Caught up with the sidecar at least once since start. */
-  readonly caughtUp: boolean;
-  readonly sourceLastSeq: number | null;
-  readonly lastSeq: number;
-  readonly mirrorSeq: number;
-  readonly lagSeconds: number;
-  readonly promoted: boolean;
-  /** When and at which point a failover promoted this replica; null while it follows. */
-  readonly promotion: Promotion | null;
-  readonly lastError: { readonly message: string; readonly at: string } | null;
-  readonly reconnects: number;
-}
-
-/** What a failover recorded (journal meta "promoted", JSON). */
-export interface Promotion {
-  /** ISO time of the promotion. */
-  readonly at: string;
-  /** Journal position the promoted copy shows. */
-  readonly seq: number;
-  readonly checkpoint: number | null;
-  /** Where the point was materialised (the mirror, or a failover target). */
-  readonly target: string;
-}
+export type { Promotion, ReplicaHooks, ReplicaStatus } from "./status.js";
 
 /** Stable id of a replica, kept in its journal's index. */
 export function replicaId(journal: Journal): string {
@@ -80,29 +55,42 @@ export class Replica {
   private lastContact = 0;
   private lastError: { message: string; at: string } | null = null;
   private reconnects = 0;
-  private ackInFlight: Promise<void> | null = null;
-  private ackWanted = 0;
+  private readonly acker: Acker;
+  private streamErrors = 0;
+  private streamCorrupt = 0;
+  private streamLastError: { message: string; at: string; corrupt: boolean } | null = null;
 
   constructor(
     private readonly journal: Journal,
     private readonly source: StreamSource,
     private readonly mirror: Mirror,
     private readonly log: Logger,
-  ) {}
+    private readonly hooks: ReplicaHooks = {},
+  ) {
+    this.acker = new Acker(source, log, hooks.onAckFailure);
+  }
 
   /** True once a failover promoted this replica: it no longer applies the stream. */
   get promoted(): boolean {
     return this.journal.index.getMeta("promoted") !== null;
   }
 
-  /** The failover's record, or null while this replica follows its sidecar. */
+  /**
+   * The failover's record, or null while this replica follows its sidecar.
+   * A record that does not parse is reported (JOURNAL_CORRUPT), never
+   * replaced by a made-up one; the replica stays promoted either way.
+   */
   get promotion(): Promotion | null {
     const raw = this.journal.index.getMeta("promoted");
     if (raw === null) return null;
     try {
       return JSON.parse(raw) as Promotion;
-    } catch {
-      return { at: "", seq: 0, checkpoint: null, target: "" };
+    } catch (err) {
+      throw new CorruptionError(
+        `the promotion record (journal meta "promoted") is not valid JSON: ${(err as Error).message}`,
+        { hint: "the replica stays promoted; inspect the journal's index before starting over" },
+        err,
+      );
     }
   }
 
@@ -137,7 +125,7 @@ export class Replica {
     if (this.loop) await this.loop;
     this.loop = null;
     await this.mirrorChain.catch(() => undefined);
-    if (this.ackInFlight) await this.ackInFlight.catch(() => undefined);
+    await this.acker.idle();
   }
 
   /** Waits until the mirror has applied everything queued so far. */
@@ -151,6 +139,13 @@ export class Replica {
     if (!this.connected && this.lastContact > 0) lag = (Date.now() - this.lastContact) / 1000;
     else if (behind && this.pendingSinceTs !== null)
       lag = Math.max(0, (Date.now() - this.pendingSinceTs) / 1000);
+    let promotion: Promotion | null = null;
+    let promotionError: string | null = null;
+    try {
+      promotion = this.promotion;
+    } catch (err) {
+      promotionError = (err as Error).message;
+    }
     return {
       connected: this.connected,
       ready:
@@ -164,9 +159,16 @@ export class Replica {
       mirrorSeq: this.mirror.seq,
       lagSeconds: lag,
       promoted: this.promoted,
-      promotion: this.promotion,
+      promotion,
+      ...(promotionError !== null ? { promotionError } : {}),
       lastError: this.lastError,
       reconnects: this.reconnects,
+      ack: this.acker.status(),
+      stream: {
+        lastError: this.streamLastError,
+        errors: this.streamErrors,
+        corrupt: this.streamCorrupt,
+      },
     };
   }
 
@@ -181,8 +183,7 @@ export class Replica {
         backoff = BACKOFF_MIN_MS;
       } catch (err) {
         if (this.stopped) break;
-        this.lastError = { message: (err as Error).message, at: new Date().toISOString() };
-        this.log.warn({ err, retryInMs: backoff }, "stream failed; reconnecting");
+        this.streamFailed(err, backoff);
       } finally {
         if (this.connected) this.lastContact = Date.now();
         this.connected = false;
@@ -304,24 +305,31 @@ export class Replica {
       });
   }
 
-  /** Acknowledges the durable seq, coalescing: one request in flight, the newest position next. */
+  /** Acknowledges the durable seq (coalesced; failures are logged, counted, in status). */
   private ackSoon(): void {
-    this.ackWanted = this.journal.lastSeq;
-    if (this.ackInFlight) return;
-    const run = async () => {
-      while (this.ackWanted > 0) {
-        const seq = this.ackWanted;
-        this.ackWanted = 0;
-        await this.source
-          .ack(seq)
-          .catch((err: unknown) =>
-            this.log.debug({ err }, "ack failed; next ack carries the position"),
-          );
-      }
-    };
-    this.ackInFlight = run().finally(() => {
-      this.ackInFlight = null;
-    });
+    this.acker.ack(this.journal.lastSeq);
+  }
+
+  /**
+   * A failed session: corruption (a bad frame, a mixed-up history) is an
+   * error, counted apart, because retrying will not fix it by itself; a
+   * dropped connection is a warning. Both are retried with backoff.
+   */
+  private streamFailed(err: unknown, retryInMs: number): void {
+    const message = err instanceof Error ? err.message : String(err);
+    const corrupt = err instanceof PvjError && err.code === ErrorCode.JOURNAL_CORRUPT;
+    const at = new Date().toISOString();
+    this.lastError = { message, at };
+    this.streamLastError = { message, at, corrupt };
+    this.streamErrors += 1;
+    if (corrupt) this.streamCorrupt += 1;
+    this.hooks.onStreamError?.(corrupt ? "corrupt" : "connection");
+    if (corrupt)
+      this.log.error(
+        { err, retryInMs, corrupt: this.streamCorrupt },
+        "the stream is corrupt; nothing of it was appended; retrying",
+      );
+    else this.log.warn({ err, retryInMs }, "stream failed; reconnecting");
   }
 }
 

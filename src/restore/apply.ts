@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { closeSync, fdatasync, ftruncateSync, openSync, writevSync } from "node:fs";
-import { mkdir, rm, symlink } from "node:fs/promises";
+import { mkdir, realpath, rm, symlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { promisify } from "node:util";
 import { ErrorCode, HashMismatchError, PvjError } from "../errors.js";
@@ -29,6 +29,12 @@ export interface ApplyOptions {
   readonly signal?: AbortSignal;
   /** Files restored at once; 4 keeps two cores busy with hashing and I/O. */
   readonly concurrency?: number;
+  /**
+   * `target` is a real path (checkTarget's answer): its parent must still
+   * resolve to itself when the work directory is made and before the final
+   * rename. Without it, the parent's real path at the start is the reference.
+   */
+  readonly realTarget?: boolean;
 }
 
 /** Result of a finished restore. */
@@ -50,6 +56,7 @@ export async function applyPlan(opts: ApplyOptions): Promise<ApplyResult> {
     dirname(target),
     `.${basename(target)}.pvj-partial-${randomBytes(4).toString("hex")}`,
   );
+  const parent = opts.realTarget ? dirname(target) : await realpath(dirname(target));
   await mkdir(tmp, { recursive: false });
   const files = plan.entries.filter((e) => e.kind === "file");
   let bytesDone = 0;
@@ -62,6 +69,7 @@ export async function applyPlan(opts: ApplyOptions): Promise<ApplyResult> {
       filesTotal: files.length,
     });
   try {
+    await assertStillBelow(tmp, parent, target);
     for (const e of plan.entries) {
       const p = join(tmp, e.path);
       if (e.kind === "dir") await mkdir(p, { recursive: true });
@@ -88,12 +96,31 @@ export async function applyPlan(opts: ApplyOptions): Promise<ApplyResult> {
     // and a read-only directory mode must not stop its children being written.
     for (const e of [...plan.entries].reverse()) await setAttributes(join(tmp, e.path), e);
     await fsyncDir(tmp);
+    await assertStillBelow(tmp, parent, target);
     await moveIntoPlace(tmp, target);
     report();
     return { bytes: bytesDone, files: files.length, entries: plan.entries.length };
   } catch (err) {
     await rm(tmp, { recursive: true, force: true }).catch(() => undefined);
     throw err;
+  }
+}
+
+/**
+ * Refuses to go on when the work directory no longer resolves below the
+ * checked parent: a directory on the way was swapped for a symlink after the
+ * target was checked (Node has no openat/O_NOFOLLOW walk, so the path is
+ * re-verified when the work directory is made and before the final rename;
+ * the caller then removes what was written, through the same path).
+ */
+async function assertStillBelow(tmp: string, parent: string, target: string): Promise<void> {
+  const real = await realpath(tmp);
+  if (real !== join(parent, basename(tmp))) {
+    throw new PvjError(
+      ErrorCode.TARGET_NOT_ALLOWED,
+      `restore target ${target}: its parent now resolves to ${dirname(real)}, not ${parent} (a symlink was swapped in after the check)`,
+      { path: target },
+    );
   }
 }
 

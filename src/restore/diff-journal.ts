@@ -8,6 +8,7 @@ import { ErrorCode, RequestError } from "../errors.js";
 import type { JournalIndex } from "../journal/index-db.js";
 import type { Journal } from "../journal/journal.js";
 import { type NsEntry, replayNamespace } from "../journal/namespace.js";
+import { pinPoint } from "../journal/pins.js";
 import { type Point, type ResolvedPoint, resolvePoint } from "../journal/points.js";
 import { changedBlockBytes, type DiffEntry, type DiffLists, diffEntries } from "./diff.js";
 import { type BlockVersion, effectiveBlocks } from "./plan.js";
@@ -67,6 +68,16 @@ export function diffPoints(journal: Journal, from: Point, to: Point, now: number
       `from (seq ${a.seq}) is later than to (seq ${b.seq}): give the older point as from`,
     );
   }
+  // Synchronous today (nothing can fold in between), pinned anyway: one discipline for every reader.
+  const unpin = pinPoint(journal, a.seq);
+  try {
+    return diffResolved(journal, a, b);
+  } finally {
+    unpin();
+  }
+}
+
+function diffResolved(journal: Journal, a: ResolvedPoint, b: ResolvedPoint): PointDiff {
   const ix = journal.index;
   const bs = journal.blockSize;
   const treeA = replayNamespace(ix.nsUpTo(a.seq));

@@ -10,6 +10,7 @@ import { mkdir, rm, rmdir } from "node:fs/promises";
 import { dirname } from "node:path";
 import { ErrorCode, PvjError, RequestError } from "../errors.js";
 import type { Journal } from "../journal/journal.js";
+import { pinPoint } from "../journal/pins.js";
 import type { ResolvedPoint } from "../journal/points.js";
 import type { Logger } from "../log/logger.js";
 import type { BlockHasher } from "../util/hash.js";
@@ -18,6 +19,8 @@ import { buildPlan } from "./build-plan.js";
 import type { RestorePlan } from "./plan.js";
 import { prepareRestore, type RestoreRequest } from "./restore.js";
 import type { TargetPolicy } from "./target.js";
+
+type PreparedRestore = Awaited<ReturnType<typeof prepareRestore>>;
 
 /** Job states of the contract. A cancelled job is `failed` with error code CANCELLED. */
 export const JobState = {
@@ -142,7 +145,29 @@ export class RestoreJobs {
     ).catch((err: unknown) => {
       throw targetPathError(err, req.target);
     });
-    // No await from here on: the busy check and the registration are atomic.
+    // No await from here on: the pin, the busy check and the registration are
+    // atomic. The pin re-checks the point (retention may have folded it while
+    // the target was checked) and is released by finish(), or here on refusal.
+    const unpin = pinPoint(this.opts.journal, prepared.point.seq);
+    let job: Job;
+    try {
+      job = this.newJob(prepared, unpin);
+    } catch (err) {
+      unpin();
+      throw err;
+    }
+    this.jobs.set(job.id, job);
+    this.queue.push(job);
+    this.opts.logger.info(
+      { job: job.id, seq: job.point.seq, target: job.target, bytes: job.bytesTotal },
+      "restore queued",
+    );
+    this.pump();
+    return this.view(job);
+  }
+
+  /** Checks a prepared request against live jobs and plans it; throws a RequestError. */
+  private newJob(prepared: PreparedRestore, unpin: () => void): Job {
     for (const other of this.jobs.values()) {
       if (
         (other.state === JobState.queued || other.state === JobState.running) &&
@@ -156,15 +181,13 @@ export class RestoreJobs {
       }
     }
     const plan = buildPlan(this.opts.journal, prepared.point, prepared.paths);
-    // Retention must not fold away what this job will read; released in finish().
-    const unpin = this.opts.journal.pin(prepared.point.seq);
     if (prepared.paths && plan.entries.length === 0) {
       throw new RequestError(
         ErrorCode.NOT_FOUND,
         `none of ${prepared.paths.join(", ")} existed at seq ${prepared.point.seq}`,
       );
     }
-    const job: Job = {
+    return {
       id: randomBytes(8).toString("hex"),
       unpin,
       state: JobState.queued,
@@ -183,14 +206,6 @@ export class RestoreJobs {
       abort: new AbortController(),
       settled: Promise.resolve(),
     };
-    this.jobs.set(job.id, job);
-    this.queue.push(job);
-    this.opts.logger.info(
-      { job: job.id, seq: job.point.seq, target: job.target, bytes: job.bytesTotal },
-      "restore queued",
-    );
-    this.pump();
-    return this.view(job);
   }
 
   /** A job's current view, or null for an unknown (or long forgotten) id. */
@@ -303,6 +318,8 @@ export class RestoreJobs {
           hasher: this.opts.hasher,
           onProgress,
           signal,
+          // checkTarget answered a real path: its parent must stay what was checked.
+          realTarget: true,
         });
       } catch (err) {
         if (created !== undefined) await removeEmptyChain(parent, created);

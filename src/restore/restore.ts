@@ -2,6 +2,7 @@ import { mkdir } from "node:fs/promises";
 import { dirname } from "node:path";
 import { ErrorCode, RequestError } from "../errors.js";
 import type { Journal } from "../journal/journal.js";
+import { withPin } from "../journal/pins.js";
 import { type Point, type ResolvedPoint, resolvePoint } from "../journal/points.js";
 import type { BlockHasher } from "../util/hash.js";
 import { type ApplyResult, applyPlan, type RestoreProgress } from "./apply.js";
@@ -55,12 +56,7 @@ export async function runRestore(
   prepared: { point: ResolvedPoint; target: string; paths: string[] | null },
   opts: { onProgress?: (p: RestoreProgress) => void; signal?: AbortSignal } = {},
 ): Promise<ApplyResult & { point: ResolvedPoint }> {
-  const unpin = journal.pin(prepared.point.seq);
-  try {
-    return await restorePinned(journal, hasher, prepared, opts);
-  } finally {
-    unpin();
-  }
+  return withPin(journal, prepared.point.seq, () => restorePinned(journal, hasher, prepared, opts));
 }
 
 async function restorePinned(
@@ -82,6 +78,7 @@ async function restorePinned(
     plan,
     target: prepared.target,
     hasher,
+    realTarget: true,
     ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
     ...(opts.signal ? { signal: opts.signal } : {}),
   });

@@ -1,5 +1,5 @@
 import { lstat, readdir, realpath } from "node:fs/promises";
-import { basename, dirname, isAbsolute, join, resolve, sep } from "node:path";
+import { basename, dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
 import { ErrorCode, isErrno, RequestError } from "../errors.js";
 
 /** Where a restore may write. */
@@ -8,7 +8,16 @@ export interface TargetPolicy {
   readonly allowedRoots: readonly string[] | null;
   /** Live sources, the journal, the mirror: a target may not be in, at or above any of them. */
   readonly forbidden: readonly string[];
+  /**
+   * drills.sandboxRoot, which may equal or lie below a restore root: a target
+   * may sit beside the sandboxes, but not in one (`drill-*` right below it),
+   * nor at or above the root itself. Only the sandboxes are off limits.
+   */
+  readonly sandboxRoot?: string | null;
 }
+
+/** Drill sandboxes are `<drills.sandboxRoot>/drill-<id>` (src/drill/runner.ts). */
+const SANDBOX_PREFIX = "drill-";
 
 /** True when `p` equals `root` or lies below it (both absolute, normalised). */
 function within(p: string, root: string): boolean {
@@ -93,6 +102,13 @@ async function checkTargetUnsafe(
     const rf = await realOf(resolve(f));
     if (within(real, rf) || within(rf, real))
       throw notAllowed(`it overlaps ${rf}, which must never be written by a restore`);
+  }
+  if (policy.sandboxRoot) {
+    const rs = await realOf(resolve(policy.sandboxRoot));
+    if (within(rs, real))
+      throw notAllowed(`it is or contains drills.sandboxRoot (${rs}); restore below it instead`);
+    if (within(real, rs) && relative(rs, real).split(sep)[0]!.startsWith(SANDBOX_PREFIX))
+      throw notAllowed(`it lies in a drill sandbox (${rs}/${SANDBOX_PREFIX}*), which drills own`);
   }
   let st: Awaited<ReturnType<typeof lstat>> | null = null;
   try {

@@ -14,7 +14,16 @@ export interface HttpStreamOptions {
   readonly token: string | null;
   /** PEM of the CA that signed the sidecar's certificate; null = system CAs. */
   readonly ca: Buffer | null;
+  /** Abandon an ack after this many ms (default DEFAULT_ACK_TIMEOUT_MS). */
+  readonly ackTimeoutMs?: number;
 }
+
+/**
+ * 10 s: an ack is a tiny POST; one that hangs (a stalled sidecar, a dead
+ * NAT entry) must fail and be retried with the next position, not block
+ * every later ack forever.
+ */
+export const DEFAULT_ACK_TIMEOUT_MS = 10_000;
 
 /** Reads a CA file for the stream (config replica.caFile). */
 export function readCa(file: string | null): Buffer | null {
@@ -87,12 +96,26 @@ export class HttpStreamSource implements StreamSource {
   }
 
   async ack(seq: number): Promise<void> {
-    const res = await this.send(
-      "POST",
-      `/v1/replicas/${encodeURIComponent(this.opts.replicaId)}/ack`,
-      Buffer.from(JSON.stringify({ seq })),
-    );
-    if (res.statusCode !== 200) throw await this.failure(res);
-    res.resume();
+    const timeoutMs = this.opts.ackTimeoutMs ?? DEFAULT_ACK_TIMEOUT_MS;
+    const signal = AbortSignal.timeout(timeoutMs);
+    try {
+      const res = await this.send(
+        "POST",
+        `/v1/replicas/${encodeURIComponent(this.opts.replicaId)}/ack`,
+        Buffer.from(JSON.stringify({ seq })),
+        signal,
+      );
+      if (res.statusCode !== 200) throw await this.failure(res);
+      res.resume();
+    } catch (err) {
+      if (signal.aborted && !(err instanceof PvjError))
+        throw new PvjError(
+          ErrorCode.IO_ERROR,
+          `ack to ${this.opts.source} timed out after ${timeoutMs} ms`,
+          {},
+          err,
+        );
+      throw err;
+    }
   }
 }

@@ -11,6 +11,8 @@ export interface ReplicaState {
   ackedSeq: number;
   lastSeen: number;
   connected: number;
+  /** The newest ack this sidecar refused (401, 403, 400...), cleared by an accepted one. */
+  lastAckError?: { readonly status: number; readonly at: string } | null;
 }
 
 /** Tracks replicas' acknowledged positions. */
@@ -50,10 +52,22 @@ export class ReplicaTracker {
     if (r) r.connected = Math.max(0, r.connected - 1);
   }
 
+  /**
+   * Notes a refused ack of a known replica (shown as replicas[].lastAckError):
+   * a replica whose token no longer matches keeps this sidecar from folding
+   * anything. Unknown ids are ignored, so that requests without a valid token
+   * cannot add replicas (each would hold retention).
+   */
+  ackRefused(id: string, status: number): void {
+    const r = this.replicas.get(id);
+    if (r) r.lastAckError = { status, at: new Date().toISOString() };
+  }
+
   /** Records an acknowledgement (never moves backwards, never past the journal's end). */
   ack(id: string, seq: number): void {
     const r = this.get(id);
     r.lastSeen = Date.now();
+    r.lastAckError = null;
     const s = Math.min(seq, this.journal.lastSeq);
     if (s <= r.ackedSeq) return;
     r.ackedSeq = s;
@@ -77,6 +91,7 @@ export class ReplicaTracker {
     connected: boolean;
     lastSeen: string;
     pendingSince: string | null;
+    lastAckError: { readonly status: number; readonly at: string } | null;
   }[] {
     return [...this.replicas.values()].map((r) => {
       const since =
@@ -88,6 +103,7 @@ export class ReplicaTracker {
         connected: r.connected > 0,
         lastSeen: new Date(r.lastSeen).toISOString(),
         pendingSince: since === null ? null : new Date(since).toISOString(),
+        lastAckError: r.lastAckError ?? null,
       };
     });
   }

@@ -95,21 +95,31 @@ export function streamRoutes(deps: StreamRoutesDeps): FastifyPluginAsync {
           if (base > 0 && from <= base) {
             // The replica needs history retention folded: send the state at the base.
             log.info({ from, base }, "replica is behind the retention window: sending a base");
-            await send({ t: "base", seq: base, ts: journal.index.tsAtSeq(base) ?? journal.lastTs });
-            let bodies: RecordBody[] = [];
-            let bytes = 0;
-            for await (const body of baseBodies(journal, base, deps.hasher, () => true)) {
-              bodies.push(body);
-              bytes += recordBytes(body);
-              if (bytes >= BATCH_BYTES) {
-                await send({ t: "base-records", bodies });
-                bodies = [];
-                bytes = 0;
+            // Pinned (before the first await): retention must not fold past the base while it is sent.
+            const release = journal.pin(base);
+            try {
+              await send({
+                t: "base",
+                seq: base,
+                ts: journal.index.tsAtSeq(base) ?? journal.lastTs,
+              });
+              let bodies: RecordBody[] = [];
+              let bytes = 0;
+              for await (const body of baseBodies(journal, base, deps.hasher, () => true)) {
+                bodies.push(body);
+                bytes += recordBytes(body);
+                if (bytes >= BATCH_BYTES) {
+                  await send({ t: "base-records", bodies });
+                  bodies = [];
+                  bytes = 0;
+                }
+                if (closed) return;
               }
-              if (closed) return;
+              if (bodies.length > 0) await send({ t: "base-records", bodies });
+              await send({ t: "base-end", seq: base });
+            } finally {
+              release();
             }
-            if (bodies.length > 0) await send({ t: "base-records", bodies });
-            await send({ t: "base-end", seq: base });
             next = base + 1;
           }
           let lastBeat = 0;
@@ -170,7 +180,13 @@ export function streamRoutes(deps: StreamRoutesDeps): FastifyPluginAsync {
             200: { type: "object", properties: { ackedSeq: { type: "integer" } } },
             400: errorResponseSchema,
             401: errorResponseSchema,
+            403: errorResponseSchema,
           },
+        },
+        // Runs for answers from the auth hook too: a refused ack must show on the sidecar.
+        onResponse: (request, reply, done) => {
+          if (reply.statusCode >= 400) tracker.ackRefused(request.params.id, reply.statusCode);
+          done();
         },
       },
       async (request) => {

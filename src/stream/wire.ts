@@ -39,6 +39,34 @@ export const WIRE_HEADER_BYTES = 8;
 /** Largest frame accepted: a batch is cut at ~4 MiB, a single block is at most 16 MiB. */
 export const MAX_WIRE_FRAME = 24 * 1024 * 1024;
 
+/** The message types a stream carries (the `t` field). */
+const MESSAGE_TYPES: ReadonlySet<string> = new Set([
+  "hello",
+  "base",
+  "base-records",
+  "base-end",
+  "records",
+  "heartbeat",
+]);
+
+/**
+ * Unpacks a checksummed payload. A payload whose checksum holds but that is
+ * not a message (a peer that frames garbage correctly) is corruption too,
+ * never an exception of another kind, and never handed on.
+ */
+function decodePayload(payload: Buffer): StreamMessage {
+  let value: unknown;
+  try {
+    value = unpackValue(payload);
+  } catch (err) {
+    throw new CorruptionError("stream frame payload does not decode", {}, err);
+  }
+  const t = (value as { t?: unknown } | null)?.t;
+  if (typeof value !== "object" || value === null || typeof t !== "string" || !MESSAGE_TYPES.has(t))
+    throw new CorruptionError("stream frame holds no known message");
+  return value as StreamMessage;
+}
+
 /** Encodes one message as a frame. */
 export function encodeMessage(msg: StreamMessage): Buffer {
   const payload = packValue(msg);
@@ -78,7 +106,7 @@ export class FrameDecoder {
       const payload = buf.subarray(WIRE_HEADER_BYTES, WIRE_HEADER_BYTES + len);
       if (crc32(payload) !== buf.readUInt32LE(4))
         throw new CorruptionError("stream frame checksum mismatch");
-      out.push(unpackValue(payload) as StreamMessage);
+      out.push(decodePayload(payload));
       const rest = buf.subarray(WIRE_HEADER_BYTES + len);
       this.chunks = rest.length > 0 ? [rest] : [];
       this.length = rest.length;

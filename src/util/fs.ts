@@ -1,4 +1,4 @@
-import { open } from "node:fs/promises";
+import { type FileHandle, open } from "node:fs/promises";
 
 /**
  * fsyncs a directory so that a file created, renamed or removed in it survives
@@ -26,4 +26,34 @@ export function unwritten(buffers: readonly Buffer[], written: number): Buffer[]
     n = 0;
   }
   return rest;
+}
+
+/**
+ * Writes all of `data` at `position`, looping over short writes (legal for
+ * any write, e.g. near ENOSPC or on some network filesystems); a write that
+ * makes no progress is an error rather than an endless loop.
+ */
+export async function writeAll(fh: FileHandle, data: Buffer, position: number): Promise<void> {
+  let done = 0;
+  while (done < data.length) {
+    const { bytesWritten } = await fh.write(data, done, data.length - done, position + done);
+    if (bytesWritten <= 0) throw new Error(`write made no progress at offset ${position + done}`);
+    done += bytesWritten;
+  }
+}
+
+/** writev of all of `buffers` at `position`, looping over short writes like writeAll. */
+export async function writevAll(
+  fh: FileHandle,
+  buffers: readonly Buffer[],
+  position: number,
+): Promise<void> {
+  let rest = [...buffers];
+  let pos = position;
+  while (rest.length > 0) {
+    const { bytesWritten } = await fh.writev(rest, pos);
+    if (bytesWritten <= 0) throw new Error(`writev made no progress at offset ${pos}`);
+    pos += bytesWritten;
+    rest = unwritten(rest, bytesWritten);
+  }
 }

@@ -26,7 +26,11 @@ import { streamRoutes } from "../../src/stream/stream-routes.js";
 import { BlockHasher } from "../../src/util/hash.js";
 import { tmpDir, waitFor } from "../helpers/index.js";
 
-/** Drill settings for tests: no schedule, 10 s verify timeout. */
+/**
+ * Drill settings for tests: no schedule, 10 s verify timeout. Request argv is
+ * allowed here (drills.allowRequestCommands) because most drill tests send
+ * their own check; test/drill-security.test.ts covers the default (off).
+ */
 export function drillsConfig(
   sandboxRoot: string | null,
   over: Partial<DrillsConfig> = {},
@@ -35,7 +39,9 @@ export function drillsConfig(
     sandboxRoot,
     schedule: 0,
     point: "latest",
+    verifyCommands: {},
     verify: null,
+    allowRequestCommands: true,
     verifyTimeout: 10_000,
     ...over,
   };

@@ -6,7 +6,10 @@
  * --verify takes one shell command line and runs it as ["sh", "-c", CMD] in
  * the sandbox: quoting, pipes and `$PVJ_DRILL_DIR` work as typed, e.g.
  * --verify 'sqlite3 "$PVJ_DRILL_DIR/data/db.sqlite" "PRAGMA integrity_check" | grep -qx ok'.
- * (The API itself takes an argv array and uses no shell.)
+ * (The API itself takes an argv array and uses no shell.) The daemon runs such
+ * a command only with drills.allowRequestCommands: true; otherwise it answers
+ * 403 COMMAND_NOT_ALLOWED naming that key. --verify-name NAME picks a command
+ * from the daemon's drills.verifyCommands instead, which always works.
  */
 import type { Command } from "commander";
 import { InvalidArgumentError } from "commander";
@@ -21,6 +24,7 @@ export interface DrillOptions {
   readonly checkpoint?: string;
   readonly at?: Date;
   readonly verify?: string;
+  readonly verifyName?: string;
   readonly verifyTimeout?: string;
   readonly keep?: boolean;
   readonly server: URL;
@@ -40,7 +44,15 @@ export function drillBody(opts: DrillOptions): Record<string, unknown> {
       throw new UsageError(`--checkpoint expects a checkpoint id (a number), got "${point.id}"`);
     body.checkpoint = Number(point.id);
   } else if (point?.kind === "at") body.at = point.time.toISOString();
-  if (opts.verify !== undefined) {
+  if (opts.verify !== undefined && opts.verifyName !== undefined)
+    throw new UsageError("give at most one of --verify, --verify-name");
+  if (opts.verifyName !== undefined) {
+    if (opts.verifyTimeout !== undefined)
+      throw new UsageError(
+        "--verify-timeout goes with --verify (named commands use drills.verifyTimeout)",
+      );
+    body.verify = opts.verifyName;
+  } else if (opts.verify !== undefined) {
     if (opts.verify.trim().length === 0) throw new UsageError("--verify needs a command");
     body.verify = {
       command: ["sh", "-c", opts.verify],
@@ -90,7 +102,7 @@ export function registerDrill(program: Command): Command {
   return program
     .command("drill")
     .usage(
-      "[--checkpoint ID | --at TIME] [--verify CMD] [--keep] --server URL [--token-file F] [--json]",
+      "[--checkpoint ID | --at TIME] [--verify CMD | --verify-name NAME] [--keep] --server URL [--token-file F] [--json]",
     )
     .description(
       "runs a failover drill through the API, prints its report; exit 0 only if it passed",
@@ -99,8 +111,9 @@ export function registerDrill(program: Command): Command {
     .option("--at <time>", "drill the newest position at or before this ISO 8601 time", parseTime)
     .option(
       "--verify <cmd>",
-      "shell command run as sh -c CMD in the sandbox (env: PVJ_DRILL_DIR, PVJ_DRILL_POINT_TS, PVJ_DRILL_POINT_SEQ)",
+      "shell command run as sh -c CMD in the sandbox (env: PVJ_DRILL_DIR, PVJ_DRILL_POINT_TS, PVJ_DRILL_POINT_SEQ); the daemon needs drills.allowRequestCommands: true",
     )
+    .option("--verify-name <name>", "run the daemon's drills.verifyCommands entry NAME")
     .option(
       "--verify-timeout <duration>",
       "kill the verify command after this long (default: drills.verifyTimeout)",

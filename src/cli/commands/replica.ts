@@ -9,7 +9,7 @@ import { readCa } from "../../stream/http-source.js";
 import type { CliContext } from "../context.js";
 import { ExitCode } from "../exit.js";
 import { waitForShutdownSignal } from "../lifecycle.js";
-import { readTokenFile } from "../token.js";
+import { readApiTokens, readTokenFile } from "../token.js";
 import {
   addDaemonOptions,
   type DaemonOptions,
@@ -36,8 +36,7 @@ export async function runReplica(opts: DaemonOptions): Promise<ExitCode> {
   const rc = config.replica as ReplicaConfig;
   const root = createRootLogger({ level: config.log.level });
   const log = childLogger(root, "replica");
-  const token =
-    config.api.tokenFile === null ? null : readTokenFile(config.api.tokenFile, "api.tokenFile");
+  const token = readApiTokens(config.api);
   const streamToken =
     rc.tokenFile === null ? null : readTokenFile(rc.tokenFile, "replica.tokenFile");
   let ca: Buffer | null;

@@ -11,7 +11,7 @@ import { childLogger, createRootLogger, type Logger } from "../../log/logger.js"
 import type { CliContext } from "../context.js";
 import { ExitCode } from "../exit.js";
 import { DEFAULT_SHUTDOWN_TIMEOUT_MS, waitForShutdownSignal } from "../lifecycle.js";
-import { readTokenFile } from "../token.js";
+import { readApiTokens } from "../token.js";
 
 /** Options of `pvjournal sidecar` as commander parses them. */
 export interface DaemonOptions {
@@ -70,8 +70,7 @@ export async function runSidecar(opts: DaemonOptions): Promise<ExitCode> {
   });
   const root = createRootLogger({ level: config.log.level });
   const log = childLogger(root, "sidecar");
-  const token =
-    config.api.tokenFile === null ? null : readTokenFile(config.api.tokenFile, "api.tokenFile");
+  const token = readApiTokens(config.api);
   const https = readTls(config);
   if (token === null)
     log.warn("api.tokenFile is not set: /v1 routes are open to anyone who can reach the port");

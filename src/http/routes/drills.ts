@@ -5,23 +5,24 @@
  * schedule (drills.schedule) and the drill metrics; all stop with the app.
  */
 import type { FastifyPluginAsync } from "fastify";
-import { MAX_TIMER_MS, parseDuration } from "../../config/duration.js";
 import type { DrillsConfig } from "../../config/types.js";
 import type { CloneFile } from "../../drill/clone.js";
 import { mirrorView } from "../../drill/materialise.js";
 import { registerDrillMetrics } from "../../drill/metrics.js";
 import { type DrillReport, DrillState, renderHtml } from "../../drill/report.js";
-import { DRILL_ID_PATTERN, type DrillRequest, DrillRunner } from "../../drill/runner.js";
+import { DRILL_ID_PATTERN, DrillRunner } from "../../drill/runner.js";
 import { startDrillSchedule } from "../../drill/schedule.js";
 import { MAX_REPORTS } from "../../drill/store.js";
 import { ErrorCode, RequestError } from "../../errors.js";
 import type { Journal } from "../../journal/journal.js";
-import { type Point, parseTime } from "../../journal/points.js";
 import type { Logger } from "../../log/logger.js";
 import type { Metrics } from "../../metrics/registry.js";
 import type { Mirror } from "../../replica/mirror.js";
 import type { BlockHasher } from "../../util/hash.js";
+import { MAX_ARGV, parseDrillBody } from "./drill-body.js";
 import { errorResponses } from "./error-responses.js";
+
+export { parseDrillBody, parseOptionalPoint } from "./drill-body.js";
 
 /** What the drill routes need from a daemon. */
 export interface DrillRoutesDeps {
@@ -39,10 +40,6 @@ export interface DrillRoutesDeps {
   /** Replaces the reflink call (tests). */
   readonly cloneFile?: CloneFile;
 }
-
-/** Longest verify argv accepted, in items and per item. */
-const MAX_ARGV = 256;
-const MAX_ARG_LENGTH = 8192;
 
 const pointSchema = {
   type: "object",
@@ -128,81 +125,6 @@ export const drillReportSchema = {
   },
 } as const;
 
-function bad(message: string): RequestError {
-  return new RequestError(ErrorCode.BAD_REQUEST, message);
-}
-
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
-
-/** Parses an optional `{checkpoint | at}` (at most one): null = the default point. Pure. */
-export function parseOptionalPoint(body: Record<string, unknown>): Point | null {
-  const given = (["checkpoint", "at"] as const).filter((k) => body[k] !== undefined);
-  if (given.length > 1) throw bad("give at most one of checkpoint, at");
-  if (body.checkpoint !== undefined) {
-    const c = body.checkpoint;
-    if (typeof c !== "number" || !Number.isSafeInteger(c) || c < 0)
-      throw bad("checkpoint must be a non-negative integer");
-    return { checkpoint: c };
-  }
-  if (body.at !== undefined) {
-    if (typeof body.at !== "string" || body.at.length > 64)
-      throw bad("at must be an ISO 8601 time string, e.g. 2026-11-25T12:00:00.000Z");
-    return { at: parseTime(body.at) };
-  }
-  return null;
-}
-
-const KEYS = new Set(["checkpoint", "at", "verify", "keep"]);
-
-/**
- * Parses `{checkpoint | at ?, verify?: {command: [argv...], timeout?: "60s"} | null, keep?}`
- * as sent (fastify's ajv would coerce types). Pure; throws BAD_REQUEST or INVALID_POINT.
- */
-export function parseDrillBody(body: unknown): DrillRequest {
-  const b = body === undefined || body === null ? {} : body;
-  if (!isPlainObject(b)) throw bad("the body must be a JSON object");
-  const unknown = Object.keys(b).filter((k) => !KEYS.has(k));
-  if (unknown.length > 0)
-    throw bad(`unknown field(s) ${unknown.map((k) => JSON.stringify(k)).join(", ")}`);
-  const point = parseOptionalPoint(b);
-  if (b.keep !== undefined && typeof b.keep !== "boolean") throw bad("keep must be true or false");
-  const keep = b.keep === true;
-  if (b.verify === undefined) return { point, keep };
-  if (b.verify === null) return { point, keep, verify: null };
-  const v = b.verify;
-  if (!isPlainObject(v)) throw bad("verify must be an object {command: [argv...], timeout?}");
-  const extra = Object.keys(v).filter((k) => k !== "command" && k !== "timeout");
-  if (extra.length > 0)
-    throw bad(`unknown field(s) in verify: ${extra.map((k) => JSON.stringify(k)).join(", ")}`);
-  const cmd = v.command;
-  if (
-    !Array.isArray(cmd) ||
-    cmd.length === 0 ||
-    cmd.length > MAX_ARGV ||
-    !cmd.every((a) => typeof a === "string" && a.length <= MAX_ARG_LENGTH) ||
-    (cmd[0] as string).length === 0
-  ) {
-    throw bad(
-      `verify.command must be an argv array of 1..${MAX_ARGV} strings, e.g. ["sh", "-c", "test -f $PVJ_DRILL_DIR/data/db"]`,
-    );
-  }
-  let timeoutMs: number | null = null;
-  if (v.timeout !== undefined) {
-    if (typeof v.timeout !== "string")
-      throw bad('verify.timeout must be a duration string like "60s"');
-    try {
-      timeoutMs = parseDuration(v.timeout);
-    } catch (err) {
-      throw bad(`verify.timeout: ${(err as Error).message}`);
-    }
-    if (timeoutMs <= 0 || timeoutMs > MAX_TIMER_MS)
-      throw bad("verify.timeout must be more than 0 and at most 24d");
-  }
-  return { point, keep, verify: { command: cmd as string[], timeoutMs } };
-}
-
 const idParams = {
   type: "object",
   required: ["id"],
@@ -253,23 +175,31 @@ export function drillRoutes(deps: DrillRoutesDeps): FastifyPluginAsync {
               checkpoint: { type: "integer", minimum: 0 },
               at: { type: "string", maxLength: 64, description: "ISO 8601 time with a zone" },
               verify: {
-                type: ["object", "null"],
-                additionalProperties: false,
-                required: ["command"],
-                properties: {
-                  command: {
-                    type: "array",
-                    minItems: 1,
-                    maxItems: MAX_ARGV,
-                    items: { type: "string" },
-                    description:
-                      "argv, run without a shell in the sandbox with PVJ_DRILL_DIR, PVJ_DRILL_POINT_TS, PVJ_DRILL_POINT_SEQ",
+                description:
+                  'A name from drills.verifyCommands (e.g. "pg-check"); null = none; or {command: [argv]}, accepted only when drills.allowRequestCommands is true',
+                anyOf: [
+                  { type: "string", maxLength: 64 },
+                  { type: "null" },
+                  {
+                    type: "object",
+                    additionalProperties: false,
+                    required: ["command"],
+                    properties: {
+                      command: {
+                        type: "array",
+                        minItems: 1,
+                        maxItems: MAX_ARGV,
+                        items: { type: "string" },
+                        description:
+                          "argv, run without a shell in the sandbox with PVJ_DRILL_DIR, PVJ_DRILL_POINT_TS, PVJ_DRILL_POINT_SEQ",
+                      },
+                      timeout: {
+                        type: "string",
+                        description: 'Duration, e.g. "60s" (default drills.verifyTimeout)',
+                      },
+                    },
                   },
-                  timeout: {
-                    type: "string",
-                    description: 'Duration, e.g. "60s" (default drills.verifyTimeout)',
-                  },
-                },
+                ],
               },
               keep: { type: "boolean", description: "Keep the sandbox after the drill" },
             },
@@ -283,6 +213,7 @@ export function drillRoutes(deps: DrillRoutesDeps): FastifyPluginAsync {
             ...errorResponses({
               400: ["BAD_REQUEST", "INVALID_POINT"],
               401: ["UNAUTHORIZED"],
+              403: ["FORBIDDEN (read-only token)", "COMMAND_NOT_ALLOWED (request argv is off)"],
               404: ["CHECKPOINT_NOT_FOUND (also: no checkpoint yet)"],
               409: ["DRILLS_DISABLED (drills.sandboxRoot is not set)"],
               422: ["POINT_OUT_OF_RANGE"],

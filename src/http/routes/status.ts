@@ -20,6 +20,8 @@ export interface StatusBody {
     readonly newest: string | null;
     readonly sizeLimit: number;
     readonly nearLimit: boolean;
+    /** Retention pins held right now (restores, drills, failover, diff, mirror). */
+    readonly pins: number;
   };
   /** Age in seconds of the oldest change not yet durable (capture lag on a sidecar, replication lag on a replica). */
   readonly lagSeconds: number;
@@ -64,6 +66,10 @@ export function statusRoutes(status: () => StatusBody): FastifyPluginAsync {
                     newest: { type: ["string", "null"] },
                     sizeLimit: { type: "integer" },
                     nearLimit: { type: "boolean" },
+                    pins: {
+                      type: "integer",
+                      description: "Retention pins held by readers of a point; 0 when idle",
+                    },
                   },
                 },
                 lagSeconds: { type: "number" },
