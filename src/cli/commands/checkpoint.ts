@@ -40,7 +40,7 @@ export async function runCheckpoint(opts: CheckpointOptions): Promise<void> {
     )
     .join(", ");
   process.stdout.write(
-    `checkpoint ${cp.id} at seq ${cp.seq} (${cp.ts}), ${cp.consistency}-consistent${cp.label ? `, label "${cp.label}"` : ""}${hooks ? `; ${hooks}` : ""}\n`,
+    `checkpoint ${cp.id} at seq ${cp.seq} (${cp.ts}), ${consistencyText(cp.consistency)}${cp.label ? `, label "${cp.label}"` : ""}${hooks ? `; ${hooks}` : ""}\n`,
   );
 }
 
@@ -55,4 +55,10 @@ export function registerCheckpoint(program: Command): Command {
     .option("--token-file <file>", "file holding the API bearer token")
     .option("--json", "print the checkpoint as JSON")
     .action(runCheckpoint);
+}
+
+/** How a checkpoint's consistency reads to a person (design.md "Capture modes"). */
+export function consistencyText(c: string): string {
+  if (c === "fuzzy") return "fuzzy (watch mode: files from different moments; not crash-consistent)";
+  return `${c}-consistent`;
 }

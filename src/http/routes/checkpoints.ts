@@ -21,7 +21,12 @@ export const checkpointSchema = {
     seq: { type: "integer", description: "Journal position the checkpoint covers" },
     ts: { type: "string", format: "date-time" },
     label: { type: ["string", "null"] },
-    consistency: { type: "string", enum: ["app", "crash", "fuzzy"] },
+    consistency: {
+      type: "string",
+      enum: ["app", "crash", "fuzzy"],
+      description:
+        "app: a pre hook ran and succeeded; crash: intercept mode, every write delivered before the checkpoint and none after (what a power cut leaves); fuzzy: watch mode, each file from some moment of the settle, not safe for multi-file databases",
+    },
     hooks: {
       type: "object",
       additionalProperties: {
