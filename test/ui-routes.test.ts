@@ -9,10 +9,10 @@ import { join, relative } from "node:path";
 import type { FastifyInstance } from "fastify";
 import { afterEach, describe, expect, it } from "vitest";
 import { restorePolicyRoutes } from "../src/http/routes/restore-policy.js";
+import { UI_CSP, UI_STATIC_DIR } from "../src/http/routes/ui.js";
 import { buildServer } from "../src/http/server.js";
 import { silentLogger } from "../src/log/logger.js";
 import { createMetrics } from "../src/metrics/registry.js";
-import { UI_CSP, UI_STATIC_DIR } from "../src/ui/routes.js";
 
 const TOKEN = "ui-routes-token";
 const apps: FastifyInstance[] = [];

@@ -14,12 +14,12 @@ import {
 import { ConfigError } from "../errors.js";
 import { childLogger, type Logger } from "../log/logger.js";
 import type { Metrics } from "../metrics/registry.js";
-import { uiRoutes } from "../ui/routes.js";
 import { type ApiTokens, bearerAuth } from "./auth.js";
 import { installErrorHandlers, notFoundHandler } from "./errors.js";
 import { QuietRequestLog } from "./request-log.js";
 import { healthRoutes, type Readiness } from "./routes/health.js";
 import { metricsRoutes } from "./routes/metrics.js";
+import { uiRoutes } from "./routes/ui.js";
 
 /** A feature's routes: a fastify plugin mounted under /v1, behind the bearer token when set. */
 export type V1Routes = FastifyPluginAsync;

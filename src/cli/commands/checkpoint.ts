@@ -59,6 +59,7 @@ export function registerCheckpoint(program: Command): Command {
 
 /** How a checkpoint's consistency reads to a person (design.md "Capture modes"). */
 export function consistencyText(c: string): string {
-  if (c === "fuzzy") return "fuzzy (watch mode: files from different moments; not crash-consistent)";
+  if (c === "fuzzy")
+    return "fuzzy (watch mode: files from different moments; not crash-consistent)";
   return `${c}-consistent`;
 }

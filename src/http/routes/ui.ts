@@ -8,14 +8,14 @@ import { readdirSync, readFileSync } from "node:fs";
 import { extname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { FastifyPluginAsync, FastifyReply } from "fastify";
-import { ErrorCode } from "../errors.js";
-import { sendError } from "../http/errors.js";
+import { ErrorCode } from "../../errors.js";
+import { sendError } from "../errors.js";
 
 /** Where the console is mounted. */
 export const UI_PREFIX = "/ui";
 
 /** The static files: next to this module in src/ (tests) and in dist/ (built). */
-export const UI_STATIC_DIR = fileURLToPath(new URL("./static/", import.meta.url));
+export const UI_STATIC_DIR = fileURLToPath(new URL("../../ui/static/", import.meta.url));
 
 const TYPES: Readonly<Record<string, string>> = {
   ".html": "text/html; charset=utf-8",
