@@ -17,7 +17,8 @@ export type Hash = (data: Uint8Array) => Buffer;
  * Records for `data` written at `offset` of a file with identities
  * `fileIds`, size `sizeBefore` before the write: blob + write per touched
  * block and identity, then size if the file grew. Blocks fully covered by the
- * write are taken from `data` (copied: the request buffer is reused).
+ * write are slices of `data`, not copies: the caller hands over a buffer that
+ * nothing reuses (each FUSE request has its own).
  */
 export function writeRecords(
   fileIds: readonly number[],
@@ -37,7 +38,7 @@ export function writeRecords(
     const bEnd = Math.min(bStart + blockSize, sizeAfter);
     const block =
       offset <= bStart && end >= bEnd
-        ? Buffer.from(data.subarray(bStart - offset, bEnd - offset))
+        ? data.subarray(bStart - offset, bEnd - offset)
         : readBlock(bStart, bEnd - bStart);
     pushBlock(out, fileIds, b, block, hash);
   }

@@ -9,7 +9,9 @@ import { readSync } from "node:fs";
 import { parentPort, workerData } from "node:worker_threads";
 
 const { fd, bufferBytes } = workerData as { fd: number; bufferBytes: number };
-const buf = Buffer.allocUnsafe(bufferBytes);
+/** Requests larger than this (big WRITEs) hand over the read buffer itself instead of a copy. */
+const HAND_OVER_BYTES = 64 * 1024;
+let buf = Buffer.from(new ArrayBuffer(bufferBytes));
 const pause = new Int32Array(new SharedArrayBuffer(4));
 
 for (;;) {
@@ -29,7 +31,14 @@ for (;;) {
     parentPort?.postMessage({ end: code ?? String(err) });
     break;
   }
-  const copy = new ArrayBuffer(n);
-  buf.copy(Buffer.from(copy), 0, 0, n);
-  parentPort?.postMessage(copy, [copy]);
+  if (n > HAND_OVER_BYTES) {
+    // Zero-copy: the main thread takes this buffer (its blocks go into the journal as they are).
+    const whole = buf.buffer as ArrayBuffer;
+    parentPort?.postMessage({ buf: whole, n }, [whole]);
+    buf = Buffer.from(new ArrayBuffer(bufferBytes));
+  } else {
+    const copy = new ArrayBuffer(n);
+    buf.copy(Buffer.from(copy), 0, 0, n);
+    parentPort?.postMessage({ buf: copy, n }, [copy]);
+  }
 }

@@ -74,9 +74,10 @@ export class FuseSession {
     const w = new Worker(new URL("./reader-worker.js", import.meta.url), {
       workerData: { fd: this.fd, bufferBytes: BUFFER_BYTES },
     });
-    w.on("message", (msg: ArrayBuffer | { end: string }) => {
-      if (msg instanceof ArrayBuffer) {
-        if (msg.byteLength >= IN_HEADER_BYTES) void this.handle(Buffer.from(msg));
+    w.on("message", (msg: { buf: ArrayBuffer; n: number } | { end: string }) => {
+      if ("buf" in msg) {
+        // Each request owns its buffer: writes may hand slices of it to the journal.
+        if (msg.n >= IN_HEADER_BYTES) void this.handle(Buffer.from(msg.buf, 0, msg.n));
         return;
       }
       this.finish(msg.end === "ENODEV" ? null : new Error(`reading /dev/fuse: ${msg.end}`));
