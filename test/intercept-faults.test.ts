@@ -4,7 +4,7 @@
  * names, 4 GiB offsets, concurrent writers on one file, and a missing
  * privilege (exit 2 with what to grant).
  */
-import { existsSync } from "node:fs";
+import { closeSync, existsSync, openSync, writeSync } from "node:fs";
 import { mkdir, open, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -105,6 +105,19 @@ describe.runIf(existsSync("/dev/fuse"))("intercept capture: faults", () => {
     await tail.read(b, 0, 4, 4 * 1024 ** 3 + 123);
     await tail.close();
     expect(b.toString()).toBe("tail");
+    // A clean stop (SIGTERM) exits 0 and detaches the mount even while a file
+    // is held open on it: the holder gets an error, never a hang.
+    const held = openSync(join(mnt, "shared"), "r+");
+    await rig.stop();
+    // Writes need the daemon (cached reads may still be served by the kernel).
+    expect(() => writeSync(held, Buffer.from("x"), 0, 1, 0)).toThrow(/ENOTCONN|ENODEV|EIO/);
+    try {
+      closeSync(held);
+    } catch {
+      // ENOTCONN: the connection is gone; the descriptor is released anyway
+    }
+    const mounts = await readFile("/proc/self/mountinfo", "utf8");
+    expect(mounts).not.toContain(` ${mnt} `);
   }, 120_000);
 
   it("a full journal disk gives the app ENOSPC, loses nothing acknowledged, and catches up once there is space", async () => {

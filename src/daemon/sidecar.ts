@@ -140,6 +140,11 @@ export async function createSidecar(
     };
   };
 
+  // Never written by a restore or a drill: the volumes, their intercept mounts, the journal.
+  const liveDirs = [
+    ...config.sources.flatMap((s) => (s.mountPoint !== null ? [s.path, s.mountPoint] : [s.path])),
+    config.journal.dir,
+  ];
   const app = await buildServer({
     logger: root,
     token: secrets.token,
@@ -173,7 +178,7 @@ export async function createSidecar(
         policy: {
           allowedRoots: config.restore.allowedRoots,
           // Drill sandboxes may sit below a restore root; drills own them.
-          forbidden: [...config.sources.map((s) => s.path), config.journal.dir],
+          forbidden: liveDirs,
           sandboxRoot: config.drills.sandboxRoot,
         },
         concurrency: config.restore.concurrency,
@@ -185,7 +190,7 @@ export async function createSidecar(
         journal,
         hasher,
         config: config.drills,
-        forbidden: [...config.sources.map((s) => s.path), config.journal.dir],
+        forbidden: liveDirs,
         mirror: null,
         metrics,
         logger: childLogger(root, "drills"),

@@ -100,8 +100,7 @@ export function mountsOfType(type: string): string[] {
     if (!left || !right) continue;
     if (right.split(" ")[0] !== type) continue;
     const mp = left.split(" ")[4];
-    if (mp)
-      out.push(mp.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))));
+    if (mp) out.push(unescapeMount(mp));
   }
   return out;
 }
@@ -135,14 +134,32 @@ export function closeDevice(fd: number): void {
   }
 }
 
-/** The FUSE connection id of a live mount: the minor number of its device (fusectl's directory name). */
+/**
+ * The FUSE connection id of a mount: the minor number of its device
+ * (fusectl's directory name), read from /proc/self/mountinfo. Never stat the
+ * mount point itself: that asks this very process for an answer.
+ */
 export function connectionId(mountPoint: string): number | null {
+  let text: string;
   try {
-    const dev = statSync(mountPoint).dev;
-    return (dev & 0xff) | ((dev >> 12) & ~0xff);
+    text = readFileSync("/proc/self/mountinfo", "utf8");
   } catch {
     return null;
   }
+  let found: number | null = null;
+  for (const line of text.split("\n")) {
+    const [left, right] = line.split(" - ");
+    if (!left || !right || right.split(" ")[0] !== FS_TYPE) continue;
+    const fields = left.split(" ");
+    if (unescapeMount(fields[4] ?? "") !== mountPoint) continue;
+    const minor = Number((fields[2] ?? "").split(":")[1]);
+    if (Number.isInteger(minor)) found = minor; // the last one is the newest mount
+  }
+  return found;
+}
+
+function unescapeMount(p: string): string {
+  return p.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
 }
 
 /**
