@@ -11,7 +11,6 @@ import {
   mkdirSync,
   openSync,
   readFileSync,
-  statSync,
   writeFileSync,
 } from "node:fs";
 import { ConfigError, ErrorCode, PvjError } from "../errors.js";
