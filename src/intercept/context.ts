@@ -15,11 +15,13 @@ import type { WriteLog } from "./write-log.js";
 
 /**
  * How long the kernel may cache names and attributes, ms. Only this process
- * changes the volume, so caching is safe; 1 s bounds the staleness of a
- * change made behind the mount's back (which the docs say not to do).
+ * changes the volume (the kernel itself invalidates what a write through the
+ * mount changes), so long caching is safe and saves a LOOKUP or GETATTR round
+ * trip per open and stat; 10 s bounds the staleness of a change made behind
+ * the mount's back (which the docs say not to do).
  */
-export const ENTRY_TTL_MS = 1000;
-export const ATTR_TTL_MS = 1000;
+export const ENTRY_TTL_MS = 10_000;
+export const ATTR_TTL_MS = 10_000;
 
 /** Everything an operation needs. One per mounted source. */
 export interface FsContext {
