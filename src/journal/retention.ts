@@ -1,8 +1,8 @@
 import { rename, unlink } from "node:fs/promises";
 import { join } from "node:path";
-import { buildPlan } from "../restore/build-plan.js";
 import { fsyncDir, writevAll } from "../util/fs.js";
 import type { BlockHasher } from "../util/hash.js";
+import { buildPlan } from "./build-plan.js";
 import { encodeRecord } from "./codec.js";
 import type { SegmentRow } from "./index-db.js";
 import type { Journal } from "./journal.js";

@@ -1,4 +1,4 @@
-import { buildPlan } from "../restore/build-plan.js";
+import { buildPlan } from "./build-plan.js";
 import type { Journal } from "./journal.js";
 import type { EntryKind } from "./records.js";
 

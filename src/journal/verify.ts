@@ -1,7 +1,7 @@
 import { readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
-import { buildPlan } from "../restore/build-plan.js";
 import type { BlockHasher } from "../util/hash.js";
+import { buildPlan } from "./build-plan.js";
 import type { Journal } from "./journal.js";
 import { parseSegmentFileName, SegmentKind } from "./segment-format.js";
 import { scanSegment } from "./segment-io.js";

@@ -11,12 +11,12 @@
 import { lstat, mkdir, open, readdir, rename, rm, symlink } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { HashMismatchError } from "../errors.js";
+import { buildPlan } from "../journal/build-plan.js";
 import type { Journal } from "../journal/journal.js";
 import { type NsEntry, replayNamespace } from "../journal/namespace.js";
+import { effectiveBlocks } from "../journal/plan.js";
 import type { Logger } from "../log/logger.js";
 import { applyPlan } from "../restore/apply.js";
-import { buildPlan } from "../restore/build-plan.js";
-import { effectiveBlocks } from "../restore/plan.js";
 import { setAttributes } from "../restore/tree-io.js";
 import { writeAll } from "../util/fs.js";
 import type { BlockHasher } from "../util/hash.js";

@@ -5,9 +5,9 @@ import { basename, dirname, join } from "node:path";
 import { promisify } from "node:util";
 import { ErrorCode, HashMismatchError, PvjError } from "../errors.js";
 import type { Journal } from "../journal/journal.js";
+import type { PlannedEntry, RestorePlan } from "../journal/plan.js";
 import { fsyncDir, unwritten } from "../util/fs.js";
 import type { BlockHasher } from "../util/hash.js";
-import type { PlannedEntry, RestorePlan } from "./plan.js";
 import { isZero, moveIntoPlace, setAttributes } from "./tree-io.js";
 
 /** Progress of a running restore. */

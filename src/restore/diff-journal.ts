@@ -9,9 +9,9 @@ import type { JournalIndex } from "../journal/index-db.js";
 import type { Journal } from "../journal/journal.js";
 import { type NsEntry, replayNamespace } from "../journal/namespace.js";
 import { pinPoint } from "../journal/pins.js";
+import { type BlockVersion, effectiveBlocks } from "../journal/plan.js";
 import { type Point, type ResolvedPoint, resolvePoint } from "../journal/points.js";
 import { changedBlockBytes, type DiffEntry, type DiffLists, diffEntries } from "./diff.js";
-import { type BlockVersion, effectiveBlocks } from "./plan.js";
 
 /** A diff between two resolved points. */
 export interface PointDiff extends DiffLists {

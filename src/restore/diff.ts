@@ -4,8 +4,9 @@
  * rename and not a delete plus a create; the caller supplies the changed byte
  * count of each matched file (src/restore/diff-journal.ts reads it from the index).
  */
+
+import { sortByPath } from "../journal/plan.js";
 import type { EntryKind } from "../journal/records.js";
-import { sortByPath } from "./plan.js";
 
 /** One entry of a tree at a point, as the diff compares it. */
 export interface DiffEntry {

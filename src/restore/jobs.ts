@@ -9,14 +9,14 @@ import { randomBytes } from "node:crypto";
 import { mkdir, rm, rmdir } from "node:fs/promises";
 import { dirname } from "node:path";
 import { ErrorCode, PvjError, RequestError } from "../errors.js";
+import { buildPlan } from "../journal/build-plan.js";
 import type { Journal } from "../journal/journal.js";
 import { pinPoint } from "../journal/pins.js";
+import type { RestorePlan } from "../journal/plan.js";
 import type { ResolvedPoint } from "../journal/points.js";
 import type { Logger } from "../log/logger.js";
 import type { BlockHasher } from "../util/hash.js";
 import { applyPlan, type RestoreProgress } from "./apply.js";
-import { buildPlan } from "./build-plan.js";
-import type { RestorePlan } from "./plan.js";
 import { prepareRestore, type RestoreRequest } from "./restore.js";
 import type { TargetPolicy } from "./target.js";
 

@@ -1,12 +1,12 @@
 import { mkdir } from "node:fs/promises";
 import { dirname } from "node:path";
 import { ErrorCode, RequestError } from "../errors.js";
+import { buildPlan } from "../journal/build-plan.js";
 import type { Journal } from "../journal/journal.js";
 import { withPin } from "../journal/pins.js";
 import { type Point, type ResolvedPoint, resolvePoint } from "../journal/points.js";
 import type { BlockHasher } from "../util/hash.js";
 import { type ApplyResult, applyPlan, type RestoreProgress } from "./apply.js";
-import { buildPlan } from "./build-plan.js";
 import { checkTarget, type TargetPolicy } from "./target.js";
 
 /** A restore request, already parsed. */

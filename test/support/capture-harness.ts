@@ -4,11 +4,11 @@ import { join } from "node:path";
 import { Capture } from "../../src/capture/capture.js";
 import { Checkpointer } from "../../src/capture/checkpointer.js";
 import type { CaptureConfig, CheckpointsConfig, SourceConfig } from "../../src/config/types.js";
+import { buildPlan } from "../../src/journal/build-plan.js";
 import { Journal } from "../../src/journal/journal.js";
 import { resolvePoint } from "../../src/journal/points.js";
 import { silentLogger } from "../../src/log/logger.js";
 import { applyPlan } from "../../src/restore/apply.js";
-import { buildPlan } from "../../src/restore/build-plan.js";
 import { BlockHasher } from "../../src/util/hash.js";
 import { readTree, type TreeEntry } from "./tree.js";
 

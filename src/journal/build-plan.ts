@@ -1,6 +1,5 @@
-import type { Journal } from "../journal/journal.js";
-import { replayNamespace } from "../journal/namespace.js";
-import type { ResolvedPoint } from "../journal/points.js";
+import type { Journal } from "./journal.js";
+import { replayNamespace } from "./namespace.js";
 import {
   type BlockVersion,
   effectiveBlocks,
@@ -10,6 +9,7 @@ import {
   selectEntries,
   sortByPath,
 } from "./plan.js";
+import type { ResolvedPoint } from "./points.js";
 
 /**
  * Reads what a point needs from the index and hands it to the pure planner.

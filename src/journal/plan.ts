@@ -1,5 +1,5 @@
-import type { EntryKind } from "../journal/records.js";
-import { isAtOrBelow } from "../journal/records.js";
+import type { EntryKind } from "./records.js";
+import { isAtOrBelow } from "./records.js";
 
 /** The newest stored version of one block at or before the point. */
 export interface BlockVersion {
