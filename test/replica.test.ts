@@ -1,6 +1,7 @@
 import { createServer, type Server } from "node:http";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import { streamRoutes } from "../src/http/routes/stream.js";
 import { buildServer } from "../src/http/server.js";
 import { Journal } from "../src/journal/journal.js";
 import { runRetention } from "../src/journal/retention.js";
@@ -11,7 +12,6 @@ import { Replica, replicaId } from "../src/replica/replica.js";
 import { prepareRestore, runRestore } from "../src/restore/restore.js";
 import { HttpStreamSource } from "../src/stream/http-source.js";
 import { ReplicaTracker } from "../src/stream/replica-tracker.js";
-import { streamRoutes } from "../src/stream/stream-routes.js";
 import { encodeMessage } from "../src/stream/wire.js";
 import { BlockHasher } from "../src/util/hash.js";
 import { selfSignedCert, tmpDir, waitFor } from "./helpers/index.js";

@@ -14,6 +14,7 @@ import { checkpointBody } from "../../src/http/routes/checkpoints.js";
 import { drillRoutes } from "../../src/http/routes/drills.js";
 import { failoverRoutes } from "../../src/http/routes/failover.js";
 import { statusRoutes } from "../../src/http/routes/status.js";
+import { streamRoutes } from "../../src/http/routes/stream.js";
 import { buildServer } from "../../src/http/server.js";
 import { Journal } from "../../src/journal/journal.js";
 import { type Logger, silentLogger } from "../../src/log/logger.js";
@@ -22,7 +23,6 @@ import { Mirror } from "../../src/replica/mirror.js";
 import { Replica, replicaId } from "../../src/replica/replica.js";
 import { HttpStreamSource } from "../../src/stream/http-source.js";
 import { ReplicaTracker } from "../../src/stream/replica-tracker.js";
-import { streamRoutes } from "../../src/stream/stream-routes.js";
 import { BlockHasher } from "../../src/util/hash.js";
 import { tmpDir, waitFor } from "../helpers/index.js";
 
