@@ -1,5 +1,16 @@
 import Database from "better-sqlite3";
-import type { Consistency, HookOutcome, JournalRecord } from "./records.js";
+import {
+  type BlockRow,
+  type CheckpointRow,
+  type NsRow,
+  type RawCheckpoint,
+  type RecordLocation,
+  type SegmentRow,
+  toCheckpoint,
+} from "./index-rows.js";
+import type { JournalRecord } from "./records.js";
+
+export type { BlockRow, CheckpointRow, NsRow, RecordLocation, SegmentRow } from "./index-rows.js";
 
 /**
  * The SQLite index of a journal: the only module that imports better-sqlite3.
@@ -46,65 +57,6 @@ CREATE TABLE IF NOT EXISTS checkpoints (
   consistency TEXT NOT NULL, hooks TEXT);
 CREATE INDEX IF NOT EXISTS checkpoints_seq ON checkpoints (seq);
 `;
-
-/** A segment as the index knows it. `bytes` is the committed (fsynced and indexed) length. */
-export interface SegmentRow {
-  readonly id: number;
-  readonly name: string;
-  readonly kind: number;
-  readonly first_seq: number;
-  readonly last_seq: number;
-  readonly bytes: number;
-}
-
-/** A stored restore point. */
-export interface CheckpointRow {
-  readonly id: number;
-  readonly seq: number;
-  readonly ts: number;
-  readonly label: string | null;
-  readonly consistency: Consistency;
-  readonly hooks: { pre?: HookOutcome; post?: HookOutcome } | null;
-}
-
-/** A namespace event, in replay order. */
-export interface NsRow {
-  readonly seq: number;
-  readonly ord: number;
-  readonly op: "link" | "unlink" | "rename";
-  readonly file_id: number | null;
-  readonly path: string;
-  readonly path2: string | null;
-  readonly kind: string | null;
-  readonly target: string | null;
-}
-
-/** The newest version of one block at or before a point. */
-export interface BlockRow {
-  readonly block: number;
-  readonly seq: number;
-  readonly len: number;
-  readonly hash: Buffer;
-}
-
-/** Where a stored record lives: segment id and frame offset. */
-export interface RecordLocation {
-  readonly segmentId: number;
-  readonly offset: number;
-}
-
-interface RawCheckpoint {
-  id: number;
-  seq: number;
-  ts: number;
-  label: string | null;
-  consistency: Consistency;
-  hooks: string | null;
-}
-
-function toCheckpoint(r: RawCheckpoint): CheckpointRow {
-  return { ...r, hooks: r.hooks ? (JSON.parse(r.hooks) as CheckpointRow["hooks"]) : null };
-}
 
 /** Statements prepared once (better-sqlite3 guidance). */
 function prepare(db: Database.Database) {

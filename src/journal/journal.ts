@@ -1,14 +1,25 @@
 import { randomUUID } from "node:crypto";
-import { closeSync, existsSync, openSync } from "node:fs";
-import { type FileHandle, mkdir, open, readdir, stat, truncate, unlink } from "node:fs/promises";
-import { join } from "node:path";
-import { CorruptionError, ErrorCode, PvjError } from "../errors.js";
+import { ErrorCode, PvjError } from "../errors.js";
 import type { Logger } from "../log/logger.js";
 import { silentLogger } from "../log/logger.js";
-import { fsyncDir, unwritten } from "../util/fs.js";
-import { decodeRecord, encodeRecord } from "./codec.js";
-import { type CheckpointRow, JournalIndex, type SegmentRow } from "./index-db.js";
-import { releaseLock, takeLock } from "./lock.js";
+import { encodeRecord } from "./codec.js";
+import {
+  type AppendResult,
+  CommitQueue,
+  highestIds,
+  indexBatch,
+  type PendingAppend,
+  stampBatch,
+} from "./group-commit.js";
+import type { CheckpointRow, JournalIndex, SegmentRow } from "./index-db.js";
+import { releaseLock } from "./lock.js";
+import { openLockedIndex } from "./open-index.js";
+import {
+  DEFAULT_BLOCK_SIZE,
+  DEFAULT_SEGMENT_SIZE,
+  type JournalOptions,
+  type JournalWindow,
+} from "./options.js";
 import { PinSet } from "./pins.js";
 import type {
   CheckpointRecord,
@@ -17,72 +28,20 @@ import type {
   JournalRecord,
   RecordBody,
 } from "./records.js";
-import {
-  checkFrame,
-  encodeFrame,
-  FRAME_HEADER_BYTES,
-  HEADER_BYTES,
-  parseSegmentFileName,
-  SegmentKind,
-  segmentFileName,
-} from "./segment-format.js";
-import {
-  createSegmentFile,
-  readFrameAt,
-  readFrameAtSync,
-  readSegmentHeader,
-  scanSegment,
-} from "./segment-io.js";
+import { blockSizeFromSegments, recoverIndex } from "./recovery.js";
+import { HEADER_BYTES } from "./segment-format.js";
+import { SegmentReaders } from "./segment-readers.js";
+import { SegmentWriter } from "./segment-writer.js";
 
-/** Name of the SQLite index inside a journal directory. */
-export const INDEX_FILE = "index.db";
-/** Default segment rollover: 64 MiB keeps rewrite-on-retention cheap and file counts low. */
-export const DEFAULT_SEGMENT_SIZE = 64 * 1024 * 1024;
-/** Default change-tracking granularity. */
-export const DEFAULT_BLOCK_SIZE = 64 * 1024;
-const BLOB_PREFIX = 1 + 8 + 8 + 16;
+export type { AppendResult } from "./group-commit.js";
 
-/** Options for Journal.open. */
-export interface JournalOptions {
-  readonly dir: string;
-  /** Bytes per tracked block; fixed for the life of a journal (stored in the index). */
-  readonly blockSize?: number;
-  readonly segmentSize?: number;
-  readonly logger?: Logger;
-  /** Read without recovery or locking: offline reads while a daemon may be running. */
-  readonly readOnly?: boolean;
-  /** Clock in ms (tests inject one). */
-  readonly clock?: () => number;
-}
-
-/** Seq range and time of an appended group of records. */
-export interface AppendResult {
-  readonly firstSeq: number;
-  readonly lastSeq: number;
-  readonly ts: number;
-}
-
-/** Oldest and newest restorable positions. */
-export interface JournalWindow {
-  readonly oldestSeq: number;
-  readonly oldestTs: number;
-  readonly newestSeq: number;
-  readonly newestTs: number;
-}
-
-interface Pending {
-  readonly records: readonly RecordBody[] | readonly JournalRecord[];
-  readonly stamped: boolean;
-  readonly resolve: (r: AppendResult) => void;
-  readonly reject: (e: unknown) => void;
-}
-
-interface ActiveSegment {
-  readonly id: number;
-  readonly name: string;
-  readonly fh: FileHandle;
-  size: number;
-}
+export {
+  DEFAULT_BLOCK_SIZE,
+  DEFAULT_SEGMENT_SIZE,
+  INDEX_FILE,
+  type JournalOptions,
+  type JournalWindow,
+} from "./options.js";
 
 /**
  * An append-only journal: segment files (the source of truth) and a SQLite
@@ -99,12 +58,9 @@ export class Journal {
   readonly index: JournalIndex;
   private readonly log: Logger;
   private readonly clock: () => number;
-  private active: ActiveSegment | null = null;
-  private readonly readers = new Map<number, Promise<FileHandle>>();
-  private segmentNames = new Map<number, string>();
-  private queue: Pending[] = [];
-  private flushing: Promise<void> | null = null;
-  private paused: Promise<void> | null = null;
+  private readonly readers: SegmentReaders;
+  private readonly writer: SegmentWriter;
+  private readonly commits: CommitQueue;
   private seq = 0;
   private ts = 0;
   private fileIdCounter = 0;
@@ -112,7 +68,6 @@ export class Journal {
   private closed = false;
   private waiters: (() => void)[] = [];
   private readonly pins = new PinSet();
-  private readonly syncFds = new Map<number, number>();
   /** Bytes in all segments (for status and the size-limit warning). */
   private bytes = 0;
 
@@ -124,6 +79,18 @@ export class Journal {
     this.log = opts.logger ?? silentLogger();
     this.clock = opts.clock ?? Date.now;
     this.index = index;
+    this.readers = new SegmentReaders(this.dir, index);
+    this.writer = new SegmentWriter({
+      dir: this.dir,
+      index,
+      segmentSize: this.segmentSize,
+      blockSize: () => this.bs,
+      onCreate: (id, name) => {
+        this.readers.noteSegment(id, name);
+        this.bytes += HEADER_BYTES;
+      },
+    });
+    this.commits = new CommitQueue((items) => this.writeBatch(items));
   }
 
   /**
@@ -133,31 +100,7 @@ export class Journal {
    * Damage anywhere else throws CorruptionError naming segment and offset.
    */
   static async open(opts: JournalOptions): Promise<Journal> {
-    if (opts.readOnly) {
-      if (!existsSync(join(opts.dir, INDEX_FILE))) {
-        throw new PvjError(
-          ErrorCode.NOT_FOUND,
-          `no journal at ${opts.dir} (missing ${INDEX_FILE})`,
-          { path: opts.dir },
-        );
-      }
-    } else {
-      await mkdir(opts.dir, { recursive: true });
-      await takeLock(opts.dir);
-    }
-    const indexPath = join(opts.dir, INDEX_FILE);
-    const fresh = !existsSync(indexPath);
-    let index: JournalIndex;
-    try {
-      index = new JournalIndex(indexPath, fresh);
-    } catch (err) {
-      if (!opts.readOnly) await releaseLock(opts.dir);
-      throw new CorruptionError(
-        `cannot open index ${indexPath}: ${(err as Error).message}`,
-        { path: indexPath, hint: "delete index.db to rebuild it from the segments" },
-        err,
-      );
-    }
+    const index = await openLockedIndex(opts);
     const stored = index.getMeta("blockSize") ?? (await blockSizeFromSegments(opts.dir));
     const blockSize = stored ? Number(stored) : (opts.blockSize ?? DEFAULT_BLOCK_SIZE);
     if (stored && opts.blockSize !== undefined && opts.blockSize !== blockSize) {
@@ -174,9 +117,9 @@ export class Journal {
         index.setMeta("journalId", randomUUID());
       if (index.getMeta("blockSize") === null && !j.readOnly)
         index.setMeta("blockSize", String(blockSize));
-      if (!j.readOnly) await j.recover();
+      if (!j.readOnly) await recoverIndex(j.dir, index, j.log);
       j.loadCounters();
-      if (!j.readOnly) await j.openActive();
+      if (!j.readOnly) await j.writer.openNewest();
     } catch (err) {
       index.close();
       if (!j.readOnly) await releaseLock(opts.dir);
@@ -331,16 +274,8 @@ export class Journal {
   }
 
   /** Reads a block's bytes by hash, checking the frame checksum (the caller checks the hash). */
-  async readBlob(hash: Buffer): Promise<Buffer> {
-    const loc = this.blobLocation(hash);
-    const fh = await this.reader(loc.segment_id);
-    const name = this.segmentNames.get(loc.segment_id) ?? `#${loc.segment_id}`;
-    return blobData(
-      await readFrameAt(fh, name, loc.offset, BLOB_PREFIX + loc.len),
-      name,
-      loc.offset,
-      hash,
-    );
+  readBlob(hash: Buffer): Promise<Buffer> {
+    return this.readers.readBlob(hash);
   }
 
   /**
@@ -349,86 +284,12 @@ export class Journal {
    * otherwise. Callers doing many reads yield to the event loop themselves.
    */
   readBlobSync(hash: Buffer): Buffer {
-    const loc = this.blobLocation(hash);
-    if (this.closed) throw new PvjError(ErrorCode.JOURNAL_CLOSED, "journal is closed");
-    if (!this.segmentNames.has(loc.segment_id)) this.refreshSegmentNames();
-    const name = this.segmentNames.get(loc.segment_id);
-    if (name === undefined)
-      throw new CorruptionError(`index refers to unknown segment #${loc.segment_id}`);
-    let fd = this.syncFds.get(loc.segment_id);
-    if (fd === undefined) {
-      fd = openSync(join(this.dir, name), "r");
-      this.syncFds.set(loc.segment_id, fd);
-    }
-    return blobData(
-      readFrameAtSync(fd, name, loc.offset, BLOB_PREFIX + loc.len),
-      name,
-      loc.offset,
-      hash,
-    );
-  }
-
-  /** Where a block's bytes are stored; CorruptionError when the index has no such block. */
-  private blobLocation(hash: Buffer): { segment_id: number; offset: number; len: number } {
-    const loc = this.index.blob(hash);
-    if (!loc) {
-      throw new CorruptionError(`block ${hash.toString("hex")} is referenced but not stored`, {
-        hint: "the index or a segment is damaged; run `pvjournal verify`",
-      });
-    }
-    return loc;
-  }
-
-  private closeSyncFds(): void {
-    for (const fd of this.syncFds.values()) closeSync(fd);
-    this.syncFds.clear();
+    return this.readers.readBlobSync(hash);
   }
 
   /** Reads every stored record with seq >= `from`, in order (the change stream). */
-  async *records(from: number): AsyncGenerator<JournalRecord> {
-    let next = from;
-    const base = Number(this.index.getMeta("baseSeq") ?? "0");
-    if (base > 0 && from <= base) {
-      // History below the base is folded: a reader from before it gets the
-      // base (the whole state at baseSeq, every record stamped baseSeq) first.
-      const row = this.index.segments().find((s) => s.kind === SegmentKind.base);
-      if (row) yield* this.readRange(row.id, HEADER_BYTES, row.bytes, 0);
-      next = base + 1;
-    }
-    for (;;) {
-      const batch = this.index.batchFrom(next);
-      if (!batch) return;
-      yield* this.readRange(batch.segment_id, batch.offset, batch.end_offset, next);
-      next = batch.last_seq + 1;
-    }
-  }
-
-  private async *readRange(
-    segmentId: number,
-    start: number,
-    end: number,
-    minSeq: number,
-  ): AsyncGenerator<JournalRecord> {
-    const fh = await this.reader(segmentId);
-    const name = this.segmentNames.get(segmentId) ?? `#${segmentId}`;
-    const buf = Buffer.allocUnsafe(end - start);
-    await fh.read(buf, 0, buf.length, start);
-    let off = 0;
-    while (off < buf.length) {
-      const frame = checkFrame(buf, off);
-      if (!frame.ok) {
-        throw new CorruptionError(
-          `segment ${name} is damaged at offset ${start + off} (${frame.reason})`,
-          {
-            segment: name,
-            offset: start + off,
-          },
-        );
-      }
-      const rec = decodeRecord(Buffer.from(frame.payload));
-      if (rec.seq >= minSeq) yield rec;
-      off = frame.next;
-    }
+  records(from: number): AsyncGenerator<JournalRecord> {
+    return this.readers.records(from);
   }
 
   /** Segment rows with their file names (verify and retention walk them). */
@@ -439,16 +300,11 @@ export class Journal {
   /** Flushes pending appends, closes files and the index, releases the lock. Idempotent. */
   async close(): Promise<void> {
     if (this.closed) return;
-    while (this.flushing) await this.flushing;
+    await this.commits.idle();
     this.closed = true;
     for (const w of this.waiters.splice(0)) w();
-    this.closeSyncFds();
-    for (const fh of this.readers.values()) await fh.then((h) => h.close()).catch(() => undefined);
-    this.readers.clear();
-    if (this.active) {
-      await this.active.fh.close().catch(() => undefined);
-      this.active = null;
-    }
+    await this.readers.close();
+    await this.writer.close();
     this.index.close();
     if (!this.readOnly) await releaseLock(this.dir);
   }
@@ -463,35 +319,20 @@ export class Journal {
       return Promise.reject(new PvjError(ErrorCode.JOURNAL_CLOSED, "journal is closed"));
     if (this.readOnly)
       return Promise.reject(new PvjError(ErrorCode.JOURNAL_CLOSED, "journal is open read-only"));
-    return new Promise((resolve, reject) => {
-      this.queue.push({ records, stamped, resolve, reject });
-      this.kick();
-    });
+    return this.commits.push({ records, stamped });
   }
 
   /**
    * Runs `fn` with appends paused (queued, not lost): retention and other
    * maintenance see a journal that does not move under them.
    */
-  async exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    while (this.paused) await this.paused;
-    let release!: () => void;
-    this.paused = new Promise<void>((r) => {
-      release = r;
-    });
-    try {
-      while (this.flushing) await this.flushing;
-      return await fn();
-    } finally {
-      this.paused = null;
-      release();
-      this.kick();
-    }
+  exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    return this.commits.exclusive(fn);
   }
 
   /** Id of the segment appends go to (retention never drops it). */
   activeSegmentId(): number | null {
-    return this.active?.id ?? null;
+    return this.writer.activeId;
   }
 
   /** Re-reads segment names and sizes after maintenance replaced segment files. */
@@ -499,11 +340,8 @@ export class Journal {
     await this.invalidateReaders();
     const segs = this.index.segments();
     this.bytes = segs.reduce((a, s) => a + s.bytes, 0);
-    if (this.active && !segs.some((s) => s.id === this.active?.id)) {
-      // A replica's base replaced every segment: the next append starts a new one.
-      await this.active.fh.close().catch(() => undefined);
-      this.active = null;
-    }
+    // A replica's base replaced every segment: the next append starts a new one.
+    await this.writer.dropUnlessIn(segs.map((s) => s.id));
     const last = this.index.lastTime();
     if (last && last.seq > this.seq) {
       this.seq = last.seq;
@@ -513,165 +351,33 @@ export class Journal {
     this.checkpointCounter = Math.max(this.checkpointCounter, this.index.lastCheckpoint()?.id ?? 0);
   }
 
-  private kick(): void {
-    if (this.paused || this.flushing || this.queue.length === 0) return;
-    this.flushing = this.drain().finally(() => {
-      this.flushing = null;
-      this.kick();
-    });
-  }
-
-  private async drain(): Promise<void> {
-    while (this.queue.length > 0) {
-      const items = this.queue.splice(0);
-      try {
-        const results = await this.writeBatch(items);
-        items.forEach((it, i) => {
-          it.resolve(results[i]!);
-        });
-      } catch (err) {
-        for (const it of items) it.reject(err);
-      }
-    }
-  }
-
   /** Stamps, frames, writes, fdatasyncs and indexes one group of appends. */
-  private async writeBatch(items: readonly Pending[]): Promise<AppendResult[]> {
-    const ts = Math.max(this.clock(), this.ts);
-    let seq = this.seq;
-    const seen = new Set<string>();
-    const out: JournalRecord[] = [];
-    const results: AppendResult[] = [];
-    for (const it of items) {
-      const first = seq + 1;
-      let itemTs = ts;
-      for (const r of it.records) {
-        let rec: JournalRecord;
-        if (it.stamped) {
-          const s = r as JournalRecord;
-          if (s.seq <= seq) continue; // already stored: idempotent redelivery
-          seq = s.seq;
-          itemTs = s.ts;
-          rec = s;
-        } else {
-          seq += 1;
-          rec = { ...(r as RecordBody), seq, ts } as JournalRecord;
-        }
-        if (rec.type === "blob") {
-          const key = rec.hash.toString("hex");
-          if (seen.has(key) || this.index.hasBlob(rec.hash)) {
-            if (!it.stamped) seq -= 1; // local duplicate: never stored, seq not consumed
-            continue;
-          }
-          seen.add(key);
-        }
-        out.push(rec);
-      }
-      results.push({ firstSeq: Math.min(first, seq), lastSeq: seq, ts: itemTs });
-    }
+  private async writeBatch(items: readonly PendingAppend[]): Promise<AppendResult[]> {
+    const { out, results, seq } = stampBatch(
+      items,
+      this.seq,
+      Math.max(this.clock(), this.ts),
+      (h) => this.index.hasBlob(h),
+    );
     if (out.length === 0) return results;
 
     const payloads = out.map((r) => encodeRecord(r));
-    const frames: Buffer[] = [];
-    let bytes = 0;
-    for (const p of payloads) {
-      frames.push(...encodeFrame(p));
-      bytes += FRAME_HEADER_BYTES + p.length;
-    }
-    const seg = await this.segmentFor(bytes, out[0]!.seq);
-    const start = seg.size;
-    try {
-      await writeAll(seg.fh, frames, start);
-      await seg.fh.datasync();
-    } catch (err) {
-      // Leave no half-batch behind: the tail is cut back to the last commit.
-      await seg.fh.truncate(start).catch(() => undefined);
-      throw new PvjError(
-        ErrorCode.IO_ERROR,
-        `journal write failed: ${(err as Error).message}`,
-        { segment: seg.name },
-        err,
-      );
-    }
-    const end = start + bytes;
-    this.index.tx(() => {
-      let off = start;
-      out.forEach((rec, i) => {
-        this.index.indexRecord(rec, { segmentId: seg.id, offset: off }, 0);
-        off += FRAME_HEADER_BYTES + payloads[i]!.length;
-      });
-      this.index.insertBatch(out[0]!.seq, seq, seg.id, start, end);
-      this.index.updateSegment(seg.id, seq, end);
-    });
+    const { segment: seg, start, end } = await this.writer.write(payloads, out[0]!.seq);
+    indexBatch(this.index, out, payloads, seg.id, start, seq);
     seg.size = end;
-    this.bytes += bytes;
+    this.bytes += end - start;
     this.seq = seq;
     this.ts = Math.max(this.ts, out[out.length - 1]!.ts);
     for (const w of this.waiters.splice(0)) w();
-    for (const rec of out) {
-      if (rec.type === "checkpoint")
-        this.checkpointCounter = Math.max(this.checkpointCounter, rec.id);
-      if (
-        rec.type === "link" ||
-        rec.type === "attr" ||
-        rec.type === "size" ||
-        rec.type === "write"
-      ) {
-        this.fileIdCounter = Math.max(this.fileIdCounter, rec.fileId);
-      }
-    }
+    const ids = highestIds(out);
+    this.checkpointCounter = Math.max(this.checkpointCounter, ids.checkpointId);
+    this.fileIdCounter = Math.max(this.fileIdCounter, ids.fileId);
     return results;
   }
 
-  /** The active segment, rolled over first if `bytes` would push it past segmentSize. */
-  private async segmentFor(bytes: number, firstSeq: number): Promise<ActiveSegment> {
-    const cur = this.active;
-    if (cur && (cur.size === HEADER_BYTES || cur.size + bytes <= this.segmentSize)) return cur;
-    if (cur) await cur.fh.close();
-    const name = segmentFileName(SegmentKind.log, firstSeq);
-    const fh = await createSegmentFile(join(this.dir, name), SegmentKind.log, this.blockSize);
-    await fsyncDir(this.dir);
-    const id = this.index.insertSegment(
-      name,
-      SegmentKind.log,
-      firstSeq,
-      firstSeq - 1,
-      HEADER_BYTES,
-    );
-    this.segmentNames.set(id, name);
-    this.bytes += HEADER_BYTES;
-    this.active = { id, name, fh, size: HEADER_BYTES };
-    return this.active;
-  }
-
-  private reader(segmentId: number): Promise<FileHandle> {
-    // Promises are cached, not handles: two concurrent reads of a new segment
-    // must share one open() instead of leaking the loser's descriptor.
-    const cached = this.readers.get(segmentId);
-    if (cached) return cached;
-    // A read racing close() must not open a handle nobody will close.
-    if (this.closed)
-      return Promise.reject(new PvjError(ErrorCode.JOURNAL_CLOSED, "journal is closed"));
-    if (!this.segmentNames.has(segmentId)) this.refreshSegmentNames();
-    const name = this.segmentNames.get(segmentId);
-    if (!name)
-      return Promise.reject(new CorruptionError(`index refers to unknown segment #${segmentId}`));
-    const p = open(join(this.dir, name), "r");
-    this.readers.set(segmentId, p);
-    p.catch(() => this.readers.delete(segmentId));
-    return p;
-  }
-
   /** Drops cached read handles (retention replaced segments). */
-  async invalidateReaders(): Promise<void> {
-    this.closeSyncFds();
-    for (const fh of this.readers.values()) await fh.then((h) => h.close()).catch(() => undefined);
-    this.readers.clear();
-    this.refreshSegmentNames();
-  }
-
-  private refreshSegmentNames(): void {
-    this.segmentNames = new Map(this.index.segments().map((s) => [s.id, s.name]));
+  invalidateReaders(): Promise<void> {
+    return this.readers.invalidate();
   }
 
   private loadCounters(): void {
@@ -680,214 +386,7 @@ export class Journal {
     this.ts = last?.ts ?? 0;
     this.fileIdCounter = this.index.maxFileId();
     this.checkpointCounter = this.index.lastCheckpoint()?.id ?? 0;
-    this.refreshSegmentNames();
+    this.readers.refreshNames();
     this.bytes = this.index.segments().reduce((a, s) => a + s.bytes, 0);
-  }
-
-  private async openActive(): Promise<void> {
-    const logs = this.index.segments().filter((s) => s.kind === SegmentKind.log);
-    const last = logs[logs.length - 1];
-    if (!last) return;
-    const fh = await open(join(this.dir, last.name), "r+");
-    this.active = { id: last.id, name: last.name, fh, size: last.bytes };
-  }
-
-  /**
-   * Brings the index in line with the segments (see `open`). Segments known to
-   * the index must be at least as long as their committed length; bytes past
-   * it are either whole fsynced batches whose index commit was lost (indexed
-   * now) or a torn tail of the newest segment (truncated). Unknown segment
-   * files whose records are all already covered are leftovers of an
-   * interrupted retention (removed). Without an index, the newest base
-   * segment plus the log segments after it are indexed from scratch.
-   */
-  private async recover(): Promise<void> {
-    const known = new Map(this.index.segments().map((s) => [s.name, s]));
-    const names = (await readdir(this.dir)).filter((n) => parseSegmentFileName(n) !== null);
-    for (const s of known.values()) {
-      if (!names.includes(s.name)) {
-        throw new CorruptionError(`segment ${s.name} is in the index but missing on disk`, {
-          segment: s.name,
-          hint: "restore the file, or delete index.db to rebuild from the remaining segments",
-        });
-      }
-    }
-    const parsed = names
-      .map((n) => ({ name: n, ...parseSegmentFileName(n)! }))
-      .sort((a, b) => a.firstSeq - b.firstSeq);
-    const bases = parsed.filter((s) => s.kind === SegmentKind.base);
-    const logs = parsed.filter((s) => s.kind === SegmentKind.log);
-    const rebuilding = known.size === 0 && parsed.length > 0;
-    if (rebuilding)
-      this.log.warn(
-        { dir: this.dir, segments: parsed.length },
-        "index missing or empty: rebuilding from segments",
-      );
-    let maxSeq = this.index.lastTime()?.seq ?? 0;
-    let baseSeq = Number(this.index.getMeta("baseSeq") ?? "0");
-
-    // A base the index does not know is an uncommitted retention (dropped; it
-    // reruns later) unless we are rebuilding, when the newest base is the floor.
-    const useBase = rebuilding ? bases[bases.length - 1] : undefined;
-    for (const b of bases) {
-      if (known.has(b.name) || b === useBase) continue;
-      this.log.warn({ segment: b.name }, "removing base segment of an interrupted retention");
-      await unlink(join(this.dir, b.name));
-    }
-    if (useBase) {
-      const scan = await scanSegment(join(this.dir, useBase.name));
-      if (scan.damage) {
-        throw new CorruptionError(
-          `base segment ${useBase.name} is damaged at offset ${scan.damage.offset} (${scan.damage.reason})`,
-          {
-            segment: useBase.name,
-            offset: scan.damage.offset,
-          },
-        );
-      }
-      this.index.tx(() => {
-        const id = this.index.insertSegment(
-          useBase.name,
-          SegmentKind.base,
-          useBase.firstSeq,
-          useBase.firstSeq,
-          scan.validEnd,
-        );
-        scan.records.forEach(({ record, offset }, ord) => {
-          this.index.indexRecord(record, { segmentId: id, offset }, ord);
-        });
-        baseSeq = useBase.firstSeq;
-        maxSeq = Math.max(maxSeq, baseSeq);
-        this.index.setMeta("baseSeq", String(baseSeq));
-        if (scan.records.length > 0)
-          this.index.insertBatch(baseSeq, baseSeq, id, HEADER_BYTES, scan.validEnd);
-      });
-    }
-
-    const lastLog = logs[logs.length - 1]?.name;
-    for (const seg of logs) {
-      const path = join(this.dir, seg.name);
-      const row = known.get(seg.name);
-      if (row) {
-        const size = (await stat(path)).size;
-        if (size < row.bytes) {
-          throw new CorruptionError(
-            `segment ${seg.name} is ${size} bytes but ${row.bytes} were committed`,
-            {
-              segment: seg.name,
-              offset: size,
-            },
-          );
-        }
-        if (size === row.bytes) continue;
-      }
-      const scan = await scanSegment(path, row ? row.bytes : HEADER_BYTES);
-      if (!row && scan.validEnd === 0) {
-        if (seg.name === lastLog && scan.fileSize < HEADER_BYTES) {
-          // Crashed while creating the file: nothing in it was ever acknowledged.
-          await unlink(path);
-          continue;
-        }
-        throw new CorruptionError(`segment ${seg.name} has a bad header`, {
-          segment: seg.name,
-          offset: 0,
-        });
-      }
-      if (scan.damage) {
-        if (seg.name !== lastLog) {
-          throw new CorruptionError(
-            `segment ${seg.name} is damaged at offset ${scan.damage.offset} (${scan.damage.reason})`,
-            {
-              segment: seg.name,
-              offset: scan.damage.offset,
-              hint: "run `pvjournal verify` for a full report",
-            },
-          );
-        }
-        this.log.warn(
-          { segment: seg.name, offset: scan.damage.offset, reason: scan.damage.reason },
-          "truncating torn tail",
-        );
-        await truncate(path, scan.validEnd);
-        await fsyncFile(path);
-      }
-      const floor = Math.max(maxSeq, baseSeq);
-      const fresh = scan.records.filter((r) => r.record.seq > floor);
-      if (!row && fresh.length === 0 && scan.records.length > 0) {
-        this.log.warn(
-          { segment: seg.name },
-          "removing leftover segment whose records are all covered",
-        );
-        await unlink(path);
-        continue;
-      }
-      this.index.tx(() => {
-        const id =
-          row?.id ??
-          this.index.insertSegment(
-            seg.name,
-            seg.kind,
-            seg.firstSeq,
-            seg.firstSeq - 1,
-            HEADER_BYTES,
-          );
-        for (const { record, offset } of scan.records) {
-          if (record.seq > floor) this.index.indexRecord(record, { segmentId: id, offset }, 0);
-          // Blocks stored before the base may still back live writes.
-          else if (record.type === "blob")
-            this.index.indexBlobLocation(record.hash, id, offset, record.data.length);
-        }
-        const first = fresh[0];
-        if (first) {
-          maxSeq = fresh[fresh.length - 1]!.record.seq;
-          this.index.insertBatch(first.record.seq, maxSeq, id, first.offset, scan.validEnd);
-        }
-        this.index.updateSegment(id, Math.max(maxSeq, row?.last_seq ?? 0), scan.validEnd);
-      });
-    }
-  }
-}
-
-/** The block size recorded in the segment headers (for an index rebuild), or null. */
-async function blockSizeFromSegments(dir: string): Promise<string | null> {
-  const names = existsSync(dir) ? await readdir(dir) : [];
-  for (const n of names.filter((x) => parseSegmentFileName(x) !== null)) {
-    const h = await readSegmentHeader(join(dir, n)).catch(() => null);
-    if (h && h.blockSize > 0) return String(h.blockSize);
-  }
-  return null;
-}
-
-/** The data of a blob payload read at `offset`, checked to be the block `hash` names. */
-function blobData(payload: Buffer, segment: string, offset: number, hash: Buffer): Buffer {
-  const rec = decodeRecord(payload);
-  if (rec.type !== "blob" || !rec.hash.equals(hash)) {
-    throw new CorruptionError(
-      `segment ${segment} offset ${offset} does not hold block ${hash.toString("hex")}`,
-      {
-        segment,
-        offset,
-      },
-    );
-  }
-  return rec.data;
-}
-
-async function writeAll(fh: FileHandle, buffers: Buffer[], position: number): Promise<void> {
-  let pos = position;
-  let rest = buffers;
-  while (rest.length > 0) {
-    const { bytesWritten } = await fh.writev(rest, pos);
-    pos += bytesWritten;
-    rest = unwritten(rest, bytesWritten);
-  }
-}
-
-async function fsyncFile(path: string): Promise<void> {
-  const fh = await open(path, "r+");
-  try {
-    await fh.datasync();
-  } finally {
-    await fh.close();
   }
 }

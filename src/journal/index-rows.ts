@@ -1,0 +1,63 @@
+/** The row types the SQLite index (index-db.ts) answers with; no SQL here. */
+import type { Consistency, HookOutcome } from "./records.js";
+
+/** A segment as the index knows it. `bytes` is the committed (fsynced and indexed) length. */
+export interface SegmentRow {
+  readonly id: number;
+  readonly name: string;
+  readonly kind: number;
+  readonly first_seq: number;
+  readonly last_seq: number;
+  readonly bytes: number;
+}
+
+/** A stored restore point. */
+export interface CheckpointRow {
+  readonly id: number;
+  readonly seq: number;
+  readonly ts: number;
+  readonly label: string | null;
+  readonly consistency: Consistency;
+  readonly hooks: { pre?: HookOutcome; post?: HookOutcome } | null;
+}
+
+/** A namespace event, in replay order. */
+export interface NsRow {
+  readonly seq: number;
+  readonly ord: number;
+  readonly op: "link" | "unlink" | "rename";
+  readonly file_id: number | null;
+  readonly path: string;
+  readonly path2: string | null;
+  readonly kind: string | null;
+  readonly target: string | null;
+}
+
+/** The newest version of one block at or before a point. */
+export interface BlockRow {
+  readonly block: number;
+  readonly seq: number;
+  readonly len: number;
+  readonly hash: Buffer;
+}
+
+/** Where a stored record lives: segment id and frame offset. */
+export interface RecordLocation {
+  readonly segmentId: number;
+  readonly offset: number;
+}
+
+/** A checkpoint row as stored: hooks as JSON text. */
+export interface RawCheckpoint {
+  id: number;
+  seq: number;
+  ts: number;
+  label: string | null;
+  consistency: Consistency;
+  hooks: string | null;
+}
+
+/** A stored checkpoint row with its hooks parsed. */
+export function toCheckpoint(r: RawCheckpoint): CheckpointRow {
+  return { ...r, hooks: r.hooks ? (JSON.parse(r.hooks) as CheckpointRow["hooks"]) : null };
+}

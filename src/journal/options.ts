@@ -1,0 +1,30 @@
+/** Options, defaults and small result types of a Journal (journal.ts). */
+import type { Logger } from "../log/logger.js";
+
+/** Name of the SQLite index inside a journal directory. */
+export const INDEX_FILE = "index.db";
+/** Default segment rollover: 64 MiB keeps rewrite-on-retention cheap and file counts low. */
+export const DEFAULT_SEGMENT_SIZE = 64 * 1024 * 1024;
+/** Default change-tracking granularity. */
+export const DEFAULT_BLOCK_SIZE = 64 * 1024;
+
+/** Options for Journal.open. */
+export interface JournalOptions {
+  readonly dir: string;
+  /** Bytes per tracked block; fixed for the life of a journal (stored in the index). */
+  readonly blockSize?: number;
+  readonly segmentSize?: number;
+  readonly logger?: Logger;
+  /** Read without recovery or locking: offline reads while a daemon may be running. */
+  readonly readOnly?: boolean;
+  /** Clock in ms (tests inject one). */
+  readonly clock?: () => number;
+}
+
+/** Oldest and newest restorable positions. */
+export interface JournalWindow {
+  readonly oldestSeq: number;
+  readonly oldestTs: number;
+  readonly newestSeq: number;
+  readonly newestTs: number;
+}

@@ -1,0 +1,136 @@
+/**
+ * The active log segment: frames are appended and fdatasync'ed, and the
+ * segment rolls over to a new file once a batch would push it past the
+ * segment size (a batch is never split across segments).
+ */
+import { type FileHandle, open } from "node:fs/promises";
+import { join } from "node:path";
+import { ErrorCode, PvjError } from "../errors.js";
+import { fsyncDir, unwritten } from "../util/fs.js";
+import type { JournalIndex } from "./index-db.js";
+import {
+  encodeFrame,
+  FRAME_HEADER_BYTES,
+  HEADER_BYTES,
+  SegmentKind,
+  segmentFileName,
+} from "./segment-format.js";
+import { createSegmentFile } from "./segment-io.js";
+
+/** The segment appends go to. */
+export interface ActiveSegment {
+  readonly id: number;
+  readonly name: string;
+  readonly fh: FileHandle;
+  size: number;
+}
+
+/** Where a written batch landed. */
+export interface WrittenBatch {
+  readonly segment: ActiveSegment;
+  /** Offset of the first frame. */
+  readonly start: number;
+  /** Offset past the last frame. */
+  readonly end: number;
+}
+
+/** What the writer needs from its journal. */
+export interface SegmentWriterOptions {
+  readonly dir: string;
+  readonly index: JournalIndex;
+  readonly segmentSize: number;
+  readonly blockSize: () => number;
+  /** Told about each new segment file (already in the index). */
+  readonly onCreate: (id: number, name: string) => void;
+}
+
+/** Writes batches of record payloads to the active segment. */
+export class SegmentWriter {
+  private active: ActiveSegment | null = null;
+
+  constructor(private readonly opts: SegmentWriterOptions) {}
+
+  /** Id of the segment appends go to, or null before the first. */
+  get activeId(): number | null {
+    return this.active?.id ?? null;
+  }
+
+  /** Continues the newest log segment the index knows (at open). */
+  async openNewest(): Promise<void> {
+    const logs = this.opts.index.segments().filter((s) => s.kind === SegmentKind.log);
+    const last = logs[logs.length - 1];
+    if (!last) return;
+    const fh = await open(join(this.opts.dir, last.name), "r+");
+    this.active = { id: last.id, name: last.name, fh, size: last.bytes };
+  }
+
+  /**
+   * Frames and writes `payloads` (the first has seq `firstSeq`), then
+   * fdatasyncs. On failure the tail is cut back to where it was.
+   */
+  async write(payloads: readonly Buffer[], firstSeq: number): Promise<WrittenBatch> {
+    const frames: Buffer[] = [];
+    let bytes = 0;
+    for (const p of payloads) {
+      frames.push(...encodeFrame(p));
+      bytes += FRAME_HEADER_BYTES + p.length;
+    }
+    const seg = await this.segmentFor(bytes, firstSeq);
+    const start = seg.size;
+    try {
+      await writeAll(seg.fh, frames, start);
+      await seg.fh.datasync();
+    } catch (err) {
+      // Leave no half-batch behind: the tail is cut back to the last commit.
+      await seg.fh.truncate(start).catch(() => undefined);
+      throw new PvjError(
+        ErrorCode.IO_ERROR,
+        `journal write failed: ${(err as Error).message}`,
+        { segment: seg.name },
+        err,
+      );
+    }
+    return { segment: seg, start, end: start + bytes };
+  }
+
+  /** Closes the active segment when the index no longer has it (a replica's base replaced it). */
+  async dropUnlessIn(ids: readonly number[]): Promise<void> {
+    if (this.active && !ids.includes(this.active.id)) {
+      await this.active.fh.close().catch(() => undefined);
+      this.active = null;
+    }
+  }
+
+  /** Closes the active segment's handle. */
+  async close(): Promise<void> {
+    if (this.active) {
+      await this.active.fh.close().catch(() => undefined);
+      this.active = null;
+    }
+  }
+
+  /** The active segment, rolled over first if `bytes` would push it past segmentSize. */
+  private async segmentFor(bytes: number, firstSeq: number): Promise<ActiveSegment> {
+    const cur = this.active;
+    if (cur && (cur.size === HEADER_BYTES || cur.size + bytes <= this.opts.segmentSize)) return cur;
+    if (cur) await cur.fh.close();
+    const { dir, index } = this.opts;
+    const name = segmentFileName(SegmentKind.log, firstSeq);
+    const fh = await createSegmentFile(join(dir, name), SegmentKind.log, this.opts.blockSize());
+    await fsyncDir(dir);
+    const id = index.insertSegment(name, SegmentKind.log, firstSeq, firstSeq - 1, HEADER_BYTES);
+    this.opts.onCreate(id, name);
+    this.active = { id, name, fh, size: HEADER_BYTES };
+    return this.active;
+  }
+}
+
+async function writeAll(fh: FileHandle, buffers: Buffer[], position: number): Promise<void> {
+  let pos = position;
+  let rest = buffers;
+  while (rest.length > 0) {
+    const { bytesWritten } = await fh.writev(rest, pos);
+    pos += bytesWritten;
+    rest = unwritten(rest, bytesWritten);
+  }
+}
