@@ -11,7 +11,8 @@ import type { Stats } from "node:fs";
 import { lstat, readdir, readlink } from "node:fs/promises";
 import { isErrno } from "../errors.js";
 import type { Journal } from "../journal/journal.js";
-import { type EntryKind, isAtOrBelow, type RecordBody } from "../journal/records.js";
+import { type EntryKind, isAtOrBelow } from "../journal/records.js";
+import { AppendBatch, type CaptureCounters } from "./append-batch.js";
 import {
   baselineOf,
   blockRecords,
@@ -25,14 +26,18 @@ import { type KnownTree, parentOf } from "./known-tree.js";
 import type { FileReader } from "./reader.js";
 import type { SourceMap } from "./sources.js";
 
+export {
+  BATCH_FLUSH_BYTES,
+  type CaptureCounters,
+  newCounters,
+} from "./append-batch.js";
+
 /**
  * A file whose mtime is within this many ms of the moment it was read may
  * have been written again in the same timestamp tick (coarse kernel clock,
  * 1-10 ms; 50 ms leaves room for clock steps): it is "racily clean" and read again.
  */
 export const RACY_MS = 50;
-/** Records are appended once this many block bytes are queued (bounds memory per batch). */
-export const BATCH_FLUSH_BYTES = 16 * 1024 * 1024;
 
 /**
  * How long the event path holds back the unlink of a vanished path, waiting
@@ -68,73 +73,6 @@ export interface SyncResult {
   readonly failures: { path: string; error: unknown }[];
 }
 
-/** Running totals, for status and metrics. */
-export interface CaptureCounters {
-  records: number;
-  /** Block bytes handed to the journal (before its deduplication). */
-  blobBytes: number;
-  appends: number;
-  filesRead: number;
-  bytesRead: number;
-  renames: number;
-  unlinks: number;
-  visited: number;
-}
-
-/** Fresh zeroed counters. */
-export function newCounters(): CaptureCounters {
-  return {
-    records: 0,
-    blobBytes: 0,
-    appends: 0,
-    filesRead: 0,
-    bytesRead: 0,
-    renames: 0,
-    unlinks: 0,
-    visited: 0,
-  };
-}
-
-/** Records queued for one append; `failed` marks that the journal refused them. */
-class Batch {
-  private records: RecordBody[] = [];
-  private bytes = 0;
-  failed = false;
-
-  constructor(
-    private readonly journal: Journal,
-    private readonly counters: CaptureCounters,
-  ) {}
-
-  add(records: readonly RecordBody[]): void {
-    for (const r of records) {
-      this.records.push(r);
-      if (r.type === "blob") this.bytes += r.data.length;
-    }
-  }
-
-  async flush(): Promise<void> {
-    if (this.records.length === 0) return;
-    const records = this.records;
-    const bytes = this.bytes;
-    this.records = [];
-    this.bytes = 0;
-    try {
-      await this.journal.append(records);
-    } catch (err) {
-      this.failed = true;
-      throw err;
-    }
-    this.counters.appends += 1;
-    this.counters.records += records.length;
-    this.counters.blobBytes += bytes;
-  }
-
-  async maybeFlush(): Promise<void> {
-    if (this.bytes >= BATCH_FLUSH_BYTES) await this.flush();
-  }
-}
-
 /** Options of a Syncer. */
 export interface SyncerOptions {
   readonly journal: Journal;
@@ -158,7 +96,7 @@ function isGone(err: unknown): boolean {
 /** Per-pass state. */
 interface Pass {
   readonly opts: SyncOptions;
-  readonly batch: Batch;
+  readonly batch: AppendBatch;
   readonly result: SyncResult;
   readonly queued: Set<string>;
   readonly done: Set<string>;
@@ -188,7 +126,7 @@ export class Syncer {
   async sync(paths: Iterable<string>, opts: SyncOptions): Promise<SyncResult> {
     const pass: Pass = {
       opts,
-      batch: new Batch(this.journal, this.counters),
+      batch: new AppendBatch(this.journal, this.counters),
       result: { again: [], racy: [], failures: [] },
       queued: new Set(),
       done: new Set(),
