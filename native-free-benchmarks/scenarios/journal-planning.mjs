@@ -4,7 +4,7 @@
 // log(n), not n. Baseline in the same run: the smallest journal.
 import { join } from "node:path";
 import { Journal } from "../../dist/journal/journal.js";
-import { buildPlan } from "../../dist/restore/build-plan.js";
+import { buildPlan } from "../../dist/journal/build-plan.js";
 import { BlockHasher } from "../../dist/util/hash.js";
 import { now, prng, r3, scratch } from "../lib.mjs";
 

@@ -7,7 +7,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Journal } from "../../dist/journal/journal.js";
 import { applyPlan } from "../../dist/restore/apply.js";
-import { buildPlan } from "../../dist/restore/build-plan.js";
+import { buildPlan } from "../../dist/journal/build-plan.js";
 import { BlockHasher } from "../../dist/util/hash.js";
 import { now, prng, r3, runTimed, scratch } from "../lib.mjs";
 

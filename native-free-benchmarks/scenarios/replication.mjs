@@ -13,7 +13,7 @@ import { Mirror } from "../../dist/replica/mirror.js";
 import { Replica, replicaId } from "../../dist/replica/replica.js";
 import { HttpStreamSource } from "../../dist/stream/http-source.js";
 import { ReplicaTracker } from "../../dist/stream/replica-tracker.js";
-import { streamRoutes } from "../../dist/stream/stream-routes.js";
+import { streamRoutes } from "../../dist/http/routes/stream.js";
 import { BlockHasher } from "../../dist/util/hash.js";
 import { have, now, percentile, prng, r3, runTimed, scratch } from "../lib.mjs";
 
