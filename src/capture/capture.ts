@@ -9,6 +9,7 @@ import type { CaptureConfig, SourceConfig } from "../config/types.js";
 import type { Journal } from "../journal/journal.js";
 import type { Logger } from "../log/logger.js";
 import type { BlockHasher } from "../util/hash.js";
+import { sleep } from "../util/sleep.js";
 import { KnownTree } from "./known-tree.js";
 import { FileReader } from "./reader.js";
 import { Scheduler } from "./scheduler.js";
@@ -362,8 +363,4 @@ export class Capture {
 
 function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -5,6 +5,7 @@
  */
 import { formatBytes as bytes } from "../config/size.js";
 import type { MaterialiseMethod } from "./materialise.js";
+import type { VerifyOutcome } from "./verify.js";
 
 /** Lifecycle of a drill. `done` means it ran to the end: `passed` says whether it proved the point. */
 export const DrillState = {
@@ -19,16 +20,8 @@ export type DrillState = (typeof DrillState)[keyof typeof DrillState];
 /** Who asked for a drill. */
 export type DrillTrigger = "api" | "schedule";
 
-/** The verify command's result as reported. */
-export interface VerifyReport {
-  readonly command: readonly string[];
-  readonly exitCode: number | null;
-  /** Tail of stdout+stderr. */
-  readonly output: string;
-  readonly timedOut: boolean;
-  readonly seconds: number;
-  readonly error?: string;
-}
+/** The verify command's result as reported: what runVerify returned. */
+export type VerifyReport = VerifyOutcome;
 
 /** One drill, as GET /v1/drills/:id answers. */
 export interface DrillReport {

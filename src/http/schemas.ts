@@ -30,6 +30,20 @@ export const errorResponseSchema = {
   },
 } as const;
 
+/**
+ * A resolved point as every route answers it (restore jobs, drills, failover,
+ * diff): seq, its time and the checkpoint it names, if any. No `$id` (see above).
+ */
+export const pointSchema = {
+  type: "object",
+  required: ["seq", "ts", "checkpoint"],
+  properties: {
+    seq: { type: "integer" },
+    ts: { type: "string", format: "date-time" },
+    checkpoint: { type: ["integer", "null"] },
+  },
+} as const;
+
 /** The error body as a TypeScript type. */
 export interface ErrorBody {
   readonly error: { readonly code: string; readonly message: string };

@@ -1,4 +1,5 @@
 /** The row types the SQLite index (index-db.ts) answers with; no SQL here. */
+import type { NsEvent } from "./namespace.js";
 import type { Consistency, HookOutcome } from "./records.js";
 
 /** A segment as the index knows it. `bytes` is the committed (fsynced and indexed) length. */
@@ -21,16 +22,10 @@ export interface CheckpointRow {
   readonly hooks: { pre?: HookOutcome; post?: HookOutcome } | null;
 }
 
-/** A namespace event, in replay order. */
-export interface NsRow {
+/** A namespace event as stored, in replay order (seq, then ord within a record). */
+export interface NsRow extends NsEvent {
   readonly seq: number;
   readonly ord: number;
-  readonly op: "link" | "unlink" | "rename";
-  readonly file_id: number | null;
-  readonly path: string;
-  readonly path2: string | null;
-  readonly kind: string | null;
-  readonly target: string | null;
 }
 
 /** The newest version of one block at or before a point. */

@@ -12,6 +12,7 @@ import { installBase } from "../journal/retention.js";
 import type { Logger } from "../log/logger.js";
 import type { StreamSource } from "../stream/source.js";
 import type { StreamMessage } from "../stream/wire.js";
+import { sleep } from "../util/sleep.js";
 import { Acker } from "./acker.js";
 import type { Mirror } from "./mirror.js";
 import type { Promotion, ReplicaHooks, ReplicaStatus } from "./status.js";
@@ -343,19 +344,4 @@ async function* baseBodiesFrom(it: AsyncIterator<StreamMessage>): AsyncGenerator
       throw new PvjError(ErrorCode.JOURNAL_CORRUPT, `unexpected ${value.t} inside a base`);
     yield* value.bodies;
   }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const t = setTimeout(resolve, ms);
-    signal.addEventListener(
-      "abort",
-      () => {
-        clearTimeout(t);
-        resolve();
-      },
-      { once: true },
-    );
-  });
 }

@@ -10,6 +10,7 @@ import type { Point } from "../../journal/points.js";
 import type { RestoreJobView } from "../../restore/jobs.js";
 import { prepareRestore, runRestore as restoreJournal } from "../../restore/restore.js";
 import { BlockHasher } from "../../util/hash.js";
+import { sleep } from "../../util/sleep.js";
 import { type ApiTarget, apiRequest } from "../api-client.js";
 import { openForTool } from "../journal-access.js";
 import {
@@ -98,20 +99,6 @@ export function restoreBody(
         ? { seq: point.seq }
         : { at: new Date(point.at).toISOString() };
   return { ...named, target, ...(paths && paths.length > 0 ? { paths } : {}) };
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    signal.addEventListener(
-      "abort",
-      () => {
-        clearTimeout(timer);
-        resolve();
-      },
-      { once: true },
-    );
-  });
 }
 
 /**

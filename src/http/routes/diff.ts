@@ -3,6 +3,7 @@ import type { FastifyPluginAsync } from "fastify";
 import type { Journal } from "../../journal/journal.js";
 import { parsePoint, type ResolvedPoint } from "../../journal/points.js";
 import { diffPoints, type PointDiff } from "../../restore/diff-journal.js";
+import { pointSchema } from "../schemas.js";
 import { errorResponses } from "./error-responses.js";
 
 /** What the diff route needs. */
@@ -10,16 +11,6 @@ export interface DiffRoutesDeps {
   readonly journal: Journal;
   readonly clock?: () => number;
 }
-
-const pointSchema = {
-  type: "object",
-  required: ["seq", "ts", "checkpoint"],
-  properties: {
-    seq: { type: "integer" },
-    ts: { type: "string", format: "date-time" },
-    checkpoint: { type: ["integer", "null"] },
-  },
-} as const;
 
 const kindSchema = { type: "string", enum: ["file", "dir", "symlink"] } as const;
 

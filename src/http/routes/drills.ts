@@ -19,6 +19,7 @@ import type { Logger } from "../../log/logger.js";
 import type { Metrics } from "../../metrics/registry.js";
 import type { Mirror } from "../../replica/mirror.js";
 import type { BlockHasher } from "../../util/hash.js";
+import { pointSchema } from "../schemas.js";
 import { MAX_ARGV, parseDrillBody } from "./drill-body.js";
 import { errorResponses } from "./error-responses.js";
 
@@ -40,16 +41,6 @@ export interface DrillRoutesDeps {
   /** Replaces the reflink call (tests). */
   readonly cloneFile?: CloneFile;
 }
-
-const pointSchema = {
-  type: "object",
-  required: ["seq", "ts", "checkpoint"],
-  properties: {
-    seq: { type: "integer" },
-    ts: { type: "string", format: "date-time" },
-    checkpoint: { type: ["integer", "null"] },
-  },
-} as const;
 
 /** JSON schema of a drill report. */
 export const drillReportSchema = {

@@ -12,12 +12,12 @@ import {
   notAReplica,
 } from "../../drill/failover.js";
 import { ErrorCode, RequestError } from "../../errors.js";
+import { pointSchema } from "../schemas.js";
 import { parseOptionalPoint } from "./drills.js";
 import { errorResponses } from "./error-responses.js";
+import { MAX_PATH_LENGTH } from "./restore-body.js";
 
 const KEYS = new Set(["checkpoint", "at", "target"]);
-/** Longest target accepted (PATH_MAX on Linux). */
-const MAX_PATH_LENGTH = 4096;
 
 /** Parses `{checkpoint | at ?, target?}` as sent. Pure; throws BAD_REQUEST, INVALID_POINT or TARGET_NOT_ALLOWED. */
 export function parseFailoverBody(body: unknown): FailoverRequest {
@@ -51,15 +51,7 @@ const failoverReportSchema = {
   type: "object",
   required: ["point", "target", "method", "rtoSeconds", "promotedAt"],
   properties: {
-    point: {
-      type: "object",
-      required: ["seq", "ts", "checkpoint"],
-      properties: {
-        seq: { type: "integer" },
-        ts: { type: "string", format: "date-time" },
-        checkpoint: { type: ["integer", "null"] },
-      },
-    },
+    point: pointSchema,
     target: {
       type: "string",
       description: "Where the point is: the mirror directory or the target",

@@ -16,6 +16,7 @@ import {
 } from "../../restore/jobs.js";
 import type { TargetPolicy } from "../../restore/target.js";
 import type { BlockHasher } from "../../util/hash.js";
+import { pointSchema } from "../schemas.js";
 import type { V1Routes } from "../server.js";
 import { diffRoutes } from "./diff.js";
 import { errorResponses } from "./error-responses.js";
@@ -62,15 +63,7 @@ export const restoreJobSchema = {
       enum: Object.values(JobState),
       description: "A cancelled job is failed with error code CANCELLED",
     },
-    point: {
-      type: "object",
-      required: ["seq", "ts", "checkpoint"],
-      properties: {
-        seq: { type: "integer" },
-        ts: { type: "string", format: "date-time" },
-        checkpoint: { type: ["integer", "null"] },
-      },
-    },
+    point: pointSchema,
     target: { type: "string", description: "Real absolute path of the target" },
     paths: { type: ["array", "null"], items: { type: "string" } },
     bytesDone: { type: "integer" },
