@@ -8,6 +8,7 @@ import { silentLogger } from "../log/logger.js";
 import { fsyncDir, unwritten } from "../util/fs.js";
 import { decodeRecord, encodeRecord } from "./codec.js";
 import { type CheckpointRow, JournalIndex, type SegmentRow } from "./index-db.js";
+import { applyIndexWork, type IndexWork } from "./index-work.js";
 import { releaseLock, takeLock } from "./lock.js";
 import { PinSet } from "./pins.js";
 import type {
@@ -62,6 +63,22 @@ export interface AppendResult {
   readonly ts: number;
 }
 
+/** Options of Journal.append. */
+export interface AppendOptions {
+  /**
+   * Resolve once the records are durable in their segment (fdatasync), and
+   * index them within INDEX_DELAY_MS together with what follows: for callers
+   * that only need durability (intercept capture's fsync). lastSeq and the
+   * index move only when they are indexed. Default false.
+   */
+  readonly lazyIndex?: boolean;
+}
+
+/** How long lazily indexed records may wait for their index transaction, ms. */
+export const INDEX_DELAY_MS = 100;
+/** Lazily indexed records beyond this count are indexed at once (bounds memory). */
+const MAX_UNINDEXED_RECORDS = 20_000;
+
 /** Oldest and newest restorable positions. */
 export interface JournalWindow {
   readonly oldestSeq: number;
@@ -73,6 +90,8 @@ export interface JournalWindow {
 interface Pending {
   readonly records: readonly RecordBody[] | readonly JournalRecord[];
   readonly stamped: boolean;
+  /** Resolve once durable in the segment; the index may follow (see AppendOptions). */
+  readonly lazy: boolean;
   readonly resolve: (r: AppendResult) => void;
   readonly reject: (e: unknown) => void;
 }
@@ -105,8 +124,16 @@ export class Journal {
   private queue: Pending[] = [];
   private flushing: Promise<void> | null = null;
   private paused: Promise<void> | null = null;
+  /** Newest indexed seq and its ts: what readers see (lastSeq). */
   private seq = 0;
   private ts = 0;
+  /** Newest durable seq and ts (records numbered, written and fdatasync'ed; maybe not indexed yet). */
+  private stampSeq = 0;
+  private stampTs = 0;
+  private unindexed: IndexWork[] = [];
+  private unindexedRecords = 0;
+  private readonly unindexedBlobs = new Set<string>();
+  private indexTimer: NodeJS.Timeout | null = null;
   private fileIdCounter = 0;
   private checkpointCounter = 0;
   private closed = false;
@@ -196,7 +223,7 @@ export class Journal {
    */
   adoptBlockSize(blockSize: number): void {
     if (blockSize === this.bs) return;
-    if (this.seq !== 0 || this.index.segments().length > 0) {
+    if (this.stampSeq !== 0 || this.index.segments().length > 0) {
       throw new PvjError(
         ErrorCode.CONFIG_INVALID,
         `journal block size is ${this.bs}, the source's is ${blockSize}; a journal's block size cannot change once it holds records`,
@@ -277,8 +304,8 @@ export class Journal {
    * Blob records whose hash is already stored are dropped (deduplication).
    * Resolves once the records are fsynced and indexed.
    */
-  append(bodies: readonly RecordBody[]): Promise<AppendResult> {
-    return this.enqueue(bodies, false);
+  append(bodies: readonly RecordBody[], opts: AppendOptions = {}): Promise<AppendResult> {
+    return this.enqueue(bodies, false, opts.lazyIndex === true);
   }
 
   /**
@@ -287,7 +314,7 @@ export class Journal {
    * twice is harmless; seqs must otherwise increase.
    */
   appendStamped(records: readonly JournalRecord[]): Promise<AppendResult> {
-    return this.enqueue(records, true);
+    return this.enqueue(records, true, false);
   }
 
   /** Appends a checkpoint record and returns it once durable. */
@@ -440,7 +467,10 @@ export class Journal {
   async close(): Promise<void> {
     if (this.closed) return;
     while (this.flushing) await this.flushing;
+    this.flushIndexQuietly();
     this.closed = true;
+    if (this.indexTimer) clearTimeout(this.indexTimer);
+    this.indexTimer = null;
     for (const w of this.waiters.splice(0)) w();
     this.closeSyncFds();
     for (const fh of this.readers.values()) await fh.then((h) => h.close()).catch(() => undefined);
@@ -458,13 +488,14 @@ export class Journal {
   private enqueue(
     records: readonly RecordBody[] | readonly JournalRecord[],
     stamped: boolean,
+    lazy: boolean,
   ): Promise<AppendResult> {
     if (this.closed)
       return Promise.reject(new PvjError(ErrorCode.JOURNAL_CLOSED, "journal is closed"));
     if (this.readOnly)
       return Promise.reject(new PvjError(ErrorCode.JOURNAL_CLOSED, "journal is open read-only"));
     return new Promise((resolve, reject) => {
-      this.queue.push({ records, stamped, resolve, reject });
+      this.queue.push({ records, stamped, lazy, resolve, reject });
       this.kick();
     });
   }
@@ -481,6 +512,8 @@ export class Journal {
     });
     try {
       while (this.flushing) await this.flushing;
+      // Maintenance reads the index: everything durable is indexed first.
+      this.flushIndex();
       return await fn();
     } finally {
       this.paused = null;
@@ -496,6 +529,7 @@ export class Journal {
 
   /** Re-reads segment names and sizes after maintenance replaced segment files. */
   async segmentsChanged(): Promise<void> {
+    this.flushIndex();
     await this.invalidateReaders();
     const segs = this.index.segments();
     this.bytes = segs.reduce((a, s) => a + s.bytes, 0);
@@ -509,6 +543,8 @@ export class Journal {
       this.seq = last.seq;
       this.ts = Math.max(this.ts, last.ts);
     }
+    this.stampSeq = Math.max(this.stampSeq, this.seq);
+    this.stampTs = Math.max(this.stampTs, this.ts);
     this.fileIdCounter = Math.max(this.fileIdCounter, this.index.maxFileId());
     this.checkpointCounter = Math.max(this.checkpointCounter, this.index.lastCheckpoint()?.id ?? 0);
   }
@@ -537,8 +573,8 @@ export class Journal {
 
   /** Stamps, frames, writes, fdatasyncs and indexes one group of appends. */
   private async writeBatch(items: readonly Pending[]): Promise<AppendResult[]> {
-    const ts = Math.max(this.clock(), this.ts);
-    let seq = this.seq;
+    const ts = Math.max(this.clock(), this.stampTs);
+    let seq = this.stampSeq;
     const seen = new Set<string>();
     const out: JournalRecord[] = [];
     const results: AppendResult[] = [];
@@ -559,7 +595,7 @@ export class Journal {
         }
         if (rec.type === "blob") {
           const key = rec.hash.toString("hex");
-          if (seen.has(key) || this.index.hasBlob(rec.hash)) {
+          if (seen.has(key) || this.unindexedBlobs.has(key) || this.index.hasBlob(rec.hash)) {
             if (!it.stamped) seq -= 1; // local duplicate: never stored, seq not consumed
             continue;
           }
@@ -594,33 +630,64 @@ export class Journal {
       );
     }
     const end = start + bytes;
-    this.index.tx(() => {
-      let off = start;
-      out.forEach((rec, i) => {
-        this.index.indexRecord(rec, { segmentId: seg.id, offset: off }, 0);
-        off += FRAME_HEADER_BYTES + payloads[i]!.length;
-      });
-      this.index.insertBatch(out[0]!.seq, seq, seg.id, start, end);
-      this.index.updateSegment(seg.id, seq, end);
-    });
     seg.size = end;
     this.bytes += bytes;
-    this.seq = seq;
-    this.ts = Math.max(this.ts, out[out.length - 1]!.ts);
-    for (const w of this.waiters.splice(0)) w();
-    for (const rec of out) {
-      if (rec.type === "checkpoint")
-        this.checkpointCounter = Math.max(this.checkpointCounter, rec.id);
-      if (
-        rec.type === "link" ||
-        rec.type === "attr" ||
-        rec.type === "size" ||
-        rec.type === "write"
-      ) {
-        this.fileIdCounter = Math.max(this.fileIdCounter, rec.fileId);
-      }
+    this.stampSeq = seq;
+    this.stampTs = Math.max(this.stampTs, out[out.length - 1]!.ts);
+    this.unindexed.push({ records: out, payloads, segmentId: seg.id, start, end, lastSeq: seq });
+    this.unindexedRecords += out.length;
+    for (const rec of out)
+      if (rec.type === "blob") this.unindexedBlobs.add(rec.hash.toString("hex"));
+    if (items.some((it) => !it.lazy) || this.unindexedRecords > MAX_UNINDEXED_RECORDS) {
+      this.flushIndex();
+    } else {
+      this.indexTimer ??= setTimeout(() => this.flushIndexQuietly(), INDEX_DELAY_MS);
     }
     return results;
+  }
+
+  /**
+   * Indexes every durable group not indexed yet, in one transaction, then
+   * moves lastSeq and wakes followers. Throws (keeping the work for a retry)
+   * when the index cannot be written.
+   */
+  private flushIndex(): void {
+    if (this.indexTimer) clearTimeout(this.indexTimer);
+    this.indexTimer = null;
+    if (this.unindexed.length === 0) return;
+    const work = this.unindexed;
+    applyIndexWork(this.index, work);
+    this.unindexed = [];
+    this.unindexedRecords = 0;
+    this.unindexedBlobs.clear();
+    const last = work[work.length - 1]!;
+    this.seq = last.lastSeq;
+    this.ts = Math.max(this.ts, last.records[last.records.length - 1]!.ts);
+    for (const w of this.waiters.splice(0)) w();
+    for (const w of work) {
+      for (const rec of w.records) {
+        if (rec.type === "checkpoint")
+          this.checkpointCounter = Math.max(this.checkpointCounter, rec.id);
+        if (
+          rec.type === "link" ||
+          rec.type === "attr" ||
+          rec.type === "size" ||
+          rec.type === "write"
+        ) {
+          this.fileIdCounter = Math.max(this.fileIdCounter, rec.fileId);
+        }
+      }
+    }
+  }
+
+  /** flushIndex from a timer or close: a failure is logged and retried, the records stay durable. */
+  private flushIndexQuietly(): void {
+    try {
+      this.flushIndex();
+    } catch (err) {
+      this.log.error({ err }, "journal index update failed; retrying (the records are durable)");
+      if (!this.closed) this.indexTimer ??= setTimeout(() => this.flushIndexQuietly(), 500);
+    }
   }
 
   /** The active segment, rolled over first if `bytes` would push it past segmentSize. */
@@ -678,6 +745,8 @@ export class Journal {
     const last = this.index.lastTime();
     this.seq = last?.seq ?? 0;
     this.ts = last?.ts ?? 0;
+    this.stampSeq = this.seq;
+    this.stampTs = this.ts;
     this.fileIdCounter = this.index.maxFileId();
     this.checkpointCounter = this.index.lastCheckpoint()?.id ?? 0;
     this.refreshSegmentNames();
