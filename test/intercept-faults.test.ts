@@ -157,6 +157,9 @@ describe.runIf(existsSync("/dev/fuse"))("intercept capture: faults", () => {
       };
       expect(capture.degraded).toBe(true);
       expect(capture.lastError?.message).toMatch(/ENOSPC|no space/i);
+      const human = await runCommand([process.execPath, CLI_PATH, "status", "--server", rig.base]);
+      expect(human.output).toMatch(/capture: +intercept/);
+      expect(human.output).toMatch(/DEGRADED: .*(ENOSPC|no space)/i);
       // A checkpoint cannot be answered while the journal cannot take it.
       const cp = await fetch(`${rig.base}/v1/checkpoints`, {
         method: "POST",
