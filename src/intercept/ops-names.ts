@@ -282,18 +282,17 @@ export function link(ctx: FsContext, h: RequestHeader, body: Buffer): Buffer {
 
 /** UNLINK. An open file lives on through its handles; the journal forgets the path now. */
 export function unlink(ctx: FsContext, h: RequestHeader, body: Buffer): Buffer {
-  const rel = childRel(dirRel(ctx, h), name(body));
-  unlinkSync(abs(ctx, rel));
-  ctx.log.submit(ctx.ns.remove(rel));
-  ctx.nodes.dropPath(rel);
-  touchDir(ctx, rel);
-  return Buffer.alloc(0);
+  return remove(ctx, h, body, unlinkSync);
 }
 
 /** RMDIR. */
 export function rmdir(ctx: FsContext, h: RequestHeader, body: Buffer): Buffer {
+  return remove(ctx, h, body, rmdirSync);
+}
+
+function remove(ctx: FsContext, h: RequestHeader, body: Buffer, fn: (p: string) => void): Buffer {
   const rel = childRel(dirRel(ctx, h), name(body));
-  rmdirSync(abs(ctx, rel));
+  fn(abs(ctx, rel));
   ctx.log.submit(ctx.ns.remove(rel));
   ctx.nodes.dropPath(rel);
   touchDir(ctx, rel);
