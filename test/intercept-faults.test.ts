@@ -5,7 +5,7 @@
  * privilege (exit 2 with what to grant).
  */
 import { closeSync, existsSync, openSync, writeSync } from "node:fs";
-import { mkdir, open, readFile, stat, writeFile } from "node:fs/promises";
+import { chmod, chown, mkdir, open, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterEach, describe, expect, it } from "vitest";
@@ -105,6 +105,26 @@ describe.runIf(existsSync("/dev/fuse"))("intercept capture: faults", () => {
     await tail.read(b, 0, 4, 4 * 1024 ** 3 + 123);
     await tail.close();
     expect(b.toString()).toBe("tail");
+    // Created entries belong to the caller; a set-group-ID directory passes on its group
+    // (and the bit, to subdirectories), as on the volume.
+    await chmod(rig.root, 0o755); // mkdtemp made it 0700: let another user reach the mount
+    await mkdir(join(mnt, "shared-dir"));
+    await chown(join(mnt, "shared-dir"), 0, 1);
+    await chmod(join(mnt, "shared-dir"), 0o2777);
+    const touch = await runCommand([
+      "runuser",
+      "-u",
+      "nobody",
+      "--",
+      "sh",
+      "-c",
+      `touch ${mnt}/shared-dir/f && mkdir ${mnt}/shared-dir/sub`,
+    ]);
+    expect(touch.code, touch.output).toBe(0);
+    const made = await stat(join(mnt, "shared-dir", "f"));
+    expect([made.uid, made.gid]).toEqual([65534, 1]);
+    expect((await stat(join(mnt, "shared-dir", "sub"))).mode & 0o2000).toBe(0o2000);
+    expect((await stat(join(rig.src(), "shared-dir", "f"))).gid).toBe(1);
     // A clean stop (SIGTERM) exits 0 and detaches the mount even while a file
     // is held open on it: the holder gets an error, never a hang.
     const held = openSync(join(mnt, "shared"), "r+");
@@ -157,6 +177,9 @@ describe.runIf(existsSync("/dev/fuse"))("intercept capture: faults", () => {
       };
       expect(capture.degraded).toBe(true);
       expect(capture.lastError?.message).toMatch(/ENOSPC|no space/i);
+      const human = await runCommand([process.execPath, CLI_PATH, "status", "--server", rig.base]);
+      expect(human.output).toMatch(/capture: +intercept/);
+      expect(human.output).toMatch(/DEGRADED: .*(ENOSPC|no space)/i);
       // A checkpoint cannot be answered while the journal cannot take it.
       const cp = await fetch(`${rig.base}/v1/checkpoints`, {
         method: "POST",

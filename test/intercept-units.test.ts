@@ -186,7 +186,7 @@ describe("ordered write log", () => {
     const appended: RecordBody[][] = [];
     let fail = 1;
     const journal = {
-      append: async (batch: RecordBody[]) => {
+      append: async (batch: RecordBody[], _opts?: { lazyIndex?: boolean }) => {
         if (fail > 0) {
           fail -= 1;
           throw Object.assign(new Error("journal write failed"), {

@@ -3,8 +3,8 @@
 // n). Planning does one indexed lookup per block, so it should grow with
 // log(n), not n. Baseline in the same run: the smallest journal.
 import { join } from "node:path";
-import { Journal } from "../../dist/journal/journal.js";
 import { buildPlan } from "../../dist/journal/build-plan.js";
+import { Journal } from "../../dist/journal/journal.js";
 import { BlockHasher } from "../../dist/util/hash.js";
 import { now, prng, r3, scratch } from "../lib.mjs";
 

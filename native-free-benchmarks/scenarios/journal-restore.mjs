@@ -5,9 +5,9 @@
 import { execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { buildPlan } from "../../dist/journal/build-plan.js";
 import { Journal } from "../../dist/journal/journal.js";
 import { applyPlan } from "../../dist/restore/apply.js";
-import { buildPlan } from "../../dist/journal/build-plan.js";
 import { BlockHasher } from "../../dist/util/hash.js";
 import { now, prng, r3, runTimed, scratch } from "../lib.mjs";
 

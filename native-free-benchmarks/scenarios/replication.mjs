@@ -5,6 +5,7 @@
 // (follow loop + journal + mirror) run in this process on loopback HTTP.
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { streamRoutes } from "../../dist/http/routes/stream.js";
 import { buildServer } from "../../dist/http/server.js";
 import { Journal } from "../../dist/journal/journal.js";
 import { silentLogger } from "../../dist/log/logger.js";
@@ -13,7 +14,6 @@ import { Mirror } from "../../dist/replica/mirror.js";
 import { Replica, replicaId } from "../../dist/replica/replica.js";
 import { HttpStreamSource } from "../../dist/stream/http-source.js";
 import { ReplicaTracker } from "../../dist/stream/replica-tracker.js";
-import { streamRoutes } from "../../dist/http/routes/stream.js";
 import { BlockHasher } from "../../dist/util/hash.js";
 import { have, now, percentile, prng, r3, runTimed, scratch } from "../lib.mjs";
 

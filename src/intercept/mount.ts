@@ -5,14 +5,7 @@
  * mount left by a killed sidecar (its files answer ENOTCONN).
  */
 import { spawn } from "node:child_process";
-import {
-  closeSync,
-  existsSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  writeFileSync,
-} from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { ConfigError, ErrorCode, PvjError } from "../errors.js";
 
 /** Filesystem type as mount(8) and /proc/self/mountinfo show it. */

@@ -34,7 +34,7 @@ import {
   touchDir,
 } from "./context.js";
 import { childRel } from "./namespace.js";
-import { adoptUnknown, errno, nodeOf } from "./ops-names.js";
+import { adoptUnknown, errno, nodeOf, ownerOf } from "./ops-names.js";
 import {
   type Dirent,
   decodeIo,
@@ -105,7 +105,8 @@ export function create(ctx: FsContext, h: RequestHeader, body: Buffer): Buffer {
   const records = [];
   if (!existed) {
     fchmodSync(fd, mode); // the daemon's own umask must not apply
-    fchownSync(fd, h.uid, h.gid);
+    const o = ownerOf(abs(ctx, pathOf(dir)), h);
+    fchownSync(fd, o.uid, o.gid);
     const made = ctx.ns.create(rel, "file");
     records.push(...made.records, { type: "size" as const, fileId: made.fileId, size: st.size });
     touchDir(ctx, rel);

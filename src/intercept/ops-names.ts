@@ -26,6 +26,7 @@ import {
   truncateSync,
   unlinkSync,
 } from "node:fs";
+import { dirname } from "node:path";
 import { copyRecords, truncateRecords } from "./blocks.js";
 import {
   ATTR_TTL_MS,
@@ -178,9 +179,28 @@ export function readlink(ctx: FsContext, h: RequestHeader): Buffer {
   return readlinkSync(abs(ctx, pathOf(nodeOf(ctx, h))), "buffer");
 }
 
-/** Owner of a new entry: the calling process, as on any filesystem. */
+/** The set-group-ID mode bit (not in node:fs constants). */
+const S_ISGID = 0o2000;
+
+/**
+ * Owner of a new entry: the calling process, as on any filesystem, except
+ * that a set-group-ID directory gives its group (and, to subdirectories, the
+ * bit itself) as the kernel does on the volume (Kubernetes fsGroup relies on it).
+ */
+export function ownerOf(
+  parentAbs: string,
+  h: RequestHeader,
+): { uid: number; gid: number; setgid: boolean } {
+  const parent = lstatSync(parentAbs);
+  const setgid = (parent.mode & S_ISGID) !== 0;
+  return { uid: h.uid, gid: setgid ? parent.gid : h.gid, setgid };
+}
+
 function own(p: string, h: RequestHeader): void {
-  lchownSync(p, h.uid, h.gid);
+  const o = ownerOf(dirname(p), h);
+  lchownSync(p, o.uid, o.gid);
+  const st = lstatSync(p);
+  if (o.setgid && st.isDirectory()) chmodSync(p, (st.mode & 0o7777) | S_ISGID);
 }
 
 function finishNew(
@@ -262,18 +282,17 @@ export function link(ctx: FsContext, h: RequestHeader, body: Buffer): Buffer {
 
 /** UNLINK. An open file lives on through its handles; the journal forgets the path now. */
 export function unlink(ctx: FsContext, h: RequestHeader, body: Buffer): Buffer {
-  const rel = childRel(dirRel(ctx, h), name(body));
-  unlinkSync(abs(ctx, rel));
-  ctx.log.submit(ctx.ns.remove(rel));
-  ctx.nodes.dropPath(rel);
-  touchDir(ctx, rel);
-  return Buffer.alloc(0);
+  return remove(ctx, h, body, unlinkSync);
 }
 
 /** RMDIR. */
 export function rmdir(ctx: FsContext, h: RequestHeader, body: Buffer): Buffer {
+  return remove(ctx, h, body, rmdirSync);
+}
+
+function remove(ctx: FsContext, h: RequestHeader, body: Buffer, fn: (p: string) => void): Buffer {
   const rel = childRel(dirRel(ctx, h), name(body));
-  rmdirSync(abs(ctx, rel));
+  fn(abs(ctx, rel));
   ctx.log.submit(ctx.ns.remove(rel));
   ctx.nodes.dropPath(rel);
   touchDir(ctx, rel);

@@ -161,7 +161,8 @@ export class WriteLog {
       this.queueBytes = 0;
       this.queuedAt = null;
       try {
-        await this.journal.append(batch);
+        // Durable in its segment is what fsync needs; the index follows within ms.
+        await this.journal.append(batch, { lazyIndex: true });
       } catch (err) {
         // Put it back in front: order and content are kept for the retry.
         this.queue = [...batch, ...this.queue];

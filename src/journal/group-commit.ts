@@ -4,9 +4,7 @@
  * Stamping a batch with seqs and dropping duplicate blocks is the pure
  * {@link stampBatch}.
  */
-import type { JournalIndex } from "./index-db.js";
 import type { JournalRecord, RecordBody } from "./records.js";
-import { FRAME_HEADER_BYTES } from "./segment-format.js";
 
 /** Seq range and time of an appended group of records. */
 export interface AppendResult {
@@ -20,6 +18,8 @@ export interface PendingAppend {
   readonly records: readonly RecordBody[] | readonly JournalRecord[];
   /** Records already carry seq and ts (a replica receiving the stream). */
   readonly stamped: boolean;
+  /** Resolve once durable in the segment; the index may follow (see AppendOptions). */
+  readonly lazy: boolean;
 }
 
 /** What {@link stampBatch} returns: the records to store and each caller's result. */
@@ -39,7 +39,7 @@ export function stampBatch(
   items: readonly PendingAppend[],
   lastSeq: number,
   ts: number,
-  hasBlob: (hash: Buffer) => boolean,
+  hasBlob: (hash: Buffer, key: string) => boolean,
 ): StampedBatch {
   let seq = lastSeq;
   const seen = new Set<string>();
@@ -62,7 +62,7 @@ export function stampBatch(
       }
       if (rec.type === "blob") {
         const key = rec.hash.toString("hex");
-        if (seen.has(key) || hasBlob(rec.hash)) {
+        if (seen.has(key) || hasBlob(rec.hash, key)) {
           if (!it.stamped) seq -= 1; // local duplicate: never stored, seq not consumed
           continue;
         }
@@ -73,31 +73,6 @@ export function stampBatch(
     results.push({ firstSeq: Math.min(first, seq), lastSeq: seq, ts: itemTs });
   }
   return { out, results, seq };
-}
-
-/**
- * Indexes a batch written at `start` of segment `segmentId` in one
- * transaction: its records, the batch row and the segment's new length.
- * `lastSeq` is the batch's newest seq, which a skipped stamped blob may
- * have consumed.
- */
-export function indexBatch(
-  index: JournalIndex,
-  out: readonly JournalRecord[],
-  payloads: readonly Buffer[],
-  segmentId: number,
-  start: number,
-  lastSeq: number,
-): void {
-  index.tx(() => {
-    let off = start;
-    out.forEach((rec, i) => {
-      index.indexRecord(rec, { segmentId, offset: off }, 0);
-      off += FRAME_HEADER_BYTES + payloads[i]!.length;
-    });
-    index.insertBatch(out[0]!.seq, lastSeq, segmentId, start, off);
-    index.updateSegment(segmentId, lastSeq, off);
-  });
 }
 
 /** The highest checkpoint id and file id in `records` (0 when there is none). */

@@ -1,6 +1,6 @@
 /** The row types the SQLite index (index-db.ts) answers with; no SQL here. */
 import type { NsEvent } from "./namespace.js";
-import type { Consistency, HookOutcome } from "./records.js";
+import type { CheckpointRecord, Consistency, HookOutcome } from "./records.js";
 
 /** A segment as the index knows it. `bytes` is the committed (fsynced and indexed) length. */
 export interface SegmentRow {
@@ -55,4 +55,16 @@ export interface RawCheckpoint {
 /** A stored checkpoint row with its hooks parsed. */
 export function toCheckpoint(r: RawCheckpoint): CheckpointRow {
   return { ...r, hooks: r.hooks ? (JSON.parse(r.hooks) as CheckpointRow["hooks"]) : null };
+}
+
+/** The row a checkpoint record appended at `seq` and `ts` makes. */
+export function checkpointRowOf(rec: CheckpointRecord, seq: number, ts: number): CheckpointRow {
+  return {
+    id: rec.id,
+    seq,
+    ts,
+    label: rec.label,
+    consistency: rec.consistency,
+    hooks: rec.hooks ?? null,
+  };
 }

@@ -1,22 +1,24 @@
-import { randomUUID } from "node:crypto";
 import { ErrorCode, PvjError } from "../errors.js";
 import type { Logger } from "../log/logger.js";
 import { silentLogger } from "../log/logger.js";
 import { encodeRecord } from "./codec.js";
+import { Followers } from "./followers.js";
 import {
   type AppendResult,
   CommitQueue,
   highestIds,
-  indexBatch,
   type PendingAppend,
   stampBatch,
 } from "./group-commit.js";
 import type { CheckpointRow, JournalIndex, SegmentRow } from "./index-db.js";
+import { checkpointRowOf } from "./index-rows.js";
+import { IndexBacklog, type IndexWork } from "./index-work.js";
 import { releaseLock } from "./lock.js";
-import { openLockedIndex } from "./open-index.js";
+import { initMeta, journalBlockSize, openLockedIndex } from "./open-index.js";
 import {
-  DEFAULT_BLOCK_SIZE,
+  type AppendOptions,
   DEFAULT_SEGMENT_SIZE,
+  INDEX_DELAY_MS,
   type JournalOptions,
   type JournalWindow,
 } from "./options.js";
@@ -28,7 +30,7 @@ import type {
   JournalRecord,
   RecordBody,
 } from "./records.js";
-import { blockSizeFromSegments, recoverIndex } from "./recovery.js";
+import { recoverIndex } from "./recovery.js";
 import { HEADER_BYTES } from "./segment-format.js";
 import { SegmentReaders } from "./segment-readers.js";
 import { SegmentWriter } from "./segment-writer.js";
@@ -36,8 +38,10 @@ import { SegmentWriter } from "./segment-writer.js";
 export type { AppendResult } from "./group-commit.js";
 
 export {
+  type AppendOptions,
   DEFAULT_BLOCK_SIZE,
   DEFAULT_SEGMENT_SIZE,
+  INDEX_DELAY_MS,
   INDEX_FILE,
   type JournalOptions,
   type JournalWindow,
@@ -61,12 +65,17 @@ export class Journal {
   private readonly readers: SegmentReaders;
   private readonly writer: SegmentWriter;
   private readonly commits: CommitQueue;
+  /** Newest indexed seq and its ts: what readers see (lastSeq). */
   private seq = 0;
   private ts = 0;
+  /** Newest durable seq and ts (records numbered, written and fdatasync'ed; maybe not indexed yet). */
+  private stampSeq = 0;
+  private stampTs = 0;
+  private readonly backlog: IndexBacklog;
   private fileIdCounter = 0;
   private checkpointCounter = 0;
   private closed = false;
-  private waiters: (() => void)[] = [];
+  private readonly followers = new Followers();
   private readonly pins = new PinSet();
   /** Bytes in all segments (for status and the size-limit warning). */
   private bytes = 0;
@@ -90,6 +99,7 @@ export class Journal {
         this.bytes += HEADER_BYTES;
       },
     });
+    this.backlog = new IndexBacklog(index, this.log, (work) => this.indexed(work));
     this.commits = new CommitQueue((items) => this.writeBatch(items));
   }
 
@@ -101,22 +111,10 @@ export class Journal {
    */
   static async open(opts: JournalOptions): Promise<Journal> {
     const index = await openLockedIndex(opts);
-    const stored = index.getMeta("blockSize") ?? (await blockSizeFromSegments(opts.dir));
-    const blockSize = stored ? Number(stored) : (opts.blockSize ?? DEFAULT_BLOCK_SIZE);
-    if (stored && opts.blockSize !== undefined && opts.blockSize !== blockSize) {
-      opts.logger?.warn(
-        { configured: opts.blockSize, stored: blockSize },
-        "journal.blockSize differs from the journal's; using the journal's",
-      );
-    }
+    const blockSize = await journalBlockSize(index, opts);
     const j = new Journal(opts, index, blockSize);
     try {
-      // Identifies this journal's history: a replica refuses a stream from a
-      // different journal (a sidecar whose journal was lost and started anew).
-      if (index.getMeta("journalId") === null && !j.readOnly)
-        index.setMeta("journalId", randomUUID());
-      if (index.getMeta("blockSize") === null && !j.readOnly)
-        index.setMeta("blockSize", String(blockSize));
+      if (!j.readOnly) initMeta(index, blockSize);
       if (!j.readOnly) await recoverIndex(j.dir, index, j.log);
       j.loadCounters();
       if (!j.readOnly) await j.writer.openNewest();
@@ -139,7 +137,7 @@ export class Journal {
    */
   adoptBlockSize(blockSize: number): void {
     if (blockSize === this.bs) return;
-    if (this.seq !== 0 || this.index.segments().length > 0) {
+    if (this.stampSeq !== 0 || this.index.segments().length > 0) {
       throw new PvjError(
         ErrorCode.CONFIG_INVALID,
         `journal block size is ${this.bs}, the source's is ${blockSize}; a journal's block size cannot change once it holds records`,
@@ -184,14 +182,7 @@ export class Journal {
    */
   waitForAppend(seq: number, timeoutMs: number): Promise<void> {
     if (this.seq > seq || this.closed) return Promise.resolve();
-    return new Promise((resolve) => {
-      const timer = setTimeout(done, timeoutMs);
-      function done() {
-        clearTimeout(timer);
-        resolve();
-      }
-      this.waiters.push(done);
-    });
+    return this.followers.wait(timeoutMs);
   }
 
   /** Newest durable seq (0 for an empty journal). */
@@ -220,8 +211,8 @@ export class Journal {
    * Blob records whose hash is already stored are dropped (deduplication).
    * Resolves once the records are fsynced and indexed.
    */
-  append(bodies: readonly RecordBody[]): Promise<AppendResult> {
-    return this.enqueue(bodies, false);
+  append(bodies: readonly RecordBody[], opts: AppendOptions = {}): Promise<AppendResult> {
+    return this.enqueue(bodies, false, opts.lazyIndex === true);
   }
 
   /**
@@ -230,7 +221,7 @@ export class Journal {
    * twice is harmless; seqs must otherwise increase.
    */
   appendStamped(records: readonly JournalRecord[]): Promise<AppendResult> {
-    return this.enqueue(records, true);
+    return this.enqueue(records, true, false);
   }
 
   /** Appends a checkpoint record and returns it once durable. */
@@ -248,14 +239,7 @@ export class Journal {
       ...(input.hooks ? { hooks: input.hooks } : {}),
     };
     const r = await this.append([rec]);
-    return {
-      id: rec.id,
-      seq: r.lastSeq,
-      ts: r.ts,
-      label: rec.label,
-      consistency: rec.consistency,
-      hooks: input.hooks ?? null,
-    };
+    return checkpointRowOf(rec, r.lastSeq, r.ts);
   }
 
   /** Oldest and newest restorable positions, or null for an empty journal. */
@@ -301,8 +285,10 @@ export class Journal {
   async close(): Promise<void> {
     if (this.closed) return;
     await this.commits.idle();
+    this.backlog.flushQuietly();
     this.closed = true;
-    for (const w of this.waiters.splice(0)) w();
+    this.backlog.close();
+    this.followers.wake();
     await this.readers.close();
     await this.writer.close();
     this.index.close();
@@ -314,12 +300,13 @@ export class Journal {
   private enqueue(
     records: readonly RecordBody[] | readonly JournalRecord[],
     stamped: boolean,
+    lazy: boolean,
   ): Promise<AppendResult> {
     if (this.closed)
       return Promise.reject(new PvjError(ErrorCode.JOURNAL_CLOSED, "journal is closed"));
     if (this.readOnly)
       return Promise.reject(new PvjError(ErrorCode.JOURNAL_CLOSED, "journal is open read-only"));
-    return this.commits.push({ records, stamped });
+    return this.commits.push({ records, stamped, lazy });
   }
 
   /**
@@ -327,7 +314,11 @@ export class Journal {
    * maintenance see a journal that does not move under them.
    */
   exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    return this.commits.exclusive(fn);
+    return this.commits.exclusive(() => {
+      // Maintenance reads the index: everything durable is indexed first.
+      this.backlog.flush();
+      return fn();
+    });
   }
 
   /** Id of the segment appends go to (retention never drops it). */
@@ -337,6 +328,7 @@ export class Journal {
 
   /** Re-reads segment names and sizes after maintenance replaced segment files. */
   async segmentsChanged(): Promise<void> {
+    this.backlog.flush();
     await this.invalidateReaders();
     const segs = this.index.segments();
     this.bytes = segs.reduce((a, s) => a + s.bytes, 0);
@@ -347,32 +339,43 @@ export class Journal {
       this.seq = last.seq;
       this.ts = Math.max(this.ts, last.ts);
     }
+    this.stampSeq = Math.max(this.stampSeq, this.seq);
+    this.stampTs = Math.max(this.stampTs, this.ts);
     this.fileIdCounter = Math.max(this.fileIdCounter, this.index.maxFileId());
     this.checkpointCounter = Math.max(this.checkpointCounter, this.index.lastCheckpoint()?.id ?? 0);
   }
 
-  /** Stamps, frames, writes, fdatasyncs and indexes one group of appends. */
+  /** Stamps, frames, writes and fdatasyncs one group of appends; indexes it now or soon. */
   private async writeBatch(items: readonly PendingAppend[]): Promise<AppendResult[]> {
     const { out, results, seq } = stampBatch(
       items,
-      this.seq,
-      Math.max(this.clock(), this.ts),
-      (h) => this.index.hasBlob(h),
+      this.stampSeq,
+      Math.max(this.clock(), this.stampTs),
+      (hash, key) => this.backlog.hasBlob(key) || this.index.hasBlob(hash),
     );
     if (out.length === 0) return results;
 
     const payloads = out.map((r) => encodeRecord(r));
     const { segment: seg, start, end } = await this.writer.write(payloads, out[0]!.seq);
-    indexBatch(this.index, out, payloads, seg.id, start, seq);
     seg.size = end;
     this.bytes += end - start;
-    this.seq = seq;
-    this.ts = Math.max(this.ts, out[out.length - 1]!.ts);
-    for (const w of this.waiters.splice(0)) w();
-    const ids = highestIds(out);
+    this.stampSeq = seq;
+    this.stampTs = Math.max(this.stampTs, out[out.length - 1]!.ts);
+    this.backlog.add({ records: out, payloads, segmentId: seg.id, start, end, lastSeq: seq });
+    if (items.some((it) => !it.lazy) || this.backlog.full) this.backlog.flush();
+    else this.backlog.schedule(INDEX_DELAY_MS);
+    return results;
+  }
+
+  /** Groups just indexed: lastSeq moves and followers wake. */
+  private indexed(work: readonly IndexWork[]): void {
+    const last = work[work.length - 1]!;
+    this.seq = last.lastSeq;
+    this.ts = Math.max(this.ts, last.records[last.records.length - 1]!.ts);
+    this.followers.wake();
+    const ids = highestIds(work.flatMap((w) => w.records));
     this.checkpointCounter = Math.max(this.checkpointCounter, ids.checkpointId);
     this.fileIdCounter = Math.max(this.fileIdCounter, ids.fileId);
-    return results;
   }
 
   /** Drops cached read handles (retention replaced segments). */
@@ -384,6 +387,8 @@ export class Journal {
     const last = this.index.lastTime();
     this.seq = last?.seq ?? 0;
     this.ts = last?.ts ?? 0;
+    this.stampSeq = this.seq;
+    this.stampTs = this.ts;
     this.fileIdCounter = this.index.maxFileId();
     this.checkpointCounter = this.index.lastCheckpoint()?.id ?? 0;
     this.readers.refreshNames();

@@ -21,6 +21,20 @@ export interface JournalOptions {
   readonly clock?: () => number;
 }
 
+/** Options of Journal.append. */
+export interface AppendOptions {
+  /**
+   * Resolve once the records are durable in their segment (fdatasync), and
+   * index them within INDEX_DELAY_MS together with what follows: for callers
+   * that only need durability (intercept capture's fsync). lastSeq and the
+   * index move only when they are indexed. Default false.
+   */
+  readonly lazyIndex?: boolean;
+}
+
+/** How long lazily indexed records may wait for their index transaction, ms. */
+export const INDEX_DELAY_MS = 100;
+
 /** Oldest and newest restorable positions. */
 export interface JournalWindow {
   readonly oldestSeq: number;

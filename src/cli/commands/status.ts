@@ -22,12 +22,26 @@ export function formatStatus(s: StatusBody): string {
   } | null;
   const lines = [
     `role:            ${s.role}${s.ready ? "" : " (not ready)"}`,
-    `sources:         ${s.sources.map((x) => `${x.name}=${x.path}`).join(", ") || "-"}`,
+    `sources:         ${s.sources.map((x) => `${x.name}=${x.path}${x.mountPoint ? ` (served at ${x.mountPoint})` : ""}`).join(", ") || "-"}`,
     `last seq:        ${s.lastSeq}`,
     `last checkpoint: ${cp ? `${cp.id} at ${cp.ts} (${cp.consistency}${cp.label ? `, "${cp.label}"` : ""})` : "none"}`,
     `journal:         ${formatBytes(s.journal.bytes)}${s.journal.sizeLimit > 0 ? ` of ${formatBytes(s.journal.sizeLimit)} limit${s.journal.nearLimit ? " (NEAR LIMIT)" : ""}` : ""}, ${s.journal.oldest ?? "-"} .. ${s.journal.newest ?? "-"}`,
     `lag:             ${s.lagSeconds.toFixed(1)} s`,
   ];
+  const capture = s.capture as
+    | { mode?: string; degraded?: boolean; lastError?: { message: string } | null }
+    | undefined;
+  if (capture?.mode) {
+    const what =
+      capture.mode === "intercept"
+        ? "intercept (every write journaled in order; checkpoints crash-consistent)"
+        : "watch (checkpoints fuzzy unless a pre hook succeeds)";
+    lines.splice(2, 0, `capture:         ${what}`);
+    if (capture.degraded)
+      lines.push(
+        `DEGRADED:        ${capture.lastError?.message ?? "capture is failing and retrying"}`,
+      );
+  }
   return `${lines.join("\n")}\n`;
 }
 

@@ -1,0 +1,119 @@
+/**
+ * Index work of one durable group of records: where each record sits in its
+ * segment. Applying several groups in one SQLite transaction is what lets the
+ * journal index lazily: a transaction's commit costs about as much as the
+ * rows it holds (WAL pages of random B-tree keys), so many small groups are
+ * far cheaper indexed together. Segments stay the source of truth: records
+ * durable in a segment but not yet indexed are indexed on open (recovery).
+ */
+import type { Logger } from "../log/logger.js";
+import type { JournalIndex } from "./index-db.js";
+import type { JournalRecord } from "./records.js";
+import { FRAME_HEADER_BYTES } from "./segment-format.js";
+
+/** One durable, not yet indexed group (one segment write). */
+export interface IndexWork {
+  readonly records: readonly JournalRecord[];
+  readonly payloads: readonly Buffer[];
+  readonly segmentId: number;
+  /** Byte range of the group in its segment. */
+  readonly start: number;
+  readonly end: number;
+  /** Seq of the group's last record. */
+  readonly lastSeq: number;
+}
+
+/** Indexes `work` in order, in one transaction (all or nothing). */
+export function applyIndexWork(index: JournalIndex, work: readonly IndexWork[]): void {
+  index.tx(() => {
+    for (const w of work) {
+      let off = w.start;
+      w.records.forEach((rec, i) => {
+        index.indexRecord(rec, { segmentId: w.segmentId, offset: off }, 0);
+        off += FRAME_HEADER_BYTES + w.payloads[i]!.length;
+      });
+      index.insertBatch(w.records[0]!.seq, w.lastSeq, w.segmentId, w.start, w.end);
+      index.updateSegment(w.segmentId, w.lastSeq, w.end);
+    }
+  });
+}
+
+/** Lazily indexed records beyond this count are indexed at once (bounds memory). */
+const MAX_UNINDEXED_RECORDS = 20_000;
+
+/** Retry interval after a failed lazy index transaction, ms. */
+const RETRY_MS = 500;
+
+/**
+ * The durable groups not indexed yet (AppendOptions.lazyIndex), the blocks
+ * they store (so deduplication sees them before the index does) and the timer
+ * that indexes them. `onIndexed` hears of every group once it is indexed.
+ */
+export class IndexBacklog {
+  private work: IndexWork[] = [];
+  private records = 0;
+  private readonly blobs = new Set<string>();
+  private timer: NodeJS.Timeout | null = null;
+  private closed = false;
+
+  constructor(
+    private readonly index: JournalIndex,
+    private readonly log: Logger,
+    private readonly onIndexed: (work: readonly IndexWork[]) => void,
+  ) {}
+
+  /** Whether a not yet indexed group stores the block with this hex hash. */
+  hasBlob(key: string): boolean {
+    return this.blobs.has(key);
+  }
+
+  /** Adds a durable group. */
+  add(w: IndexWork): void {
+    this.work.push(w);
+    this.records += w.records.length;
+    for (const rec of w.records) if (rec.type === "blob") this.blobs.add(rec.hash.toString("hex"));
+  }
+
+  /** More records wait than MAX_UNINDEXED_RECORDS allows. */
+  get full(): boolean {
+    return this.records > MAX_UNINDEXED_RECORDS;
+  }
+
+  /** Indexes what waits after `ms` (flushQuietly), unless that is already scheduled. */
+  schedule(ms: number): void {
+    this.timer ??= setTimeout(() => this.flushQuietly(), ms);
+  }
+
+  /**
+   * Indexes every waiting group in one transaction, then tells onIndexed.
+   * Throws, keeping the groups for a retry, when the index cannot be written.
+   */
+  flush(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    if (this.work.length === 0) return;
+    const work = this.work;
+    applyIndexWork(this.index, work);
+    this.work = [];
+    this.records = 0;
+    this.blobs.clear();
+    this.onIndexed(work);
+  }
+
+  /** flush from a timer or close: a failure is logged and retried, the records stay durable. */
+  flushQuietly(): void {
+    try {
+      this.flush();
+    } catch (err) {
+      this.log.error({ err }, "journal index update failed; retrying (the records are durable)");
+      if (!this.closed) this.schedule(RETRY_MS);
+    }
+  }
+
+  /** Stops the timer for good (the journal is closing; recovery indexes what is left). */
+  close(): void {
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+  }
+}
