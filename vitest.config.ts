@@ -6,6 +6,8 @@ import { defineConfig } from "vitest/config";
 export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
+    // A leaked file handle fails the run (issue 13).
+    setupFiles: ["test/setup/fd-leaks.ts"],
     pool: "forks",
     testTimeout: 60_000,
     hookTimeout: 60_000,

@@ -253,13 +253,11 @@ async function startSidecar(dir, { vol, mnt, journal }) {
       "",
     ].join("\n"),
   );
-  // BENCH_INTERCEPT_NODE_OPTIONS: e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the sidecar.
-  const env = { ...process.env };
-  if (process.env.BENCH_INTERCEPT_NODE_OPTIONS)
-    env.NODE_OPTIONS = process.env.BENCH_INTERCEPT_NODE_OPTIONS;
-  const child = spawn(process.execPath, [CLI, "sidecar", "-c", cfg], {
+  // BENCH_INTERCEPT_NODE_ARGS: node flags for the sidecar, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
+  // (Node 20 refuses --cpu-prof in NODE_OPTIONS); the profile is written on a clean exit.
+  const nodeArgs = (process.env.BENCH_INTERCEPT_NODE_ARGS ?? "").split(" ").filter(Boolean);
+  const child = spawn(process.execPath, [...nodeArgs, CLI, "sidecar", "-c", cfg], {
     stdio: ["ignore", "ignore", "pipe"],
-    env,
   });
   let stderr = "";
   child.stderr.on("data", (d) => {
