@@ -10,10 +10,8 @@ import { mkdir, readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import fc from "fast-check";
 import { afterEach, describe, expect, it } from "vitest";
-import { loadConfig } from "../src/config/load.js";
-import { createSidecar, type Sidecar } from "../src/daemon/sidecar.js";
-import { silentLogger } from "../src/log/logger.js";
-import { tmpDir, waitFor } from "./helpers/index.js";
+import type { Sidecar } from "../src/daemon/sidecar.js";
+import { startSidecar } from "./support/inprocess-sidecar.js";
 
 const SEED = Number(process.env.API_FUZZ_SEED ?? Date.now() % 2 ** 31);
 console.log(`api fuzz seed=${SEED} (API_FUZZ_SEED=${SEED} to rerun)`);
@@ -25,39 +23,16 @@ afterEach(async () => {
 });
 
 async function sidecar(): Promise<{ s: Sidecar; dir: string; cp: number }> {
-  const dir = await tmpDir("pvj-api-fuzz-");
-  await mkdir(join(dir, "data", "sub"), { recursive: true });
-  await writeFile(join(dir, "data", "hello.txt"), "hello\n");
-  await writeFile(join(dir, "data", "sub", "x"), "x");
-  await mkdir(join(dir, "outside"));
-  await writeFile(
-    join(dir, "sidecar.yaml"),
-    [
-      "sources:",
-      "  - name: data",
-      "    path: data",
-      "journal:",
-      "  dir: journal",
-      "api:",
-      "  listen: 127.0.0.1:0",
-      "checkpoints:",
-      "  interval: 0",
-      "restore:",
-      "  allowedRoots: [restore]",
-      "drills:",
-      "  sandboxRoot: drills",
-      "  verifyCommands:",
-      '    ok: ["true"]',
-      "log:",
-      "  level: silent",
-      "",
-    ].join("\n"),
-  );
-  const config = loadConfig({ file: join(dir, "sidecar.yaml"), role: "sidecar", cwd: dir });
-  const s = await createSidecar(config, silentLogger(), { token: null, https: null });
-  cleanups.push(() => s.stop());
-  s.start();
-  await waitFor(() => s.capture.status().ready, { timeout: 10_000, what: "initial scan" });
+  const { s, dir } = await startSidecar({
+    prefix: "pvj-api-fuzz-",
+    drillLines: ['    ok: ["true"]'],
+    prepare: async (d) => {
+      await mkdir(join(d, "data", "sub"), { recursive: true });
+      await writeFile(join(d, "data", "sub", "x"), "x");
+      await mkdir(join(d, "outside"));
+    },
+    cleanups,
+  });
   const cp = await s.checkpointer.take("fuzz");
   return { s, dir, cp: cp.id };
 }

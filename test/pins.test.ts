@@ -1,54 +1,20 @@
-/**
- * One pin discipline: after any failed request no retention pin remains
- * (journal.pins in /v1/status, pvjournal_journal_pins in /metrics), and a
- * drill holds a pin on its point while it runs. A real in-process sidecar.
- */
-import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { loadConfig } from "../src/config/load.js";
-import { createSidecar, type Sidecar } from "../src/daemon/sidecar.js";
-import { silentLogger } from "../src/log/logger.js";
-import { tmpDir, waitFor } from "./helpers/index.js";
+import type { Sidecar } from "../src/daemon/sidecar.js";
+import { waitFor } from "./helpers/index.js";
+import { startSidecar } from "./support/inprocess-sidecar.js";
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-async function sidecar(): Promise<{ s: Sidecar; dir: string }> {
-  const dir = await tmpDir("pvj-pins-");
-  await mkdir(join(dir, "data"));
-  await writeFile(join(dir, "data", "hello.txt"), "hello\n");
-  await writeFile(
-    join(dir, "sidecar.yaml"),
-    [
-      "sources:",
-      "  - name: data",
-      "    path: data",
-      "journal:",
-      "  dir: journal",
-      "api:",
-      "  listen: 127.0.0.1:0",
-      "checkpoints:",
-      "  interval: 0",
-      "restore:",
-      "  allowedRoots: [restore]",
-      "drills:",
-      "  sandboxRoot: drills",
-      "  verifyCommands:",
-      '    slow: ["sh", "-c", "sleep 1"]',
-      "log:",
-      "  level: silent",
-      "",
-    ].join("\n"),
-  );
-  const config = loadConfig({ file: join(dir, "sidecar.yaml"), role: "sidecar", cwd: dir });
-  const s = await createSidecar(config, silentLogger(), { token: null, https: null });
-  cleanups.push(() => s.stop());
-  s.start();
-  await waitFor(() => s.capture.status().ready, { timeout: 10_000, what: "initial scan" });
-  return { s, dir };
+function sidecar(): Promise<{ s: Sidecar; dir: string }> {
+  return startSidecar({
+    prefix: "pvj-pins-",
+    drillLines: ['    slow: ["sh", "-c", "sleep 1"]'],
+    cleanups,
+  });
 }
 
 async function pins(s: Sidecar): Promise<number> {

@@ -3,54 +3,29 @@
  * users will try: restores work beside the sandboxes; only a sandbox itself
  * (and the sandbox root) is off limits. A real in-process sidecar.
  */
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { loadConfig } from "../src/config/load.js";
-import { createSidecar, type Sidecar } from "../src/daemon/sidecar.js";
-import { silentLogger } from "../src/log/logger.js";
+import type { Sidecar } from "../src/daemon/sidecar.js";
 import { checkTarget } from "../src/restore/target.js";
 import { tmpDir, waitFor } from "./helpers/index.js";
+import { startSidecar } from "./support/inprocess-sidecar.js";
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-async function sidecar(sandboxRoot: string): Promise<{ s: Sidecar; dir: string }> {
-  const dir = await tmpDir("pvj-sandbox-");
-  await mkdir(join(dir, "data"));
-  await writeFile(join(dir, "data", "hello.txt"), "hello\n");
-  await writeFile(
-    join(dir, "sidecar.yaml"),
-    [
-      "sources:",
-      "  - name: data",
-      "    path: data",
-      "journal:",
-      "  dir: journal",
-      "api:",
-      "  listen: 127.0.0.1:0",
-      "checkpoints:",
-      "  interval: 0",
-      "restore:",
-      "  allowedRoots: [restore]",
-      "drills:",
-      `  sandboxRoot: ${sandboxRoot}`,
-      "  verifyCommands:",
+function sidecar(sandboxRoot: string): Promise<{ s: Sidecar; dir: string }> {
+  return startSidecar({
+    prefix: "pvj-sandbox-",
+    sandboxRoot,
+    drillLines: [
       `    hello: ["sh", "-c", 'grep -qx hello "$PVJ_DRILL_DIR/data/hello.txt"']`,
       "  verify: hello",
-      "log:",
-      "  level: silent",
-      "",
-    ].join("\n"),
-  );
-  const config = loadConfig({ file: join(dir, "sidecar.yaml"), role: "sidecar", cwd: dir });
-  const s = await createSidecar(config, silentLogger(), { token: null, https: null });
-  cleanups.push(() => s.stop());
-  s.start();
-  await waitFor(() => s.capture.status().ready, { timeout: 10_000, what: "initial scan" });
-  return { s, dir };
+    ],
+    cleanups,
+  });
 }
 
 async function restore(s: Sidecar, cp: number, target: string) {
