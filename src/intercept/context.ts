@@ -3,7 +3,15 @@
  * namespace tables, the ordered write log, and helpers that turn a backing
  * stat into the kernel's attributes and a node into journal attr records.
  */
-import { fstatSync, lstatSync, readSync, type Stats } from "node:fs";
+import {
+  closeSync,
+  constants,
+  fstatSync,
+  lstatSync,
+  openSync,
+  readSync,
+  type Stats,
+} from "node:fs";
 import { join } from "node:path";
 import type { RecordBody } from "../journal/records.js";
 import type { Logger } from "../log/logger.js";
@@ -92,6 +100,27 @@ export function fdReader(fd: number): ReadBlock {
     }
     return got === len ? b : b.subarray(0, got);
   };
+}
+
+/** Runs `fn` with a block reader over the file at `p` (opened read-only, never through a symlink). */
+export function withFile<T>(p: string, fn: (read: ReadBlock) => T): T {
+  const fd = openSync(p, constants.O_RDONLY | constants.O_NOFOLLOW);
+  try {
+    return fn(fdReader(fd));
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** lstat, or null when nothing is there. */
+export function lstatOrNull(p: string): Stats | null {
+  try {
+    return lstatSync(p);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "ENOENT" || code === "ENOTDIR") return null;
+    throw err;
+  }
 }
 
 /** attr records (mode bits and mtime) for every journal identity of the path(s) of a stat. */

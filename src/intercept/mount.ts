@@ -4,9 +4,9 @@
  * runs the fuse3 helper, which fails). Also finds and lazily unmounts a stale
  * mount left by a killed sidecar (its files answer ENOTCONN).
  */
-import { spawn } from "node:child_process";
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { ConfigError, ErrorCode, PvjError } from "../errors.js";
+import { runCommand } from "../util/run-command.js";
 
 /** Filesystem type as mount(8) and /proc/self/mountinfo show it. */
 export const FS_TYPE = "fuse.pvjournal";
@@ -43,21 +43,16 @@ function mountOptions(): string {
   ].join(",");
 }
 
-function run(argv: string[], fd3: number | null): Promise<{ code: number; output: string }> {
-  return new Promise((resolve) => {
-    const stdio: ("ignore" | "pipe" | number)[] = ["ignore", "pipe", "pipe"];
-    if (fd3 !== null) stdio.push(fd3);
-    const child = spawn(argv[0]!, argv.slice(1), { stdio });
-    let output = "";
-    child.stdout?.on("data", (d: Buffer) => {
-      output += d.toString();
-    });
-    child.stderr?.on("data", (d: Buffer) => {
-      output += d.toString();
-    });
-    child.on("error", (err) => resolve({ code: 127, output: err.message }));
-    child.on("close", (code) => resolve({ code: code ?? 1, output: output.trim() }));
+/** mount(8) and umount(8) get this long (ms) before they are killed: a stuck mount must not hang the start. */
+const MOUNT_TIMEOUT_MS = 30_000;
+
+async function run(argv: string[], fd3: number | null): Promise<{ code: number; output: string }> {
+  const r = await runCommand(argv, {
+    timeoutMs: MOUNT_TIMEOUT_MS,
+    tailBytes: 4096,
+    ...(fd3 !== null ? { fd3 } : {}),
   });
+  return { code: r.exitCode ?? 1, output: [r.output.trim(), r.error].filter(Boolean).join("; ") };
 }
 
 /** Mounts the FUSE connection on `fd` at `mountPoint` (created if missing). */
@@ -78,28 +73,40 @@ export async function mountFuse(fd: number, mountPoint: string): Promise<void> {
   }
 }
 
-/** Mount points in this mount namespace, from /proc/self/mountinfo (octal escapes decoded). */
-export function mountsOfType(type: string): string[] {
+/** One FUSE mount of ours as /proc/self/mountinfo lists it. */
+interface MountEntry {
+  readonly mountPoint: string;
+  /** Minor device number: the FUSE connection id (fusectl's directory name). */
+  readonly minor: number;
+}
+
+/**
+ * pvjournal's FUSE mounts in this mount namespace, oldest first, read from
+ * /proc/self/mountinfo (octal escapes decoded). Never stat a mount point of
+ * ours instead: that asks this very process for an answer.
+ */
+function ourMounts(): MountEntry[] {
   let text: string;
   try {
     text = readFileSync("/proc/self/mountinfo", "utf8");
   } catch {
     return [];
   }
-  const out: string[] = [];
+  const out: MountEntry[] = [];
   for (const line of text.split("\n")) {
     const [left, right] = line.split(" - ");
-    if (!left || !right) continue;
-    if (right.split(" ")[0] !== type) continue;
-    const mp = left.split(" ")[4];
-    if (mp) out.push(unescapeMount(mp));
+    if (!left || !right || right.split(" ")[0] !== FS_TYPE) continue;
+    const fields = left.split(" ");
+    const mp = fields[4];
+    if (mp)
+      out.push({ mountPoint: unescapeMount(mp), minor: Number((fields[2] ?? "").split(":")[1]) });
   }
   return out;
 }
 
 /** True when a pvjournal FUSE mount sits at `mountPoint`. */
 export function isMounted(mountPoint: string): boolean {
-  return mountsOfType(FS_TYPE).includes(mountPoint);
+  return ourMounts().some((m) => m.mountPoint === mountPoint);
 }
 
 /**
@@ -126,28 +133,12 @@ export function closeDevice(fd: number): void {
   }
 }
 
-/**
- * The FUSE connection id of a mount: the minor number of its device
- * (fusectl's directory name), read from /proc/self/mountinfo. Never stat the
- * mount point itself: that asks this very process for an answer.
- */
+/** The FUSE connection id of our mount at `mountPoint` (the newest one there), or null. */
 export function connectionId(mountPoint: string): number | null {
-  let text: string;
-  try {
-    text = readFileSync("/proc/self/mountinfo", "utf8");
-  } catch {
-    return null;
-  }
-  let found: number | null = null;
-  for (const line of text.split("\n")) {
-    const [left, right] = line.split(" - ");
-    if (!left || !right || right.split(" ")[0] !== FS_TYPE) continue;
-    const fields = left.split(" ");
-    if (unescapeMount(fields[4] ?? "") !== mountPoint) continue;
-    const minor = Number((fields[2] ?? "").split(":")[1]);
-    if (Number.isInteger(minor)) found = minor; // the last one is the newest mount
-  }
-  return found;
+  const m = ourMounts()
+    .filter((e) => e.mountPoint === mountPoint && Number.isInteger(e.minor))
+    .at(-1);
+  return m?.minor ?? null;
 }
 
 function unescapeMount(p: string): string {

@@ -145,7 +145,7 @@ export class NodeTable {
     this.maybeFree(n);
   }
 
-  openFile(h: Omit<FileHandle, never>): number {
+  openFile(h: FileHandle): number {
     const fh = this.nextFh++;
     this.files.set(fh, h);
     h.node.opens += 1;

@@ -18,7 +18,6 @@ import {
   lstatSync,
   openSync,
   readdirSync,
-  readSync,
   statfsSync,
   writeSync,
 } from "node:fs";
@@ -30,6 +29,7 @@ import {
   entryReply,
   type FsContext,
   fdReader,
+  lstatOrNull,
   pathOf,
   touchDir,
 } from "./context.js";
@@ -124,33 +124,18 @@ export function create(ctx: FsContext, h: RequestHeader, body: Buffer): Buffer {
   return Buffer.concat([entryReply(node, st), encodeOpenOut(fh, FOPEN_KEEP_CACHE)]);
 }
 
-function lstatOrNull(p: string) {
-  try {
-    return lstatSync(p);
-  } catch {
-    return null;
-  }
-}
-
 /** READ: from the backing file; the kernel keeps what it read in its page cache. */
 export function read(ctx: FsContext, body: Buffer): Buffer {
   const io = decodeIo(body);
   const hd = ctx.nodes.file(io.fh);
   if (!hd) throw errno("EBADF");
-  const b = Buffer.allocUnsafe(io.size);
-  let got = 0;
-  while (got < io.size) {
-    const n = readSync(hd.fd, b, got, io.size - got, io.offset + got);
-    if (n === 0) break;
-    got += n;
-  }
-  return b.subarray(0, got);
+  return fdReader(hd.fd)(io.offset, io.size);
 }
 
 /**
  * WRITE: volume first, then the whole touched blocks into the log, then the
  * reply. Synchronous unless the write must wait (O_SYNC, or the log is over
- * its high-water mark), so the session keeps reusing its read buffer.
+ * its high-water mark).
  */
 export function write(ctx: FsContext, body: Buffer): Buffer | Promise<Buffer> {
   const io = decodeIo(body);

@@ -27,7 +27,7 @@ import {
   unlinkSync,
 } from "node:fs";
 import { dirname } from "node:path";
-import { copyRecords, truncateRecords } from "./blocks.js";
+import { copyRecords, type ReadBlock, truncateRecords } from "./blocks.js";
 import {
   ATTR_TTL_MS,
   abs,
@@ -36,9 +36,11 @@ import {
   entryReply,
   type FsContext,
   fdReader,
+  lstatOrNull,
   pathOf,
   statNode,
   touchDir,
+  withFile,
 } from "./context.js";
 import { childRel, type Rel } from "./namespace.js";
 import type { Node } from "./nodes.js";
@@ -88,12 +90,9 @@ export function adoptUnknown(ctx: FsContext, rel: Rel, st: Stats): void {
   const p = abs(ctx, rel);
   if (st.isFile()) {
     const { fileId, records } = ctx.ns.create(rel, "file");
-    const fd = openSync(p, constants.O_RDONLY | constants.O_NOFOLLOW);
-    try {
-      records.push(...copyRecords(fileId, st.size, ctx.blockSize, fdReader(fd), ctx.hash));
-    } finally {
-      closeSync(fd);
-    }
+    records.push(
+      ...withFile(p, (read) => copyRecords(fileId, st.size, ctx.blockSize, read, ctx.hash)),
+    );
     ctx.log.submit([...records, ...attrRecords(ctx, [rel], st)]);
   } else if (st.isDirectory() || st.isSymbolicLink()) {
     const kind = st.isDirectory() ? "dir" : "symlink";
@@ -136,10 +135,9 @@ export function setattr(ctx: FsContext, h: RequestHeader, body: Buffer): Buffer 
     else if (p !== null) truncateSync(p, a.size);
     else throw errno("ENOENT");
     node.size = a.size;
-    const reader = fd !== null ? fdReader(fd) : pathReader(p!);
-    ctx.log.submit(
-      truncateRecords(ctx.ns.fileIds(node.paths), a.size, ctx.blockSize, reader, ctx.hash),
-    );
+    const records = (read: ReadBlock) =>
+      truncateRecords(ctx.ns.fileIds(node.paths), a.size, ctx.blockSize, read, ctx.hash);
+    ctx.log.submit(fd !== null ? records(fdReader(fd)) : withFile(p!, records));
     ctx.dirtyFiles.add(node);
   }
   if (a.valid & Fattr.MODE && p !== null) chmodSync(p, a.mode & 0o7777);
@@ -161,17 +159,6 @@ export function setattr(ctx: FsContext, h: RequestHeader, body: Buffer): Buffer 
     ctx.log.submit(attrRecords(ctx, node.paths, st));
   }
   return encodeAttrOut(attrOf(st), ATTR_TTL_MS);
-}
-
-function pathReader(p: string) {
-  return (offset: number, len: number) => {
-    const fd = openSync(p, constants.O_RDONLY | constants.O_NOFOLLOW);
-    try {
-      return fdReader(fd)(offset, len);
-    } finally {
-      closeSync(fd);
-    }
-  };
 }
 
 /** READLINK. */
@@ -266,12 +253,11 @@ export function link(ctx: FsContext, h: RequestHeader, body: Buffer): Buffer {
   linkSync(abs(ctx, from), abs(ctx, rel));
   const st = lstatSync(abs(ctx, rel));
   const { fileId, records } = ctx.ns.create(rel, "file");
-  const fd = openSync(abs(ctx, rel), constants.O_RDONLY | constants.O_NOFOLLOW);
-  try {
-    records.push(...copyRecords(fileId, st.size, ctx.blockSize, fdReader(fd), ctx.hash));
-  } finally {
-    closeSync(fd);
-  }
+  records.push(
+    ...withFile(abs(ctx, rel), (read) =>
+      copyRecords(fileId, st.size, ctx.blockSize, read, ctx.hash),
+    ),
+  );
   for (const p of old.paths) ctx.ns.addLink(st.ino, p);
   ctx.ns.addLink(st.ino, rel);
   old.paths.add(rel);
@@ -323,13 +309,4 @@ export function rename(ctx: FsContext, h: RequestHeader, body: Buffer, v2: boole
   touchDir(ctx, from);
   touchDir(ctx, to);
   return Buffer.alloc(0);
-}
-
-function lstatOrNull(p: string): Stats | null {
-  try {
-    return lstatSync(p);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return null;
-    throw err;
-  }
 }

@@ -13,6 +13,7 @@
  */
 import type { Journal } from "../journal/journal.js";
 import type { RecordBody } from "../journal/records.js";
+import { sleep } from "../util/sleep.js";
 
 /**
  * Above this many queued block bytes, writes wait before they are answered:
@@ -250,8 +251,4 @@ function failCode(err: unknown): FailCode {
 
 function failError(f: { code: FailCode; message: string }): Error {
   return Object.assign(new Error(`journal is refusing writes: ${f.message}`), { code: f.code });
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -29,6 +29,8 @@ export interface CommandOptions {
   readonly env?: Readonly<Record<string, string>>;
   /** Kills the command (the daemon is stopping); the outcome then says so. */
   readonly signal?: AbortSignal;
+  /** A descriptor of ours the command gets as its fd 3 (mount(8) takes /dev/fuse that way). */
+  readonly fd3?: number;
 }
 
 /** After the process exits, how long to wait for its pipes (a background child may hold them). */
@@ -69,10 +71,11 @@ export function runCommand(argv: readonly string[], opts: CommandOptions): Promi
       detached: true,
       ...(opts.cwd ? { cwd: opts.cwd } : {}),
       env: { ...process.env, ...(opts.env ?? {}) },
-      stdio: ["ignore", "pipe", "pipe"],
+      stdio:
+        opts.fd3 === undefined ? ["ignore", "pipe", "pipe"] : ["ignore", "pipe", "pipe", opts.fd3],
     });
-    child.stdout.on("data", keep);
-    child.stderr.on("data", keep);
+    child.stdout?.on("data", keep);
+    child.stderr?.on("data", keep);
     const killGroup = () => {
       try {
         if (child.pid !== undefined) process.kill(-child.pid, "SIGKILL");
