@@ -11,11 +11,11 @@
 //   node native-free-benchmarks/console-paint.mjs [--checkpoints N] [--runs R] [--screenshot PNG]
 import { spawn } from "node:child_process";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
 import { Journal } from "../dist/journal/journal.js";
+import { freePort } from "./lib.mjs";
 
 const arg = (name, dflt) => {
   const i = process.argv.indexOf(name);
@@ -26,13 +26,6 @@ const RUNS = arg("--runs", 5);
 const TOKEN = "bench-token";
 const STEP_MS = 5_000;
 
-const freePort = () =>
-  new Promise((res) => {
-    const s = createServer().listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => res(port));
-    });
-  });
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 const root = await mkdtemp(join(tmpdir(), "pvj-console-bench-"));

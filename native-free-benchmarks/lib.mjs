@@ -10,6 +10,7 @@ import {
   readlinkSync,
   rmSync,
 } from "node:fs";
+import { createServer } from "node:net";
 import { cpus, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 
@@ -196,3 +197,15 @@ const TEXT = Buffer.from(
     .repeat(24)
     .slice(0, 2048),
 );
+
+/** A TCP port free on loopback right now (for a daemon's api.listen). */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.on("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}

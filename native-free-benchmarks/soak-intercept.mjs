@@ -17,10 +17,10 @@ import {
   rmSync,
   writeFileSync,
 } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { freePort } from "./lib.mjs";
 
 const args = process.argv.slice(2);
 const opt = (name, dflt) => {
@@ -69,14 +69,6 @@ try {
   }
 } catch { process.exit(0); }
 `;
-
-const freePort = () =>
-  new Promise((resolve) => {
-    const s = createServer().listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
 
 const root = mkdtempSync(join(tmpdir(), "pvj-soak-"));
 chmodSync(root, 0o755);

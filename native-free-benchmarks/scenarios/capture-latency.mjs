@@ -14,7 +14,6 @@
 // initial scan.
 import { execFileSync, spawn } from "node:child_process";
 import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync } from "node:fs";
-import { createServer } from "node:net";
 import { dirname, join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
@@ -22,7 +21,7 @@ import { Capture } from "../../dist/capture/capture.js";
 import { Journal } from "../../dist/journal/journal.js";
 import { silentLogger } from "../../dist/log/logger.js";
 import { BlockHasher } from "../../dist/util/hash.js";
-import { now, percentile, prng, r3, scratch } from "../lib.mjs";
+import { freePort, now, percentile, prng, r3, scratch } from "../lib.mjs";
 
 export const name = "capture-latency";
 
@@ -136,17 +135,6 @@ async function measure(rig, writerCfg) {
     cpuShare: cpu / seconds,
     bytesReadPerByteChanged: (rig.capture.counters.bytesRead - read0) / w.bytes,
   };
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.on("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 function procStatus(pid) {

@@ -35,11 +35,10 @@ import {
   statSync,
   writeFileSync,
 } from "node:fs";
-import { createServer } from "node:net";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
-import { dirBytes, now, percentile, r3, scratch } from "../lib.mjs";
+import { dirBytes, freePort, now, percentile, r3, scratch } from "../lib.mjs";
 
 export const name = "intercept";
 
@@ -157,17 +156,6 @@ function io(task) {
     w.once("message", resolve);
     w.once("error", reject);
     w.once("exit", (code) => code !== 0 && reject(new Error(`io worker exited ${code}`)));
-  });
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.on("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
   });
 }
 
