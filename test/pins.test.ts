@@ -2,7 +2,7 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import type { Sidecar } from "../src/daemon/sidecar.js";
 import { waitFor } from "./helpers/index.js";
-import { startSidecar } from "./support/inprocess-sidecar.js";
+import { drillReport, startSidecar } from "./support/inprocess-sidecar.js";
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -95,16 +95,7 @@ describe("retention pins", () => {
     expect(s.journal.minPinnedSeq()).toBe(cp.seq);
     expect(await pins(s)).toBe(1);
     const id = res.json<{ id: string }>().id;
-    const report = await waitFor(
-      async () => {
-        const r = (await s.app.inject({ url: `/v1/drills/${id}` })).json<{
-          state: string;
-          passed: boolean;
-        }>();
-        return r.state === "done" || r.state === "failed" ? r : null;
-      },
-      { timeout: 20_000, what: "drill done" },
-    );
+    const report = await drillReport(s, id);
     expect(report.passed).toBe(true);
     expect(await pins(s)).toBe(0);
   });

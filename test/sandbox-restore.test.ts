@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import type { Sidecar } from "../src/daemon/sidecar.js";
 import { checkTarget } from "../src/restore/target.js";
 import { tmpDir, waitFor } from "./helpers/index.js";
-import { startSidecar } from "./support/inprocess-sidecar.js";
+import { drillReport, startSidecar } from "./support/inprocess-sidecar.js";
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -62,16 +62,7 @@ describe("drills.sandboxRoot inside restore.allowedRoots", () => {
       expect(await restore(s, cp.id, join(dir, sandbox, "drill-x", "deeper"))).toBe(403);
       if (sandbox !== "restore") expect(await restore(s, cp.id, join(dir, sandbox))).toBe(403);
       const id = drill.json<{ id: string }>().id;
-      const report = await waitFor(
-        async () => {
-          const r = (await s.app.inject({ url: `/v1/drills/${id}` })).json<{
-            state: string;
-            passed: boolean;
-          }>();
-          return r.state === "done" || r.state === "failed" ? r : null;
-        },
-        { timeout: 20_000, what: "drill" },
-      );
+      const report = await drillReport(s, id);
       expect(report.passed).toBe(true);
       expect(s.journal.pinCount).toBe(0);
     });

@@ -62,3 +62,17 @@ export async function startSidecar(
   await waitFor(() => s.capture.status().ready, { timeout: 10_000, what: "initial scan" });
   return { s, dir };
 }
+
+/** Waits until drill `id` has finished; its report's state and verdict. */
+export function drillReport(s: Sidecar, id: string): Promise<{ state: string; passed: boolean }> {
+  return waitFor(
+    async () => {
+      const r = (await s.app.inject({ url: `/v1/drills/${id}` })).json<{
+        state: string;
+        passed: boolean;
+      }>();
+      return r.state === "done" || r.state === "failed" ? r : null;
+    },
+    { timeout: 20_000, what: `drill ${id} done` },
+  );
+}
