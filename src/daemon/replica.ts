@@ -62,6 +62,7 @@ export async function createReplica(
     dir: config.journal.dir,
     blockSize: config.journal.blockSize,
     segmentSize: config.journal.segmentSize,
+    compression: { codec: config.journal.compression, level: config.journal.compressionLevel },
     logger: childLogger(root, "journal"),
   });
   const hasher = await BlockHasher.create();

@@ -51,6 +51,7 @@ export async function createSidecar(
     dir: config.journal.dir,
     blockSize: config.journal.blockSize,
     segmentSize: config.journal.segmentSize,
+    compression: { codec: config.journal.compression, level: config.journal.compressionLevel },
     logger: childLogger(root, "journal"),
   });
   const hasher = await BlockHasher.create();
