@@ -18,7 +18,11 @@ import type { BlobRecord, JournalRecord, RecordBody } from "../src/journal/recor
 import { runRetention } from "../src/journal/retention.js";
 import { encodeFrame, FRAME_HEADER_BYTES, HEADER_BYTES } from "../src/journal/segment-format.js";
 import { verifyJournal } from "../src/journal/verify.js";
+import { silentLogger } from "../src/log/logger.js";
 import { applyPlan } from "../src/restore/apply.js";
+import { produceStream } from "../src/stream/producer.js";
+import { ReplicaTracker } from "../src/stream/replica-tracker.js";
+import { encodeMessage, FrameDecoder, type StreamMessage } from "../src/stream/wire.js";
 import { BlockHasher } from "../src/util/hash.js";
 import { openTestJournal, VolumeModel } from "./support/model.js";
 import { freshSeed, prng } from "./support/prng.js";
@@ -256,6 +260,47 @@ describe("journal with compression", () => {
       expect((await again.readBlob(fresh.hash)).equals(fresh.data)).toBe(true);
       expect((await again.readBlob(hasher.hash(content.subarray(0, 4096)))).length).toBe(4096);
       expect((await stat(join(dir, "seg-0000000000000001.pvj"))).size).toBeGreaterThan(14096);
+    }
+  });
+});
+
+describe("the stream and compressed blocks", () => {
+  async function streamed(j: Journal, codecs: string | undefined): Promise<BlobRecord[]> {
+    const blobs: BlobRecord[] = [];
+    let closed = false;
+    const decoder = new FrameDecoder();
+    await produceStream(
+      { journal: j, hasher: await hasherP, tracker: new ReplicaTracker(j), logger: silentLogger() },
+      { replica: "r1", from: 1, ...(codecs !== undefined ? { codecs } : {}) },
+      {
+        get closed() {
+          return closed;
+        },
+        async send(msg: StreamMessage) {
+          // Through the wire encoding, as a replica gets it.
+          for (const m of decoder.push(encodeMessage(msg))) {
+            if (m.t === "records") for (const r of m.records) if (r.type === "blob") blobs.push(r);
+            if (m.t === "heartbeat") closed = true;
+          }
+        },
+      },
+    );
+    return blobs;
+  }
+
+  it("carries compressed blocks as stored to a replica that reads zstd, decompressed to one that does not", async () => {
+    const j = await openJ(await tmp());
+    const block = text(4096, 5);
+    await j.append([await blob(block), await blob(random(4096, 6))]);
+    const asStored = await streamed(j, "zstd");
+    expect(asStored[0]!.packed).toEqual({ codec: BlockCodec.zstd, rawLen: 4096 });
+    expect(asStored[0]!.data.equals((await j.readStoredBlob(asStored[0]!.hash)).data)).toBe(true);
+    expect(blockContent(asStored[0]!).equals(block)).toBe(true);
+    for (const old of [undefined, ""]) {
+      const plain = await streamed(j, old);
+      expect(plain[0]!.packed).toBeUndefined();
+      expect(plain[0]!.data.equals(block)).toBe(true);
+      expect(plain[1]!.data.equals(asStored[1]!.data)).toBe(true);
     }
   });
 });

@@ -134,3 +134,16 @@ export function blockContent(rec: BlobRecord, where?: { segment: string; offset:
   }
   return out;
 }
+
+/** Codec names a stream reader may announce (GET /v1/stream?codecs=zstd). */
+export const CODEC_NAMES: readonly string[] = ["zstd"];
+
+/**
+ * `rec` with its block decompressed (for a reader that announced no codecs:
+ * a replica older than compression would store compressed bytes as the block).
+ */
+export function unpacked<R extends RecordBody>(rec: R): R {
+  if (rec.type !== "blob" || !rec.packed) return rec;
+  const { packed: _packed, ...rest } = rec;
+  return { ...rest, data: blockContent(rec) } as R;
+}
