@@ -18,7 +18,7 @@ export const BlockCodec = { zstd: 1 } as const;
 
 /** What a journal does with the blocks it appends. */
 export interface CompressionOptions {
-  /** "none" stores every block raw (journals written before 0.3 read the same). */
+  /** "none" stores every block raw (journals written before 0.2 read the same). */
   readonly codec: "zstd" | "none";
   /**
    * zstd level. Measured on this project's bench data (one core): level 1
