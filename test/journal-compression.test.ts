@@ -102,6 +102,22 @@ describe("block codec", () => {
     }
   });
 
+  it("after incompressible blocks in a row it tries one block in at most 17, and resumes on the first that compresses", async () => {
+    const packer = new BlockPacker();
+    const rnd = await Promise.all(Array.from({ length: 200 }, (_, i) => blob(random(4096, i))));
+    for (const b of rnd) expect((packer.pack([b]) as BlobRecord[])[0]!.packed).toBeUndefined();
+    const txt = await Promise.all(Array.from({ length: 40 }, (_, i) => blob(text(4096, i))));
+    const packed = txt.map((b) => (packer.pack([b]) as BlobRecord[])[0]!.packed !== undefined);
+    const first = packed.indexOf(true);
+    expect(first).toBeGreaterThan(0); // skipped while backing off: stored raw, still correct
+    expect(first).toBeLessThanOrEqual(16);
+    expect(packed.slice(first).every(Boolean)).toBe(true);
+    // One incompressible block among compressible ones skips nothing.
+    const mixed = [txt[0]!, rnd[0]!, txt[1]!, rnd[1]!, txt[2]!];
+    const out = packer.pack(mixed) as BlobRecord[];
+    expect(out.map((b) => b.packed !== undefined)).toEqual([true, false, true, false, true]);
+  });
+
   it("compression none leaves every record as it was", async () => {
     const bodies = [await blob(text(4096))];
     expect(new BlockPacker({ codec: "none", level: 1 }).pack(bodies)).toBe(bodies);

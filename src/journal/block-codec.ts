@@ -41,9 +41,23 @@ export const SYNC_PACK_BYTES = 256 * 1024;
 
 const decoder = new Decoder();
 
+/**
+ * Most blocks a packer stores raw without trying after blocks that did not
+ * compress. From the second failed try in a row it skips 1, 2, 4 ... up to 16
+ * blocks, so an incompressible volume (media, encrypted data) costs one try
+ * in 17 blocks instead of one per block (~11 us per 4 KiB try, on the append
+ * path: 4000 random 4 KiB appends by 32 writers lost ~30% group commit
+ * throughput to it). One block that compresses resets it; a single
+ * incompressible block among compressible ones skips nothing.
+ */
+export const MAX_SKIP = 16;
+
 /** Compresses the raw blobs of appends (see the module comment). */
 export class BlockPacker {
   private readonly enc: Encoder | null;
+  /** Blocks still to store without a try; failed tries in a row. */
+  private skip = 0;
+  private fails = 0;
 
   constructor(opts: CompressionOptions = DEFAULT_COMPRESSION) {
     this.enc = opts.codec === "zstd" ? new Encoder(opts.level) : null;
@@ -66,18 +80,35 @@ export class BlockPacker {
     if (bytes === 0) return bodies;
     if (bytes <= SYNC_PACK_BYTES)
       return bodies.map((b) =>
-        b.type === "blob" && !b.packed ? choose(b, safeSync(enc, b.data)) : b,
+        b.type === "blob" && !b.packed && this.shouldTry()
+          ? this.learn(choose(b, safeSync(enc, b.data)), b)
+          : b,
       );
     return Promise.all(
       bodies.map(async (b) =>
-        b.type === "blob" && !b.packed ? choose(b, await enc.encode(b.data).catch(() => null)) : b,
+        b.type === "blob" && !b.packed && this.shouldTry()
+          ? this.learn(choose(b, await enc.encode(b.data).catch(() => null)), b)
+          : b,
       ),
     );
   }
 
-  /** One blob, compressed where that pays (retention's shortened blocks). */
+  /** One blob, compressed where that pays (no skipping: for tests and tools). */
   packBlobSync(rec: BlobRecord): BlobRecord {
     return this.enc && !rec.packed ? choose(rec, safeSync(this.enc, rec.data)) : rec;
+  }
+
+  private shouldTry(): boolean {
+    if (this.skip === 0) return true;
+    this.skip -= 1;
+    return false;
+  }
+
+  /** Notes whether a try paid (the result is `out`, the input `raw`); returns `out`. */
+  private learn(out: BlobRecord, raw: BlobRecord): BlobRecord {
+    this.fails = out !== raw ? 0 : this.fails + 1;
+    this.skip = this.fails < 2 ? 0 : Math.min(MAX_SKIP, 2 ** (this.fails - 2));
+    return out;
   }
 }
 
