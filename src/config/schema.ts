@@ -85,7 +85,7 @@ export const FIELDS: readonly FieldSpec[] = [
     // Above 9 capture CPU grows 10-100x for a few % (measured in block-codec.ts).
     type: { kind: "int", min: 1, max: 9 },
     default: 1,
-    doc: "zstd level, 1 (fastest) to 9; 1 stores text about 8% larger than 9 at a quarter of the CPU",
+    doc: "zstd level, 1 (fastest) to 9; 1 stores text about 8% larger than 9 at a fifth of the CPU",
   },
   {
     section: "journal",

@@ -21,7 +21,8 @@ export interface CompressionOptions {
   /** "none" stores every block raw (journals written before 0.2 read the same). */
   readonly codec: "zstd" | "none";
   /**
-   * zstd level. Measured on this project's bench data (one core): level 1
+   * zstd level. Measured on this project's bench data (one core,
+   * native-free-benchmarks/compression-levels.mjs): level 1
    * compresses 4 KiB blocks at ~350 MB/s and text logs to 0.24 of their size;
    * level 3 gives 0.23 at ~230 MB/s, level 9 0.23 at ~35 MB/s. 64 KiB blocks:
    * 1 → 0.215 at ~400 MB/s, 9 → 0.199 at ~100 MB/s.
