@@ -1,16 +1,34 @@
 import Database from "better-sqlite3";
+import { DrillRows } from "./index-drills.js";
 import {
   type BlockRow,
   type CheckpointRow,
   type NsRow,
   type RecordLocation,
   type SegmentRow,
+  type TimelineRows,
   toCheckpoint,
 } from "./index-rows.js";
-import { prepare, SCHEMA, SCHEMA_VERSION, type Statements } from "./index-sql.js";
+import {
+  type CountedTable,
+  prepare,
+  SCHEMA,
+  SCHEMA_VERSION,
+  SEQ_TABLES,
+  type Statements,
+} from "./index-sql.js";
 import type { JournalRecord } from "./records.js";
 
-export type { BlockRow, CheckpointRow, NsRow, RecordLocation, SegmentRow } from "./index-rows.js";
+export type {
+  BlockRow,
+  BucketRow,
+  CheckpointRow,
+  NsRow,
+  RecordLocation,
+  SegmentRow,
+  TimelineRows,
+} from "./index-rows.js";
+export { COUNTED_TABLES, type CountedTable } from "./index-sql.js";
 
 /**
  * The SQLite index of a journal: the only module that imports better-sqlite3.
@@ -24,6 +42,8 @@ export type { BlockRow, CheckpointRow, NsRow, RecordLocation, SegmentRow } from 
 export class JournalIndex {
   private readonly db: Database.Database;
   private readonly st: Statements;
+  /** The drill reports table. */
+  readonly drills: DrillRows;
 
   /** Opens (creating if needed) the index file; `fresh` tells whether it had to be created. */
   constructor(
@@ -36,6 +56,7 @@ export class JournalIndex {
     this.db.pragma("foreign_keys = OFF");
     this.db.exec(SCHEMA);
     this.st = prepare(this.db);
+    this.drills = new DrillRows(this.st);
     const v = this.getMeta("schema");
     if (v === null) this.setMeta("schema", SCHEMA_VERSION);
   }
@@ -243,18 +264,87 @@ export class JournalIndex {
     return this.st.maxFileId.get()?.m ?? 0;
   }
 
-  /** Raw statement access for retention, which deletes history below a cut. */
-  exec(sql: string, ...params: (number | string)[]): void {
-    this.db.prepare(sql).run(...params);
+  /** Oldest indexed seq (null for an empty index). */
+  minSeq(): number | null {
+    return this.st.minSeq.get()?.seq ?? null;
   }
 
-  /** Runs a read query returning rows (retention and verify use it for whole-table walks). */
+  /** Meta rows whose key starts with `prefix` (the sidecar's replica positions). */
+  metaWithPrefix(prefix: string): { key: string; value: string }[] {
+    return this.st.metaWithPrefix.all(prefix, prefix);
+  }
+
+  /**
+   * Retention: drops every seq-keyed row at or below `cutoff` and the batches
+   * ending there, then the blob and batch rows of the segments being dropped.
+   * Call inside tx() with the rest of the switch-over.
+   */
+  dropHistory(cutoff: number, segmentIds: readonly number[]): void {
+    for (const t of SEQ_TABLES) this.st.deleteUpTo[t].run(cutoff);
+    this.st.deleteBatchesUpTo.run(cutoff);
+    for (const id of segmentIds) {
+      this.st.deleteSegmentBlobs.run(id);
+      this.st.deleteSegmentBatches.run(id);
+      this.st.deleteSegment.run(id);
+    }
+  }
+
+  /** Records `ts` for `seq` unless a time is known for it (a base keeps its cut's time). */
+  insertTime(seq: number, ts: number): void {
+    this.st.insertTime.run(seq, ts);
+  }
+
+  /**
+   * Distinct block hashes written in (from, to]. An array, not an iterator: an
+   * open better-sqlite3 iterator makes every write on the connection fail
+   * ("busy"), and callers consume this across awaits while appends go on.
+   */
+  hashesWrittenBetween(fromExclusive: number, toInclusive: number): Buffer[] {
+    return this.st.hashesWrittenBetween.all(fromExclusive, toInclusive).map((r) => r.hash);
+  }
+
+  /** Ids of the checkpoints stamped at exactly `seq`. */
+  checkpointIdsAt(seq: number): number[] {
+    return this.st.checkpointIdsAt.all(seq).map((r) => r.id);
+  }
+
+  /** How many checkpoints lie at or after `seq`. */
+  checkpointCountFrom(seq: number): number {
+    return this.st.checkpointsFrom.get(seq)?.n ?? 0;
+  }
+
+  /** The id of the `offset`-th checkpoint (oldest first) at or after `seq`, or null. */
+  checkpointIdFrom(seq: number, offset: number): number | null {
+    return this.st.checkpointIdFrom.get(seq, offset)?.id ?? null;
+  }
+
+  /** Rows in one of the tables verify checks against the segments. */
+  rowCount(table: CountedTable): number {
+    return this.st.rowCount[table].get()?.n ?? 0;
+  }
+
+  /** The sparse timeline counts of [from, to] (ms, inclusive) in buckets of `size` ms. */
+  timelineRows(from: number, to: number, size: number): TimelineRows {
+    const range = this.st.seqRangeByTs.get(from, to);
+    const checkpoints = this.st.bucketCheckpoints.all(size, from, to);
+    const lo = range?.lo ?? null;
+    const hi = range?.hi ?? null;
+    // Times are non-decreasing in seq, so a time range is a seq range.
+    if (lo === null || hi === null) return { records: [], bytes: [], files: [], checkpoints };
+    return {
+      records: this.st.bucketRecords.all(size, lo, hi),
+      bytes: this.st.bucketBytes.all(size, lo, hi),
+      files: this.st.bucketFiles.all(...[0, 1, 2, 3].flatMap(() => [size, lo, hi])),
+      checkpoints,
+    };
+  }
+
+  /**
+   * Raw read query, prepared on every call: the last escape hatch, kept for
+   * the two materialisers that issue 14's unification replaces
+   * (replica/mirror.ts, drill/materialise.ts). Nothing new may use it.
+   */
   all<T>(sql: string, ...params: (number | string)[]): T[] {
     return this.db.prepare(sql).all(...params) as T[];
-  }
-
-  /** Streams rows of a read query. */
-  iterate<T>(sql: string, ...params: (number | string)[]): IterableIterator<T> {
-    return this.db.prepare(sql).iterate(...params) as IterableIterator<T>;
   }
 }

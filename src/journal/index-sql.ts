@@ -1,5 +1,5 @@
 import type Database from "better-sqlite3";
-import type { BlockRow, NsRow, RawCheckpoint, SegmentRow } from "./index-rows.js";
+import type { BlockRow, BucketRow, NsRow, RawCheckpoint, SegmentRow } from "./index-rows.js";
 
 /**
  * The SQL of the journal index: its schema and every statement, prepared once
@@ -43,7 +43,30 @@ CREATE TABLE IF NOT EXISTS checkpoints (
   id INTEGER PRIMARY KEY, seq INTEGER NOT NULL, ts INTEGER NOT NULL, label TEXT,
   consistency TEXT NOT NULL, hooks TEXT);
 CREATE INDEX IF NOT EXISTS checkpoints_seq ON checkpoints (seq);
+CREATE TABLE IF NOT EXISTS drills (
+  id TEXT PRIMARY KEY, created_at INTEGER NOT NULL, state TEXT NOT NULL, report TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS drills_created ON drills (created_at);
 `;
+
+/** The tables whose rows are keyed by seq: what retention drops below a cut. */
+export const SEQ_TABLES = ["ns", "attrs", "sizes", "blocks", "times", "checkpoints"] as const;
+/** The tables verify counts against the records the segments hold. */
+export const COUNTED_TABLES = ["ns", "attrs", "sizes", "blocks", "checkpoints"] as const;
+export type CountedTable = (typeof COUNTED_TABLES)[number];
+
+/** One statement per table, keyed by table name (table names cannot be bound parameters). */
+function perTable<const T extends readonly string[], S>(
+  tables: T,
+  make: (table: T[number]) => S,
+): Record<T[number], S> {
+  return Object.fromEntries(tables.map((t) => [t, make(t)])) as Record<T[number], S>;
+}
+
+// Timeline buckets: CAST because better-sqlite3 may bind the size as REAL;
+// truncation equals floor for positive times.
+const BUCKET = "CAST(t.ts / ? AS INTEGER)";
+const changedIn = (table: string, key: string) =>
+  `SELECT ${BUCKET} AS b, ${key} AS k FROM ${table} x JOIN times t ON t.seq = x.seq WHERE x.seq >= ? AND x.seq <= ?`;
 
 /** Statements prepared once (better-sqlite3 guidance). */
 export function prepare(db: Database.Database) {
@@ -141,6 +164,71 @@ export function prepare(db: Database.Database) {
       "SELECT max(m) AS m FROM (SELECT max(file_id) AS m FROM ns UNION ALL SELECT max(file_id) FROM attrs)",
     ),
     counts: db.prepare<[], { records: number }>("SELECT count(*) AS records FROM times"),
+    minSeq: db.prepare<[], { seq: number | null }>("SELECT min(seq) AS seq FROM times"),
+    metaWithPrefix: db.prepare<[string, string], { key: string; value: string }>(
+      "SELECT key, value FROM meta WHERE substr(key, 1, length(?)) = ?",
+    ),
+
+    // Retention: history below a cut, rows of dropped segments, hashes still referenced.
+    deleteUpTo: perTable(SEQ_TABLES, (t) => db.prepare(`DELETE FROM ${t} WHERE seq <= ?`)),
+    deleteBatchesUpTo: db.prepare("DELETE FROM batches WHERE last_seq <= ?"),
+    deleteSegmentBlobs: db.prepare("DELETE FROM blobs WHERE segment_id = ?"),
+    deleteSegmentBatches: db.prepare("DELETE FROM batches WHERE segment_id = ?"),
+    hashesWrittenBetween: db.prepare<[number, number], { hash: Buffer }>(
+      "SELECT DISTINCT hash FROM blocks WHERE seq > ? AND seq <= ?",
+    ),
+    checkpointIdsAt: db.prepare<[number], { id: number }>(
+      "SELECT id FROM checkpoints WHERE seq = ?",
+    ),
+    checkpointsFrom: db.prepare<[number], { n: number }>(
+      "SELECT count(*) AS n FROM checkpoints WHERE seq >= ?",
+    ),
+    checkpointIdFrom: db.prepare<[number, number], { id: number }>(
+      "SELECT id FROM checkpoints WHERE seq >= ? ORDER BY id LIMIT 1 OFFSET ?",
+    ),
+
+    // Verify: rows per table.
+    rowCount: perTable(COUNTED_TABLES, (t) =>
+      db.prepare<[], { n: number }>(`SELECT count(*) AS n FROM ${t}`),
+    ),
+
+    // Timeline: records found by time through times_ts, change rows by seq range.
+    seqRangeByTs: db.prepare<[number, number], { lo: number | null; hi: number | null }>(
+      "SELECT min(seq) AS lo, max(seq) AS hi FROM times WHERE ts >= ? AND ts <= ?",
+    ),
+    bucketRecords: db.prepare<[number, number, number], BucketRow>(
+      `SELECT ${BUCKET} AS b, count(*) AS n FROM times t WHERE t.seq >= ? AND t.seq <= ? GROUP BY b`,
+    ),
+    bucketBytes: db.prepare<[number, number, number], BucketRow>(
+      `SELECT ${BUCKET} AS b, sum(x.len) AS n FROM blocks x JOIN times t ON t.seq = x.seq WHERE x.seq >= ? AND x.seq <= ? GROUP BY b`,
+    ),
+    // Unlinks and renames carry a path, not a file id: counted by path.
+    bucketFiles: db.prepare<number[], BucketRow>(
+      `SELECT b, count(DISTINCT k) AS n FROM (${[
+        changedIn("blocks", "x.file_id"),
+        changedIn("sizes", "x.file_id"),
+        changedIn("attrs", "x.file_id"),
+        changedIn("ns", "coalesce(x.file_id, x.path)"),
+      ].join(" UNION ALL ")}) GROUP BY b`,
+    ),
+    bucketCheckpoints: db.prepare<[number, number, number], BucketRow>(
+      "SELECT CAST(ts / ? AS INTEGER) AS b, count(*) AS n FROM checkpoints WHERE ts >= ? AND ts <= ? GROUP BY b",
+    ),
+
+    // Drill reports: stored whole as JSON, read back as-is, never queried by field.
+    saveDrill: db.prepare(
+      "INSERT INTO drills (id, created_at, state, report) VALUES (?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET state = excluded.state, report = excluded.report",
+    ),
+    drill: db.prepare<[string], { report: string }>("SELECT report FROM drills WHERE id = ?"),
+    drills: db.prepare<[number], { report: string }>(
+      "SELECT report FROM drills ORDER BY created_at DESC, rowid DESC LIMIT ?",
+    ),
+    drillsInStates: db.prepare<[string, string], { report: string }>(
+      "SELECT report FROM drills WHERE state IN (?, ?) ORDER BY created_at",
+    ),
+    pruneDrills: db.prepare(
+      "DELETE FROM drills WHERE id NOT IN (SELECT id FROM drills ORDER BY created_at DESC, rowid DESC LIMIT ?)",
+    ),
   };
 }
 
