@@ -1,45 +1,22 @@
 /**
  * POST /v1/drills, GET /v1/drills, GET /v1/drills/:id[?format=html]: failover
  * drills on a sidecar (full materialisation) or a replica (clone of the
- * mirror where the filesystem can). The plugin owns the drill runner, the
- * schedule (drills.schedule) and the drill metrics; all stop with the app.
+ * mirror where the filesystem can). The daemon assembly owns the runner, its
+ * schedule and metrics (daemon/drills.ts); these routes only call it.
  */
 import type { FastifyPluginAsync } from "fastify";
-import type { DrillsConfig } from "../../config/types.js";
-import type { CloneFile } from "../../drill/clone.js";
-import { mirrorView } from "../../drill/materialise.js";
-import { registerDrillMetrics } from "../../drill/metrics.js";
-import { type DrillReport, DrillState, renderHtml } from "../../drill/report.js";
-import { DRILL_ID_PATTERN, DrillRunner } from "../../drill/runner.js";
-import { startDrillSchedule } from "../../drill/schedule.js";
+import { DrillState, renderHtml } from "../../drill/report.js";
+import { DRILL_ID_PATTERN, type DrillRunner } from "../../drill/runner.js";
 import { MAX_REPORTS } from "../../drill/store.js";
 import { ErrorCode, RequestError } from "../../errors.js";
-import type { Journal } from "../../journal/journal.js";
-import type { Logger } from "../../log/logger.js";
-import type { Metrics } from "../../metrics/registry.js";
-import type { Mirror } from "../../replica/mirror.js";
-import type { BlockHasher } from "../../util/hash.js";
 import { pointSchema } from "../schemas.js";
 import { MAX_ARGV, parseDrillBody } from "./drill-body.js";
 import { errorResponses } from "./error-responses.js";
 
-export { parseDrillBody, parseOptionalPoint } from "./drill-body.js";
-
-/** What the drill routes need from a daemon. */
+/** What the drill routes call: the daemon's drill runner. */
 export interface DrillRoutesDeps {
   readonly role: "sidecar" | "replica";
-  readonly journal: Journal;
-  readonly hasher: BlockHasher;
-  readonly config: DrillsConfig;
-  /** Paths a sandbox may never overlap: sources, the journal, the mirror. */
-  readonly forbidden: readonly string[];
-  /** The replica's mirror (fast clone path); null on a sidecar. */
-  readonly mirror: Mirror | null;
-  readonly metrics: Metrics;
-  readonly logger: Logger;
-  readonly clock?: () => number;
-  /** Replaces the reflink call (tests). */
-  readonly cloneFile?: CloneFile;
+  readonly runner: DrillRunner;
 }
 
 /** JSON schema of a drill report. */
@@ -126,29 +103,7 @@ const idParams = {
 /** The drill routes, for buildServer's `routes`. */
 export function drillRoutes(deps: DrillRoutesDeps): FastifyPluginAsync {
   return async (app) => {
-    let observe: ((r: DrillReport) => void) | null = null;
-    const runner = new DrillRunner({
-      journal: deps.journal,
-      hasher: deps.hasher,
-      config: deps.config,
-      forbidden: deps.forbidden,
-      mirror: deps.mirror ? mirrorView(deps.mirror) : null,
-      logger: deps.logger,
-      onFinished: (r) => observe?.(r),
-      ...(deps.clock ? { clock: deps.clock } : {}),
-      ...(deps.cloneFile ? { cloneFile: deps.cloneFile } : {}),
-    });
-    observe = registerDrillMetrics(deps.metrics.registry, runner.lastPassed());
-    const stopSchedule = startDrillSchedule({
-      runner,
-      journal: deps.journal,
-      config: deps.config,
-      logger: deps.logger,
-    });
-    app.addHook("onClose", async () => {
-      stopSchedule();
-      await runner.close();
-    });
+    const { runner } = deps;
 
     app.post<{ Body: unknown }>(
       "/drills",

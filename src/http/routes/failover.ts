@@ -5,15 +5,10 @@
  */
 import { isAbsolute } from "node:path";
 import type { FastifyPluginAsync } from "fastify";
-import {
-  Failover,
-  type FailoverDeps,
-  type FailoverRequest,
-  notAReplica,
-} from "../../drill/failover.js";
 import { ErrorCode, RequestError } from "../../errors.js";
+import { type Failover, type FailoverRequest, notAReplica } from "../../replica/failover.js";
 import { pointSchema } from "../schemas.js";
-import { parseOptionalPoint } from "./drills.js";
+import { parseOptionalPoint } from "./drill-body.js";
 import { errorResponses } from "./error-responses.js";
 import { MAX_PATH_LENGTH } from "./restore-body.js";
 
@@ -65,10 +60,9 @@ const failoverReportSchema = {
   },
 } as const;
 
-/** The failover route; `deps` null on a sidecar (it answers NOT_A_REPLICA). */
-export function failoverRoutes(deps: FailoverDeps | null): FastifyPluginAsync {
+/** The failover route: calls the replica's Failover; null on a sidecar (it answers NOT_A_REPLICA). */
+export function failoverRoutes(failover: Failover | null): FastifyPluginAsync {
   return async (app) => {
-    const failover = deps ? new Failover(deps) : null;
     app.post<{ Body: unknown }>(
       "/failover",
       {
