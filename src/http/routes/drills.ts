@@ -5,18 +5,108 @@
  * schedule and metrics (daemon/drills.ts); these routes only call it.
  */
 import type { FastifyPluginAsync } from "fastify";
+import { COMMAND_NAME_RE } from "../../config/convert.js";
+import { MAX_TIMER_MS, parseDuration } from "../../config/duration.js";
 import { DrillState, renderHtml } from "../../drill/report.js";
-import { DRILL_ID_PATTERN, type DrillRunner } from "../../drill/runner.js";
+import { DRILL_ID_PATTERN, type DrillRequest, type DrillRunner } from "../../drill/runner.js";
 import { MAX_REPORTS } from "../../drill/store.js";
 import { ErrorCode, RequestError } from "../../errors.js";
+import { FIELD_MESSAGES, pointFields, pointOf } from "../request-fields.js";
 import { pointSchema } from "../schemas.js";
-import { MAX_ARGV, parseDrillBody } from "./drill-body.js";
+import { bodyErrors } from "../validation.js";
 import { errorResponses } from "./error-responses.js";
 
 /** What the drill routes call: the daemon's drill runner. */
 export interface DrillRoutesDeps {
   readonly role: "sidecar" | "replica";
   readonly runner: DrillRunner;
+}
+
+/** Longest verify argv accepted, in items and per item. */
+const MAX_ARGV = 256;
+const MAX_ARG_LENGTH = 8192;
+
+/** A POST /v1/drills body as the schema lets it through (null or absent: all defaults). */
+type DrillBody = {
+  readonly checkpoint?: number;
+  readonly at?: string;
+  readonly verify?: string | null | { readonly command: string[]; readonly timeout?: string };
+  readonly keep?: boolean;
+} | null;
+
+const drillBodySchema = {
+  type: ["object", "null"],
+  additionalProperties: false,
+  description:
+    "At most one of checkpoint, at (default: the latest checkpoint). verify absent = drills.verify; null = none.",
+  properties: {
+    ...pointFields,
+    verify: {
+      description:
+        'A name from drills.verifyCommands (e.g. "pg-check"); null = none; or {command: [argv]}, accepted only when drills.allowRequestCommands is true',
+      anyOf: [
+        { type: "string", pattern: COMMAND_NAME_RE.source },
+        { type: "null" },
+        {
+          type: "object",
+          additionalProperties: false,
+          required: ["command"],
+          properties: {
+            command: {
+              type: "array",
+              minItems: 1,
+              maxItems: MAX_ARGV,
+              items: { type: "string", maxLength: MAX_ARG_LENGTH },
+              description:
+                "argv, run without a shell in the sandbox with PVJ_DRILL_DIR, PVJ_DRILL_POINT_TS, PVJ_DRILL_POINT_SEQ",
+            },
+            timeout: {
+              type: "string",
+              maxLength: 64,
+              description: 'Duration, e.g. "60s" (default drills.verifyTimeout)',
+            },
+          },
+        },
+      ],
+    },
+    keep: { type: "boolean", description: "Keep the sandbox after the drill" },
+  },
+} as const;
+
+const ARGV_MESSAGE = `verify.command must be an argv array of 1..${MAX_ARGV} strings, e.g. ["sh", "-c", "test -f $PVJ_DRILL_DIR/data/db"]`;
+
+const DRILL_MESSAGES = {
+  ...FIELD_MESSAGES,
+  verify:
+    'verify must name a command of drills.verifyCommands ([a-z0-9_-]+), be null, or be {command: [argv...], timeout?: "60s"}',
+  keep: "keep must be true or false",
+};
+
+function bad(message: string): RequestError {
+  return new RequestError(ErrorCode.BAD_REQUEST, message);
+}
+
+/** The drill a schema-valid body asks for. Throws BAD_REQUEST or INVALID_POINT. Pure. */
+function drillRequestOf(body: DrillBody): DrillRequest {
+  const b = body ?? {};
+  const point = pointOf(b, ["checkpoint", "at"], false);
+  const keep = b.keep === true;
+  const v = b.verify;
+  if (v === undefined) return { point, keep };
+  if (v === null) return { point, keep, verify: null };
+  if (typeof v === "string") return { point, keep, verify: { name: v } };
+  if (v.command[0] === "") throw bad(ARGV_MESSAGE);
+  let timeoutMs: number | null = null;
+  if (v.timeout !== undefined) {
+    try {
+      timeoutMs = parseDuration(v.timeout);
+    } catch (err) {
+      throw bad(`verify.timeout: ${(err as Error).message}`);
+    }
+    if (timeoutMs <= 0 || timeoutMs > MAX_TIMER_MS)
+      throw bad("verify.timeout must be more than 0 and at most 24d");
+  }
+  return { point, keep, verify: { command: v.command, timeoutMs } };
 }
 
 /** JSON schema of a drill report. */
@@ -105,51 +195,14 @@ export function drillRoutes(deps: DrillRoutesDeps): FastifyPluginAsync {
   return async (app) => {
     const { runner } = deps;
 
-    app.post<{ Body: unknown }>(
+    app.post<{ Body: DrillBody }>(
       "/drills",
       {
         schema: {
           summary:
             "Start a failover drill: materialise a point into a sandbox, run the verify command, record RPO/RTO",
           tags: ["drills"],
-          body: {
-            type: ["object", "null"],
-            additionalProperties: false,
-            description:
-              "At most one of checkpoint, at (default: the latest checkpoint). verify absent = drills.verify; null = none.",
-            properties: {
-              checkpoint: { type: "integer", minimum: 0 },
-              at: { type: "string", maxLength: 64, description: "ISO 8601 time with a zone" },
-              verify: {
-                description:
-                  'A name from drills.verifyCommands (e.g. "pg-check"); null = none; or {command: [argv]}, accepted only when drills.allowRequestCommands is true',
-                anyOf: [
-                  { type: "string", maxLength: 64 },
-                  { type: "null" },
-                  {
-                    type: "object",
-                    additionalProperties: false,
-                    required: ["command"],
-                    properties: {
-                      command: {
-                        type: "array",
-                        minItems: 1,
-                        maxItems: MAX_ARGV,
-                        items: { type: "string" },
-                        description:
-                          "argv, run without a shell in the sandbox with PVJ_DRILL_DIR, PVJ_DRILL_POINT_TS, PVJ_DRILL_POINT_SEQ",
-                      },
-                      timeout: {
-                        type: "string",
-                        description: 'Duration, e.g. "60s" (default drills.verifyTimeout)',
-                      },
-                    },
-                  },
-                ],
-              },
-              keep: { type: "boolean", description: "Keep the sandbox after the drill" },
-            },
-          },
+          body: drillBodySchema,
           response: {
             202: {
               type: "object",
@@ -167,12 +220,10 @@ export function drillRoutes(deps: DrillRoutesDeps): FastifyPluginAsync {
             }),
           },
         },
-        preValidation: async (request) => {
-          parseDrillBody(request.body);
-        },
+        schemaErrorFormatter: bodyErrors(DRILL_MESSAGES),
       },
       async (request, reply) => {
-        const r = runner.submit(parseDrillBody(request.body));
+        const r = runner.submit(drillRequestOf(request.body));
         return reply
           .code(202)
           .header("location", `/v1/drills/${r.id}`)
