@@ -6,11 +6,11 @@
  */
 import type { FastifyPluginAsync } from "fastify";
 import { COMMAND_NAME_RE } from "../../config/convert.js";
-import { MAX_TIMER_MS, parseDuration } from "../../config/duration.js";
 import { DrillState, renderHtml } from "../../drill/report.js";
 import { DRILL_ID_PATTERN, type DrillRequest, type DrillRunner } from "../../drill/runner.js";
 import { MAX_REPORTS } from "../../drill/store.js";
 import { ErrorCode, RequestError } from "../../errors.js";
+import { MAX_TIMER_MS, parseDuration } from "../../util/duration.js";
 import { FIELD_MESSAGES, pointFields, pointOf } from "../request-fields.js";
 import { pointSchema } from "../schemas.js";
 import { bodyErrors } from "../validation.js";
