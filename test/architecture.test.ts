@@ -141,6 +141,7 @@ const CONFINED: readonly { what: string; packages: readonly string[]; only: read
       only: ["http/", "stream/http-source.ts", "cli/api-client.ts"],
     },
     { what: "fastify", packages: ["fastify"], only: ["http/", "daemon/", "cli/"] },
+    { what: "ajv", packages: ["ajv", "ajv-formats"], only: ["http/validation.ts"] },
   ];
 
 /** SQL statements in source text (keywords as SQL writes them, in upper case). */
