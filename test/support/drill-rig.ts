@@ -13,7 +13,7 @@ import { createReplica } from "../../src/daemon/replica.js";
 import type { CloneFile } from "../../src/drill/clone.js";
 import type { DrillReport } from "../../src/drill/report.js";
 import { streamRoutes } from "../../src/http/routes/stream.js";
-import { buildServer } from "../../src/http/server.js";
+import { buildServer, type V1Routes } from "../../src/http/server.js";
 import type { Journal } from "../../src/journal/journal.js";
 import { type Logger, silentLogger } from "../../src/log/logger.js";
 import { createMetrics } from "../../src/metrics/registry.js";
@@ -44,30 +44,43 @@ export function drillsConfig(
   };
 }
 
+/** An app with only `routes` under /v1 (no token, always ready), for route-level tests. */
+export function appWith(
+  routes: readonly V1Routes[],
+  role: "sidecar" | "replica" = "sidecar",
+): Promise<FastifyInstance> {
+  return buildServer({
+    logger: silentLogger(),
+    token: null,
+    bodyLimit: 1024 * 1024,
+    role,
+    readiness: () => ({ ready: true }),
+    metrics: createMetrics(),
+    routes,
+  });
+}
+
 /** Serves a journal's change stream on 127.0.0.1 (a sidecar without capture). */
 export async function serveStream(
   journal: Journal,
 ): Promise<{ address: string; app: FastifyInstance }> {
   const hasher = await BlockHasher.create();
-  const app = await buildServer({
-    logger: silentLogger(),
-    token: null,
-    bodyLimit: 1024 * 1024,
-    role: "sidecar",
-    readiness: () => ({ ready: true }),
-    metrics: createMetrics(),
-    routes: [
-      streamRoutes({
-        journal,
-        hasher,
-        tracker: new ReplicaTracker(journal),
-        logger: silentLogger(),
-      }),
-    ],
-  });
+  const app = await appWith([
+    streamRoutes({ journal, hasher, tracker: new ReplicaTracker(journal), logger: silentLogger() }),
+  ]);
   const address = await app.listen({ host: "127.0.0.1", port: 0 });
   onTestFinished(() => app.close());
   return { address, app };
+}
+
+/** Waits until the replica holds all of `src` and its mirror shows the newest checkpoint. */
+export async function caughtUp(rep: ReplicaRig, src: Journal): Promise<void> {
+  await waitFor(() => rep.journal.lastSeq === src.lastSeq, { timeout: 20_000, what: "replica" });
+  await waitFor(() => rep.mirror.seq === src.index.lastCheckpoint()!.seq, {
+    timeout: 20_000,
+    what: "mirror",
+  });
+  await rep.replica.mirrorIdle();
 }
 
 /** A replica with its HTTP app (status, drills, failover). */

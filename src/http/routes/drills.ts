@@ -12,7 +12,7 @@ import { MAX_REPORTS } from "../../drill/store.js";
 import { ErrorCode, RequestError } from "../../errors.js";
 import { MAX_TIMER_MS, parseDuration } from "../../util/duration.js";
 import { FIELD_MESSAGES, pointFields, pointOf } from "../request-fields.js";
-import { pointSchema } from "../schemas.js";
+import { failureSchema, idParamsSchema, pointSchema } from "../schemas.js";
 import { bodyErrors } from "../validation.js";
 import { errorResponses } from "./error-responses.js";
 
@@ -175,20 +175,11 @@ export const drillReportSchema = {
     passed: { type: ["boolean", "null"], description: "null until the drill finished" },
     keep: { type: "boolean" },
     sandbox: { type: "string", description: "The sandbox, only when kept" },
-    error: {
-      type: "object",
-      required: ["code", "message"],
-      properties: { code: { type: "string" }, message: { type: "string" } },
-    },
+    error: failureSchema,
   },
 } as const;
 
-const idParams = {
-  type: "object",
-  required: ["id"],
-  additionalProperties: false,
-  properties: { id: { type: "string", pattern: DRILL_ID_PATTERN } },
-} as const;
+const idParams = idParamsSchema(DRILL_ID_PATTERN);
 
 /** The drill routes, for buildServer's `routes`. */
 export function drillRoutes(deps: DrillRoutesDeps): FastifyPluginAsync {

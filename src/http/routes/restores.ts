@@ -26,7 +26,7 @@ import {
   seqField,
   targetField,
 } from "../request-fields.js";
-import { pointSchema } from "../schemas.js";
+import { failureSchema, idParamsSchema, pointSchema } from "../schemas.js";
 import type { V1Routes } from "../server.js";
 import { bodyErrors, checkedBody } from "../validation.js";
 import { diffRoutes } from "./diff.js";
@@ -134,19 +134,20 @@ export const restoreJobSchema = {
     createdAt: { type: "string", format: "date-time" },
     startedAt: { type: ["string", "null"], format: "date-time" },
     finishedAt: { type: ["string", "null"], format: "date-time" },
-    error: {
-      type: "object",
-      required: ["code", "message"],
-      properties: { code: { type: "string" }, message: { type: "string" } },
-    },
+    error: failureSchema,
   },
 } as const;
 
-const idParams = {
-  type: "object",
-  required: ["id"],
-  additionalProperties: false,
-  properties: { id: { type: "string", pattern: JOB_ID_PATTERN } },
+const idParams = idParamsSchema(JOB_ID_PATTERN);
+
+/** What GET and DELETE /v1/restores/:id answer. */
+const oneJobResponses = {
+  200: restoreJobSchema,
+  ...errorResponses({
+    400: ["BAD_REQUEST (malformed id)"],
+    401: ["UNAUTHORIZED"],
+    404: ["NOT_FOUND"],
+  }),
 } as const;
 
 /** The restore job routes, for buildServer's `routes`. Jobs still running are cancelled when the app closes. */
@@ -226,14 +227,7 @@ export function restoreRoutes(deps: RestoreApiDeps): FastifyPluginAsync {
           summary: "A restore job: state, point, progress, error",
           tags: ["restores"],
           params: idParams,
-          response: {
-            200: restoreJobSchema,
-            ...errorResponses({
-              400: ["BAD_REQUEST (malformed id)"],
-              401: ["UNAUTHORIZED"],
-              404: ["NOT_FOUND"],
-            }),
-          },
+          response: oneJobResponses,
         },
       },
       async (request): Promise<RestoreJobView> => {
@@ -251,14 +245,7 @@ export function restoreRoutes(deps: RestoreApiDeps): FastifyPluginAsync {
             "Cancel a queued or running restore; answers once its partial output is removed (a finished job is returned unchanged)",
           tags: ["restores"],
           params: idParams,
-          response: {
-            200: restoreJobSchema,
-            ...errorResponses({
-              400: ["BAD_REQUEST (malformed id)"],
-              401: ["UNAUTHORIZED"],
-              404: ["NOT_FOUND"],
-            }),
-          },
+          response: oneJobResponses,
         },
       },
       async (request): Promise<RestoreJobView> => {
