@@ -5,11 +5,12 @@
  * stream producer route; the stream source, the follow loop and the mirror).
  */
 import type { Config } from "../config/types.js";
+import type { StatusBody } from "../http/bodies.js";
 import { type CheckpointRoutesDeps, checkpointRoutes } from "../http/routes/checkpoints.js";
 import { drillRoutes } from "../http/routes/drills.js";
 import { failoverRoutes } from "../http/routes/failover.js";
 import { restoreApiRoutes } from "../http/routes/restores.js";
-import { type StatusBody, statusRoutes } from "../http/routes/status.js";
+import { statusRoutes } from "../http/routes/status.js";
 import type { V1Routes } from "../http/server.js";
 import { Journal } from "../journal/journal.js";
 import { childLogger, type Logger } from "../log/logger.js";

@@ -10,8 +10,7 @@ import type { Config, ReplicaConfig } from "../config/types.js";
 import type { CloneFile } from "../drill/clone.js";
 import { failoverMaterialiser } from "../drill/failover-materialiser.js";
 import type { ApiTokens } from "../http/auth.js";
-import { checkpointBody } from "../http/routes/checkpoints.js";
-import type { StatusBody } from "../http/routes/status.js";
+import type { StatusBody } from "../http/bodies.js";
 import { buildServer } from "../http/server.js";
 import type { Journal } from "../journal/journal.js";
 import { childLogger, type Logger } from "../log/logger.js";
@@ -22,7 +21,7 @@ import { Replica, replicaId } from "../replica/replica.js";
 import { HttpStreamSource } from "../stream/http-source.js";
 import { BlockHasher } from "../util/hash.js";
 import { createDrills } from "./drills.js";
-import { journalStatus, registerJournalMetrics } from "./journal-metrics.js";
+import { journalStatusFields, registerJournalMetrics } from "./journal-metrics.js";
 import { openJournal, sharedRoutes, targetPolicy } from "./parts.js";
 import { startRetentionLoop } from "./retention-loop.js";
 
@@ -117,14 +116,11 @@ export async function createReplica(
   });
 
   const status = (): StatusBody => {
-    const cp = journal.index.lastCheckpoint();
     const rs = replica.status();
     return {
       role: "replica",
       sources: [],
-      lastSeq: journal.lastSeq,
-      lastCheckpoint: cp ? checkpointBody(cp) : null,
-      journal: journalStatus(journal, config.journal.sizeLimit),
+      ...journalStatusFields(journal, config.journal.sizeLimit),
       lagSeconds: rs.lagSeconds,
       ready: rs.ready || rs.promoted,
       replica: { ...rs, source: rc.source, mirrorDir: rc.mirrorDir },

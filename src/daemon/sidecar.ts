@@ -9,8 +9,7 @@ import { Counter, Gauge } from "prom-client";
 import { Checkpointer } from "../capture/checkpointer.js";
 import type { Config } from "../config/types.js";
 import type { ApiTokens } from "../http/auth.js";
-import { checkpointBody } from "../http/routes/checkpoints.js";
-import type { StatusBody } from "../http/routes/status.js";
+import type { StatusBody } from "../http/bodies.js";
 import { streamRoutes } from "../http/routes/stream.js";
 import { buildServer } from "../http/server.js";
 import type { Journal } from "../journal/journal.js";
@@ -20,7 +19,7 @@ import { ReplicaTracker } from "../stream/replica-tracker.js";
 import { BlockHasher } from "../util/hash.js";
 import { type CaptureEngine, createCaptureEngine } from "./capture-engine.js";
 import { createDrills } from "./drills.js";
-import { journalStatus, registerJournalMetrics } from "./journal-metrics.js";
+import { journalStatusFields, registerJournalMetrics } from "./journal-metrics.js";
 import { openJournal, sharedRoutes } from "./parts.js";
 import { startRetentionLoop } from "./retention-loop.js";
 
@@ -115,7 +114,6 @@ export async function createSidecar(
   });
 
   const status = (): StatusBody => {
-    const cp = journal.index.lastCheckpoint();
     const cap = capture.status();
     return {
       role: "sidecar",
@@ -124,9 +122,7 @@ export async function createSidecar(
         path: s.path,
         ...(s.mountPoint !== null ? { mountPoint: s.mountPoint } : {}),
       })),
-      lastSeq: journal.lastSeq,
-      lastCheckpoint: cp ? checkpointBody(cp) : null,
-      journal: journalStatus(journal, config.journal.sizeLimit),
+      ...journalStatusFields(journal, config.journal.sizeLimit),
       lagSeconds: lagSeconds(),
       ready: cap.ready,
       capture: cap,

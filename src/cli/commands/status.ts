@@ -1,6 +1,6 @@
 /** `pvjournal status --server URL [--json]`: the daemon's status. */
 import type { Command } from "commander";
-import type { StatusBody } from "../../http/routes/status.js";
+import type { StatusBody } from "../../http/bodies.js";
 import { formatBytes } from "../../util/size.js";
 import { apiRequest } from "../api-client.js";
 import { parseServerUrl } from "../options.js";
