@@ -65,6 +65,7 @@ export async function createReplica(
   const log = childLogger(root, "replica");
   const mirror = new Mirror(journal, rc.mirrorDir, hasher, childLogger(root, "mirror"));
   await mirror.init();
+  // The change stream's consumer side: the one place the replica picks its transport.
   const source = new HttpStreamSource({
     source: rc.source,
     replicaId: replicaId(journal),

@@ -182,6 +182,7 @@ export async function createSidecar(
         drills,
         failover: null,
       }),
+      // The change stream's producer side: the one place the sidecar picks its transport.
       streamRoutes({ journal, hasher, tracker, logger: childLogger(root, "stream") }),
     ],
     https: secrets.https,
