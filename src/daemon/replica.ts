@@ -19,10 +19,10 @@ import { childLogger, type Logger } from "../log/logger.js";
 import { createMetrics } from "../metrics/registry.js";
 import { Mirror } from "../replica/mirror.js";
 import { Replica, replicaId } from "../replica/replica.js";
-import { HttpStreamSource } from "../stream/http-source.js";
 import { BlockHasher } from "../util/hash.js";
 import { journalStatus, registerJournalMetrics } from "./journal-metrics.js";
 import { startRetentionLoop } from "./retention-loop.js";
+import { openReplicaTransport } from "./stream-transport.js";
 
 /** A running replica (not yet listening). */
 export interface ReplicaDaemon {
@@ -68,12 +68,16 @@ export async function createReplica(
   const log = childLogger(root, "replica");
   const mirror = new Mirror(journal, rc.mirrorDir, hasher, childLogger(root, "mirror"));
   await mirror.init();
-  const source = new HttpStreamSource({
-    source: rc.source,
-    replicaId: replicaId(journal),
-    token: secrets.streamToken,
-    ca: secrets.ca,
+  const transport = await openReplicaTransport(
+    config,
+    rc.id ?? replicaId(journal),
+    secrets,
+    log,
+  ).catch(async (err: unknown) => {
+    await journal.close();
+    throw err;
   });
+  const source = transport.source;
   const metrics = createMetrics();
   const registers = [metrics.registry];
   const ackFailures = new Counter({
@@ -129,7 +133,7 @@ export async function createReplica(
       journal: journalStatus(journal, config.journal.sizeLimit),
       lagSeconds: rs.lagSeconds,
       ready: rs.ready || rs.promoted,
-      replica: { ...rs, source: rc.source, mirrorDir: rc.mirrorDir },
+      replica: { ...rs, source: source.description, mirrorDir: rc.mirrorDir },
     };
   };
 
@@ -146,7 +150,7 @@ export async function createReplica(
         ready: false,
         reason: s.connected
           ? "catching up with the sidecar"
-          : `not connected to ${rc.source}${s.lastError ? `: ${s.lastError.message}` : ""}`,
+          : `not connected to ${source.description}${s.lastError ? `: ${s.lastError.message}` : ""}`,
       };
     },
     metrics,
@@ -212,6 +216,7 @@ export async function createReplica(
       stopped = true;
       await app.close();
       await replica.stop();
+      await transport.close();
       if (stopRetention) await stopRetention();
       await journal.close();
     },

@@ -24,6 +24,7 @@ import { BlockHasher } from "../util/hash.js";
 import { type CaptureEngine, createCaptureEngine } from "./capture-engine.js";
 import { journalStatus, registerJournalMetrics } from "./journal-metrics.js";
 import { startRetentionLoop } from "./retention-loop.js";
+import { openSidecarTransport } from "./stream-transport.js";
 
 /** A running sidecar (not yet listening). */
 export interface Sidecar {
@@ -82,6 +83,16 @@ export async function createSidecar(
     logger: childLogger(root, "checkpoints"),
   });
   const tracker = new ReplicaTracker(journal);
+  const transport = await openSidecarTransport(config, {
+    journal,
+    hasher,
+    tracker,
+    logger: childLogger(root, "stream"),
+    metrics,
+  }).catch(async (err: unknown) => {
+    await journal.close();
+    throw err;
+  });
   const lagSeconds = () => {
     const s = capture.status();
     return s.oldestDirtyAt === null ? 0 : Math.max(0, (Date.now() - s.oldestDirtyAt) / 1000);
@@ -137,6 +148,7 @@ export async function createSidecar(
       ready: cap.ready,
       capture: cap,
       replicas: tracker.list(),
+      ...(transport.status() !== null ? { stream: transport.status() } : {}),
     };
   };
 
@@ -213,6 +225,7 @@ export async function createSidecar(
         .start()
         .catch((err: unknown) => log.error({ err }, "capture failed to start"));
       checkpointer.start();
+      transport.start();
       stopRetention = startRetentionLoop({
         journal,
         hasher,
@@ -231,6 +244,7 @@ export async function createSidecar(
       await capture.stop();
       if (started) await started;
       if (stopRetention) await stopRetention();
+      await transport.stop();
       await journal.close();
     },
   };

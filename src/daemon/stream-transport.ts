@@ -1,0 +1,179 @@
+/**
+ * The stream transport a daemon uses (config stream.transport): `http`
+ * (the sidecar serves GET /v1/stream, the replica pulls it) or `jetstream`
+ * (the sidecar publishes to a NATS JetStream stream and learns replica
+ * positions from its durable consumers; the replica needs only NATS).
+ */
+import { readFileSync } from "node:fs";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { Counter, Gauge } from "prom-client";
+import type { Config, ReplicaConfig } from "../config/types.js";
+import { ConfigError } from "../errors.js";
+import type { Journal } from "../journal/journal.js";
+import type { Logger } from "../log/logger.js";
+import type { Metrics } from "../metrics/registry.js";
+import { HttpStreamSource } from "../stream/http-source.js";
+import { connectNats, type NatsOptions } from "../stream/jetstream-connect.js";
+import { JetStreamPublisher } from "../stream/jetstream-publisher.js";
+import { JetStreamReplicas } from "../stream/jetstream-replicas.js";
+import { JetStreamSource } from "../stream/jetstream-source.js";
+import type { ReplicaTracker } from "../stream/replica-tracker.js";
+import type { StreamSource } from "../stream/source.js";
+import type { BlockHasher } from "../util/hash.js";
+
+/** The sidecar's end of the transport (nothing to run for http: the route serves it). */
+export interface SidecarTransport {
+  start(): void;
+  stop(): Promise<void>;
+  /** For /v1/status (`stream`), null with http. */
+  status(): Record<string, unknown> | null;
+}
+
+function readSecret(file: string | null, key: string): string | null {
+  if (file === null) return null;
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (err) {
+    const reason = (err as NodeJS.ErrnoException).code ?? "unreadable";
+    throw new ConfigError(`cannot read ${key} (${reason})`, { key, file }, err);
+  }
+  const value = key.endsWith("tokenFile") ? text.replace(/\r?\n$/, "") : text;
+  if (value.trim() === "") throw new ConfigError(`${key} is empty`, { key, file });
+  return value;
+}
+
+function natsOptions(config: Config, name: string): NatsOptions {
+  const n = config.stream.nats;
+  return {
+    servers: n.servers,
+    stream: n.stream,
+    replicas: n.replicas,
+    token: readSecret(n.tokenFile, "stream.nats.tokenFile"),
+    ca: readSecret(n.caFile, "stream.nats.caFile"),
+    name,
+  };
+}
+
+/**
+ * Connects and checks the stream (sidecar). Throws when NATS refuses the
+ * token or certificate, or the stream carries another journal: the sidecar
+ * must not start then.
+ */
+export async function openSidecarTransport(
+  config: Config,
+  deps: {
+    journal: Journal;
+    hasher: BlockHasher;
+    tracker: ReplicaTracker;
+    logger: Logger;
+    metrics: Metrics;
+  },
+): Promise<SidecarTransport> {
+  if (config.stream.transport === "http")
+    return { start() {}, async stop() {}, status: () => null };
+  const { journal, logger } = deps;
+  const opts = natsOptions(config, "pvjournal-sidecar");
+  const nc = await connectNats(opts);
+  const registers = [deps.metrics.registry];
+  const publishErrors = new Counter({
+    name: "pvjournal_stream_publish_errors_total",
+    help: "Failed JetStream publish sessions (the publisher re-syncs with the stream and resumes)",
+    registers,
+  });
+  const publisher = new JetStreamPublisher(nc, {
+    stream: opts.stream,
+    replicas: opts.replicas,
+    maxAgeMs: config.journal.retention,
+    journal,
+    logger,
+    onError: () => publishErrors.inc(),
+  });
+  try {
+    await publisher.open();
+  } catch (err) {
+    await nc.close();
+    throw err;
+  }
+  const replicas = new JetStreamReplicas(nc, {
+    ...opts,
+    journal,
+    hasher: deps.hasher,
+    tracker: deps.tracker,
+    logger,
+  });
+  new Gauge({
+    name: "pvjournal_stream_published_seq",
+    help: "Newest journal seq the JetStream stream acknowledged",
+    registers,
+    collect() {
+      this.set(publisher.status().publishedSeq);
+    },
+  });
+  new Gauge({
+    name: "pvjournal_stream_replica_acked_seq",
+    help: "Newest journal seq durable at each JetStream replica (its consumer's ack floor); -1 when it fell off the stream",
+    labelNames: ["replica"],
+    registers,
+    collect() {
+      this.reset();
+      for (const c of replicas.status().consumers) this.set({ replica: c.id }, c.ackedSeq ?? -1);
+    },
+  });
+  new Gauge({
+    name: "pvjournal_stream_replica_lag_seconds",
+    help: "Age of the oldest record each JetStream replica lacks",
+    labelNames: ["replica"],
+    registers,
+    collect() {
+      this.reset();
+      for (const c of replicas.status().consumers) this.set({ replica: c.id }, c.lagSeconds);
+    },
+  });
+  return {
+    start() {
+      publisher.start();
+      replicas.start();
+    },
+    async stop() {
+      await publisher.stop();
+      await replicas.stop();
+      await nc.close();
+    },
+    status: () => ({ transport: "jetstream", publisher: publisher.status(), ...replicas.status() }),
+  };
+}
+
+/** The replica's source of records, and what to close with it. */
+export interface ReplicaTransport {
+  readonly source: StreamSource;
+  close(): Promise<void>;
+}
+
+/** Builds the replica's StreamSource (jetstream: connects now, so a bad token or CA fails the start). */
+export async function openReplicaTransport(
+  config: Config,
+  id: string,
+  secrets: { streamToken: string | null; ca: Buffer | null },
+  logger: Logger,
+): Promise<ReplicaTransport> {
+  const rc = config.replica as ReplicaConfig;
+  if (config.stream.transport === "http") {
+    const source = new HttpStreamSource({
+      source: rc.source ?? "",
+      replicaId: id,
+      token: secrets.streamToken,
+      ca: secrets.ca,
+    });
+    return { source, close: async () => {} };
+  }
+  const opts = natsOptions(config, `pvjournal-replica-${id}`);
+  const nc: NatsConnection = await connectNats(opts);
+  const source = new JetStreamSource(nc, {
+    stream: opts.stream,
+    consumer: id,
+    servers: opts.servers,
+    logger,
+  });
+  return { source, close: () => nc.close() };
+}
