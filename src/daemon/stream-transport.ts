@@ -101,6 +101,7 @@ export async function openSidecarTransport(
     hasher: deps.hasher,
     tracker: deps.tracker,
     logger,
+    publishedSeq: () => publisher.status().publishedSeq,
   });
   new Gauge({
     name: "pvjournal_stream_published_seq",

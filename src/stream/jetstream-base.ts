@@ -128,8 +128,8 @@ export async function* readBase(nc: NatsConnection, stream: string): AsyncGenera
   for (;;) {
     const { value, done } = await reader.read();
     if (done) break;
-    for (const msg of decoder.push(Buffer.from(value.buffer, value.byteOffset, value.byteLength)))
-      yield msg;
+    // A copy: decoded blobs are views of the chunk, and the client may reuse its memory.
+    for (const msg of decoder.push(Buffer.from(value))) yield msg;
   }
   const err = await res.error;
   if (err)

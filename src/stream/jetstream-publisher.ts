@@ -36,6 +36,8 @@ const PUBLISH_TIMEOUT_MS = 10_000;
 /** Retry delay bounds after a failure (ms). */
 const RETRY_MIN_MS = 250;
 const RETRY_MAX_MS = 5_000;
+/** How long the sidecar's start waits for the stream to answer (ms). */
+const OPEN_RETRY_MS = 60_000;
 /** The published position is noted in the journal's meta at most this often (ms). */
 const NOTE_EVERY_MS = 1_000;
 /** Journal meta key: the newest journal seq the stream acknowledged. */
@@ -101,9 +103,23 @@ export class JetStreamPublisher {
    * stream belongs to another history (the sidecar must not start).
    */
   async open(): Promise<void> {
-    this.jsm = await jetstreamManager(this.nc, { timeout: PUBLISH_TIMEOUT_MS });
-    const head = await this.head();
-    this.resumeAt(head);
+    // A cluster that just lost or regained a node answers API requests with
+    // timeouts until its stream leader is elected: retry those for a while.
+    const deadline = Date.now() + OPEN_RETRY_MS;
+    for (let wait = RETRY_MIN_MS; ; wait = Math.min(RETRY_MAX_MS, wait * 2)) {
+      try {
+        this.jsm ??= await jetstreamManager(this.nc, { timeout: PUBLISH_TIMEOUT_MS });
+        this.resumeAt(await this.head());
+        return;
+      } catch (err) {
+        if (err instanceof PvjError || Date.now() + wait > deadline) throw err;
+        this.opts.logger.warn(
+          { err, retryInMs: wait },
+          "the JetStream stream does not answer yet; retrying",
+        );
+        await sleep(wait);
+      }
+    }
   }
 
   /** Starts the publishing loop (after open). */

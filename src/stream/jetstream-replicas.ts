@@ -33,6 +33,8 @@ export interface ConsumerPosition {
   readonly connected: boolean;
   /** Its position is older than the stream's first message: it must bootstrap from the base. */
   readonly fellOff: boolean;
+  /** Its ack floor as a stream seq. */
+  readonly ackStreamSeq: number;
 }
 
 /** Options of the poller. */
@@ -43,6 +45,8 @@ export interface JetStreamReplicasOptions {
   readonly hasher: BlockHasher;
   readonly tracker: ReplicaTracker;
   readonly logger: Logger;
+  /** Newest journal seq the stream acknowledged (the publisher's): where an emptied stream stands. */
+  readonly publishedSeq: () => number;
   /** 0 = no timer (tests call poll()). */
   readonly intervalMs?: number;
 }
@@ -53,6 +57,7 @@ export class JetStreamReplicas {
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> | null = null;
   private positions: ConsumerPosition[] = [];
+  private stream: Record<string, number | null> | null = null;
   private base: BaseInfo | null = null;
   private baseWrite: Promise<void> | null = null;
   private readonly fell = new Set<string>();
@@ -82,10 +87,16 @@ export class JetStreamReplicas {
 
   status(): {
     consumers: ConsumerPosition[];
+    streamState: Record<string, number | null> | null;
     base: BaseInfo | null;
     lastError: { message: string; at: string } | null;
   } {
-    return { consumers: this.positions, base: this.base, lastError: this.lastError };
+    return {
+      consumers: this.positions,
+      streamState: this.stream,
+      base: this.base,
+      lastError: this.lastError,
+    };
   }
 
   /** One poll (skipped while one runs). */
@@ -151,9 +162,16 @@ export class JetStreamReplicas {
         lagSeconds: lag,
         connected: ci.num_waiting > 0,
         fellOff,
+        ackStreamSeq: ackStream,
       });
     }
     this.positions = out;
+    this.stream = {
+      firstSeq: head.firstStreamSeq,
+      lastSeq: head.lastStreamSeq,
+      messages: head.messages,
+      firstJournalSeq: head.firstJournalSeq,
+    };
     this.lastError = null;
     if (floor > 0) await this.keepBase(floor, head.lastJournalSeq ?? floor);
   }

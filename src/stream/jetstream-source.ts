@@ -125,9 +125,8 @@ export class JetStreamSource implements StreamSource {
           if (first > next) {
             next = yield* this.bootstrap(next, first, m.info.streamSequence, identity.journalId);
           }
-          const msgs = new FrameDecoder().push(
-            Buffer.from(m.data.buffer, m.data.byteOffset, m.data.byteLength),
-          );
+          // A copy: decoded blobs are views of it, and the client may reuse the read buffer.
+          const msgs = new FrameDecoder().push(Buffer.from(m.data));
           const rec = msgs[0];
           if (msgs.length !== 1 || rec?.t !== "records")
             throw new CorruptionError(

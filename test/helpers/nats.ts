@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
 import { freePort } from "./net.js";
-import { waitFor } from "./wait.js";
+import { StopWaiting, waitFor } from "./wait.js";
 
 /** Where Debian installs the server. */
 export const NATS_SERVER = existsSync("/usr/sbin/nats-server")
@@ -62,8 +62,7 @@ export async function startNatsCluster(
     mkdirSync(store, { recursive: true });
     const lines = [
       `server_name: n${i}`,
-      "listen: 127.0.0.1",
-      `port: ${port}`,
+      `listen: "127.0.0.1:${port}"`,
       // 8 MiB: a batch of 64 KiB blocks fits with room to spare.
       "max_payload: 8388608",
       `jetstream { store_dir: "${store}", max_file_store: 2G, max_memory_store: 64M }`,
@@ -88,7 +87,7 @@ export async function startNatsCluster(
     children[i] = child;
     await waitFor(
       async () => {
-        if (child.exitCode !== null) throw new Error(`nats-server ${i} exited: ${err}`);
+        if (child.exitCode !== null) throw new StopWaiting(`nats-server ${i} exited: ${err}`);
         return (await portOpen(ports[i]!)) || undefined;
       },
       { timeout: 15_000, interval: 50 },
