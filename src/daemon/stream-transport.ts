@@ -5,7 +5,6 @@
  * positions from its durable consumers; the replica needs only NATS).
  */
 import { readFileSync } from "node:fs";
-import type { NatsConnection } from "@nats-io/transport-node";
 import { Counter, Gauge } from "prom-client";
 import type { Config, ReplicaConfig } from "../config/types.js";
 import { ConfigError } from "../errors.js";
@@ -169,7 +168,7 @@ export async function openReplicaTransport(
     return { source, close: async () => {} };
   }
   const opts = natsOptions(config, `pvjournal-replica-${id}`);
-  const nc: NatsConnection = await connectNats(opts);
+  const nc = await connectNats(opts);
   const source = new JetStreamSource(nc, {
     stream: opts.stream,
     consumer: id,
