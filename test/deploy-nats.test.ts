@@ -62,7 +62,7 @@ describe("deploy/kubernetes/nats", () => {
         encoding: "utf8",
         stdio: ["ignore", "pipe", "pipe"],
       });
-      expect(out + "").not.toMatch(/error/i);
+      expect(out).not.toMatch(/error/i);
     } finally {
       rmSync(tmp, { recursive: true, force: true });
     }

@@ -64,7 +64,9 @@ async function startCluster(dir) {
   return {
     urls: ports.map((p) => `nats://127.0.0.1:${p}`),
     procs,
-    stop: () => procs.forEach((p) => p.kill("SIGKILL")),
+    stop: () => {
+      for (const p of procs) p.kill("SIGKILL");
+    },
   };
 }
 
