@@ -198,7 +198,7 @@ export async function run({ quick }) {
       const { rj, rep } = await replicaOn(
         join(s.dir, "j-rep"),
         () =>
-          new JetStreamSource(rnc, {
+          new JetStreamSource(async () => rnc, {
             stream: "bench",
             consumer: "r1",
             servers: cluster.urls,
@@ -279,7 +279,7 @@ export async function run({ quick }) {
         const r = await replicaOn(
           join(s.dir, `l-rep${i}`),
           () =>
-            new JetStreamSource(rnc, {
+            new JetStreamSource(async () => rnc, {
               stream: "lat",
               consumer: `r${i}`,
               servers: [cluster.urls[i]],

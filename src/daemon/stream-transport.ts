@@ -7,7 +7,7 @@
 import { readFileSync } from "node:fs";
 import { Counter, Gauge } from "prom-client";
 import type { Config, ReplicaConfig } from "../config/types.js";
-import { ConfigError } from "../errors.js";
+import { ConfigError, ErrorCode, PvjError } from "../errors.js";
 import type { Journal } from "../journal/journal.js";
 import type { Logger } from "../log/logger.js";
 import type { Metrics } from "../metrics/registry.js";
@@ -19,6 +19,9 @@ import { JetStreamSource } from "../stream/jetstream-source.js";
 import type { ReplicaTracker } from "../stream/replica-tracker.js";
 import type { StreamSource } from "../stream/source.js";
 import type { BlockHasher } from "../util/hash.js";
+
+/** Retry interval while NATS is unreachable (ms). */
+const RECONNECT_MS = 5_000;
 
 /** The sidecar's end of the transport (nothing to run for http: the route serves it). */
 export interface SidecarTransport {
@@ -73,41 +76,64 @@ export async function openSidecarTransport(
     return { start() {}, async stop() {}, status: () => null };
   const { journal, logger } = deps;
   const opts = natsOptions(config, "pvjournal-sidecar");
-  const nc = await connectNats(opts);
   const registers = [deps.metrics.registry];
   const publishErrors = new Counter({
     name: "pvjournal_stream_publish_errors_total",
     help: "Failed JetStream publish sessions (the publisher re-syncs with the stream and resumes)",
     registers,
   });
-  const publisher = new JetStreamPublisher(nc, {
-    stream: opts.stream,
-    replicas: opts.replicas,
-    maxAgeMs: config.journal.retention,
-    journal,
-    logger,
-    onError: () => publishErrors.inc(),
-  });
+  let parts: {
+    nc: Awaited<ReturnType<typeof connectNats>>;
+    publisher: JetStreamPublisher;
+    replicas: JetStreamReplicas;
+  } | null = null;
+  let lastError: { message: string; at: string } | null = null;
+  /** Connects and checks the stream; a refused token, CA or history throws (the sidecar must not start). */
+  const open = async () => {
+    const nc = await connectNats(opts);
+    const publisher = new JetStreamPublisher(nc, {
+      stream: opts.stream,
+      replicas: opts.replicas,
+      maxAgeMs: config.journal.retention,
+      journal,
+      logger,
+      onError: () => publishErrors.inc(),
+    });
+    try {
+      await publisher.open();
+    } catch (err) {
+      await nc.close();
+      throw err;
+    }
+    const replicas = new JetStreamReplicas(nc, {
+      ...opts,
+      journal,
+      hasher: deps.hasher,
+      tracker: deps.tracker,
+      logger,
+      publishedSeq: () => publisher.status().publishedSeq,
+    });
+    parts = { nc, publisher, replicas };
+  };
   try {
-    await publisher.open();
+    await open();
   } catch (err) {
-    await nc.close();
-    throw err;
+    // Unreachable NATS must not stop capture: the journal keeps every record
+    // (replicas' positions hold retention) and publishing starts once it answers.
+    if (!(err instanceof PvjError && err.code === ErrorCode.IO_ERROR)) throw err;
+    lastError = { message: err.message, at: new Date().toISOString() };
+    logger.error(
+      { err, retryInMs: RECONNECT_MS },
+      "NATS is unreachable; capturing on, publishing once it answers",
+    );
   }
-  const replicas = new JetStreamReplicas(nc, {
-    ...opts,
-    journal,
-    hasher: deps.hasher,
-    tracker: deps.tracker,
-    logger,
-    publishedSeq: () => publisher.status().publishedSeq,
-  });
+  const consumers = () => parts?.replicas.status().consumers ?? [];
   new Gauge({
     name: "pvjournal_stream_published_seq",
     help: "Newest journal seq the JetStream stream acknowledged",
     registers,
     collect() {
-      this.set(publisher.status().publishedSeq);
+      this.set(parts?.publisher.status().publishedSeq ?? 0);
     },
   });
   new Gauge({
@@ -117,7 +143,7 @@ export async function openSidecarTransport(
     registers,
     collect() {
       this.reset();
-      for (const c of replicas.status().consumers) this.set({ replica: c.id }, c.ackedSeq ?? -1);
+      for (const c of consumers()) this.set({ replica: c.id }, c.ackedSeq ?? -1);
     },
   });
   new Gauge({
@@ -127,20 +153,53 @@ export async function openSidecarTransport(
     registers,
     collect() {
       this.reset();
-      for (const c of replicas.status().consumers) this.set({ replica: c.id }, c.lagSeconds);
+      for (const c of consumers()) this.set({ replica: c.id }, c.lagSeconds);
     },
   });
+  let stopped = false;
+  let retry: NodeJS.Timeout | null = null;
+  const run = () => {
+    if (stopped) return;
+    if (parts) {
+      parts.publisher.start();
+      parts.replicas.start();
+      return;
+    }
+    retry = setTimeout(() => {
+      open()
+        .then(() => {
+          lastError = null;
+          logger.info("connected to NATS: publishing");
+        })
+        .catch((err: unknown) => {
+          lastError = { message: (err as Error).message, at: new Date().toISOString() };
+          if (!(err instanceof PvjError && err.code === ErrorCode.IO_ERROR))
+            logger.error({ err }, "NATS refused this sidecar: not publishing");
+          else return;
+          stopped = true;
+        })
+        .finally(run);
+    }, RECONNECT_MS);
+    retry.unref();
+  };
   return {
-    start() {
-      publisher.start();
-      replicas.start();
-    },
+    start: run,
     async stop() {
-      await publisher.stop();
-      await replicas.stop();
-      await nc.close();
+      stopped = true;
+      if (retry) clearTimeout(retry);
+      const p = parts;
+      if (!p) return;
+      await p.publisher.stop();
+      await p.replicas.stop();
+      await p.nc.close();
     },
-    status: () => ({ transport: "jetstream", publisher: publisher.status(), ...replicas.status() }),
+    status: () => ({
+      transport: "jetstream",
+      connected: parts !== null,
+      ...(lastError !== null ? { lastError } : {}),
+      publisher: parts?.publisher.status() ?? null,
+      ...(parts?.replicas.status() ?? { consumers: [] }),
+    }),
   };
 }
 
@@ -168,12 +227,24 @@ export async function openReplicaTransport(
     return { source, close: async () => {} };
   }
   const opts = natsOptions(config, `pvjournal-replica-${id}`);
-  const nc = await connectNats(opts);
-  const source = new JetStreamSource(nc, {
+  // A refused token or CA stops the start; unreachable NATS does not: the
+  // replica serves restores meanwhile and its follow loop retries.
+  let nc = await connectNats(opts).catch((err: unknown) => {
+    if (err instanceof PvjError && err.code === ErrorCode.IO_ERROR) {
+      logger.error({ err }, "NATS is unreachable; following once it answers");
+      return null;
+    }
+    throw err;
+  });
+  const connection = async () => {
+    nc ??= await connectNats(opts);
+    return nc;
+  };
+  const source = new JetStreamSource(connection, {
     stream: opts.stream,
     consumer: id,
     servers: opts.servers,
     logger,
   });
-  return { source, close: () => nc.close() };
+  return { source, close: async () => nc?.close() };
 }

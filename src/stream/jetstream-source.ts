@@ -51,8 +51,11 @@ export class JetStreamSource implements StreamSource {
   /** Delivered messages not yet acknowledged: the newest journal seq each carries. */
   private pending: { last: number; msg: JsMsg }[] = [];
 
+  private nc: NatsConnection | null = null;
+
   constructor(
-    private readonly nc: NatsConnection,
+    /** The connection (made on first use when NATS was unreachable at start). */
+    private readonly connection: () => Promise<NatsConnection>,
     private readonly opts: JetStreamSourceOptions,
   ) {
     this.description = `jetstream ${opts.stream} (${opts.servers.join(", ")}) as ${opts.consumer}`;
@@ -78,6 +81,7 @@ export class JetStreamSource implements StreamSource {
 
   async *open(from: number, signal: AbortSignal): AsyncGenerator<StreamMessage> {
     const { stream } = this.opts;
+    this.nc ??= await this.connection();
     this.jsm ??= await jetstreamManager(this.nc);
     this.js ??= jetstream(this.nc);
     const head = await readHead(this.jsm, stream);
@@ -160,13 +164,14 @@ export class JetStreamSource implements StreamSource {
     journalId: string,
   ): AsyncGenerator<StreamMessage, number> {
     const { stream, consumer, logger } = this.opts;
-    const info = await readBaseInfo(this.nc, stream);
+    const nc = this.nc as NatsConnection;
+    const info = await readBaseInfo(nc, stream);
     if (info !== null && info.journalId === journalId && info.seq >= first - 1) {
       logger.warn(
         { from: next, streamFirst: first, baseSeq: info.seq },
         "the stream no longer holds what this replica lacks: installing the base from the Object Store",
       );
-      yield* readBase(this.nc, stream);
+      yield* readBase(nc, stream);
       return info.seq + 1;
     }
     // The consumer may be ahead of the stream's start (this replica's journal
