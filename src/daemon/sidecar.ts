@@ -232,7 +232,10 @@ export async function createSidecar(
         retention: config.journal.retention,
         logger: childLogger(root, "retention"),
         // Every record a replica has not acknowledged is kept, whatever its age.
-        keepAfterSeq: () => tracker.keepAfterSeq(),
+        keepAfterSeq: () => {
+          const k = transport.keepAfterSeq();
+          return k === null ? tracker.keepAfterSeq() : k;
+        },
         sizeLimit: config.journal.sizeLimit,
       });
     },

@@ -29,6 +29,8 @@ export interface SidecarTransport {
   stop(): Promise<void>;
   /** For /v1/status (`stream`), null with http. */
   status(): Record<string, unknown> | null;
+  /** What retention must keep for replicas; null = use the tracker's positions. */
+  keepAfterSeq(): number | undefined | null;
 }
 
 function readSecret(file: string | null, key: string): string | null {
@@ -73,7 +75,7 @@ export async function openSidecarTransport(
   },
 ): Promise<SidecarTransport> {
   if (config.stream.transport === "http")
-    return { start() {}, async stop() {}, status: () => null };
+    return { start() {}, async stop() {}, status: () => null, keepAfterSeq: () => null };
   const { journal, logger } = deps;
   const opts = natsOptions(config, "pvjournal-sidecar");
   const registers = [deps.metrics.registry];
@@ -193,6 +195,7 @@ export async function openSidecarTransport(
       await p.replicas.stop();
       await p.nc.close();
     },
+    keepAfterSeq: () => parts?.replicas.keepAfterSeq() ?? null,
     status: () => ({
       transport: "jetstream",
       connected: parts !== null,

@@ -57,6 +57,7 @@ export class JetStreamReplicas {
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> | null = null;
   private positions: ConsumerPosition[] = [];
+  private polled = false;
   private stream: Record<string, number | null> | null = null;
   private base: BaseInfo | null = null;
   private baseWrite: Promise<void> | null = null;
@@ -97,6 +98,18 @@ export class JetStreamReplicas {
       base: this.base,
       lastError: this.lastError,
     };
+  }
+
+  /**
+   * Newest seq every durable consumer still on the stream has (retention
+   * keeps everything after it); undefined when there is none; null before
+   * the first successful poll (the caller then falls back to the positions
+   * the tracker persisted). A deleted consumer holds nothing.
+   */
+  keepAfterSeq(): number | undefined | null {
+    if (!this.polled) return null;
+    const on = this.positions.filter((c) => c.ackedSeq !== null).map((c) => c.ackedSeq as number);
+    return on.length === 0 ? undefined : Math.min(...on);
   }
 
   /** One poll (skipped while one runs). */
@@ -166,6 +179,7 @@ export class JetStreamReplicas {
       });
     }
     this.positions = out;
+    this.polled = true;
     this.stream = {
       firstSeq: head.firstStreamSeq,
       lastSeq: head.lastStreamSeq,
