@@ -8,7 +8,7 @@
 // (3) checkpoint -> durable at every replica, p50/p99, three JetStream
 //     replicas, under a 10 MB/s random-write workload.
 import { spawn } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { connect as tcp } from "node:net";
 import { join } from "node:path";
 import { streamRoutes } from "../../dist/http/routes/stream.js";
@@ -33,6 +33,7 @@ const NATS = have("/usr/sbin/nats-server") ? "/usr/sbin/nats-server" : "nats-ser
 const BS = 64 * 1024;
 
 async function startCluster(dir) {
+  mkdirSync(dir, { recursive: true });
   const ports = [await freePort(), await freePort(), await freePort()];
   const routes = [await freePort(), await freePort(), await freePort()];
   const procs = ports.map((port, i) => {
