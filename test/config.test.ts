@@ -638,6 +638,7 @@ describe("loadConfig: roles", () => {
     const config = load(replica, { role: "replica" });
     expect(config.replica).toEqual({
       source: "https://sidecar:7070",
+      id: null,
       tokenFile: null,
       mirrorDir: path.join(tmp, "mirror"),
       caFile: null,
@@ -650,7 +651,7 @@ describe("loadConfig: roles", () => {
       "source missing",
       replica.replace("  source: https://sidecar:7070/\n", ""),
       "replica.source",
-      "required when the replica section",
+      "is required with stream.transport: http",
     ],
     [
       "mirror missing",

@@ -98,13 +98,30 @@ export interface RestoreConfig {
 
 /** Replica role settings; null in the sidecar role. */
 export interface ReplicaConfig {
-  /** Base URL of the sidecar, e.g. http://sidecar:7070 */
-  readonly source: string;
+  /** Base URL of the sidecar, e.g. http://sidecar:7070; null with the jetstream transport. */
+  readonly source: string | null;
+  /** Durable consumer name (jetstream); null = the stable id kept in the replica's journal. */
+  readonly id: string | null;
   readonly tokenFile: string | null;
   /** Absolute path of the live mirror directory. */
   readonly mirrorDir: string;
   /** CA file to verify the sidecar's certificate; null = system CAs. */
   readonly caFile: string | null;
+}
+
+/** How the change stream travels (design.md "Stream transport"). */
+export interface StreamConfig {
+  readonly transport: "http" | "jetstream";
+  readonly nats: {
+    /** NATS server URLs. */
+    readonly servers: readonly string[];
+    /** The journal's JetStream stream (also names its base bucket). */
+    readonly stream: string;
+    /** The stream's replication factor. */
+    readonly replicas: number;
+    readonly tokenFile: string | null;
+    readonly caFile: string | null;
+  };
 }
 
 /** Failover drills. */
@@ -140,6 +157,7 @@ export interface Config {
   readonly checkpoints: CheckpointsConfig;
   readonly capture: CaptureConfig;
   readonly restore: RestoreConfig;
+  readonly stream: StreamConfig;
   readonly replica: ReplicaConfig | null;
   readonly drills: DrillsConfig;
   readonly log: LogConfig;

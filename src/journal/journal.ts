@@ -329,7 +329,7 @@ export class Journal {
     const segs = this.index.segments();
     this.bytes = segs.reduce((a, s) => a + s.bytes, 0);
     // A replica's base replaced every segment: the next append starts a new one.
-    await this.writer.dropUnlessIn(segs.map((s) => s.id));
+    await this.writer.dropUnlessIn(segs);
     const last = this.index.lastTime();
     if (last && last.seq > this.seq) {
       this.seq = last.seq;
