@@ -118,6 +118,7 @@ const CONFINED: readonly { what: string; packages: readonly string[]; only: read
     },
     { what: "chokidar", packages: ["chokidar"], only: ["capture/watcher.ts"] },
     { what: "msgpackr", packages: ["msgpackr"], only: ["journal/codec.ts"] },
+    { what: "zstd", packages: ["@toondepauw/node-zstd"], only: ["journal/block-codec.ts"] },
     {
       what: "worker threads",
       packages: ["node:worker_threads", "worker_threads"],

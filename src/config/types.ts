@@ -26,6 +26,10 @@ export interface JournalConfig {
   readonly retention: number;
   /** Segment rollover size in bytes. */
   readonly segmentSize: number;
+  /** Per-block compression of blocks this journal captures (not of blocks a replica receives). */
+  readonly compression: "zstd" | "none";
+  /** zstd level, 1..9. */
+  readonly compressionLevel: number;
   /** Warn (log, status, metric) when the journal grows past this many bytes; 0 = no limit. */
   readonly sizeLimit: number;
 }

@@ -133,6 +133,8 @@ export function validateConfig(input: ValidateInput): Validated {
           : num("journal.blockSize"),
       retention: num("journal.retention"),
       segmentSize: num("journal.segmentSize"),
+      compression: str("journal.compression") as Config["journal"]["compression"],
+      compressionLevel: num("journal.compressionLevel"),
       sizeLimit: num("journal.sizeLimit"),
     },
     api: {
