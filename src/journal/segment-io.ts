@@ -1,4 +1,4 @@
-import { readSync } from "node:fs";
+import { read, readSync } from "node:fs";
 import { type FileHandle, open, readFile } from "node:fs/promises";
 import { CorruptionError } from "../errors.js";
 import { decodeRecord } from "./codec.js";
@@ -100,14 +100,20 @@ export async function readSegmentHeader(path: string): Promise<ReturnType<typeof
  * Throws CorruptionError naming the segment and offset on any mismatch.
  */
 export async function readFrameAt(
-  fh: FileHandle,
+  fd: number,
   segmentName: string,
   offset: number,
   payloadLen: number,
 ): Promise<Buffer> {
   const buf = Buffer.allocUnsafe(FRAME_HEADER_BYTES + payloadLen);
-  const { bytesRead } = await fh.read(buf, 0, buf.length, offset);
-  return checkedPayload(buf, bytesRead, segmentName, offset);
+  return checkedPayload(buf, await readAt(fd, buf, offset), segmentName, offset);
+}
+
+/** One positional read of up to `buf.length` bytes on a raw descriptor (thread pool); bytes read. */
+export function readAt(fd: number, buf: Buffer, position: number): Promise<number> {
+  return new Promise((resolve, reject) =>
+    read(fd, buf, 0, buf.length, position, (err, n) => (err ? reject(err) : resolve(n))),
+  );
 }
 
 /** readFrameAt on a raw descriptor, without the thread pool. */
