@@ -24,6 +24,8 @@ export interface JournalConfig {
   readonly blockSize: number;
   /** Restore window in ms; older history is folded into a base. */
   readonly retention: number;
+  /** How often retention looks for segments to fold, ms (default 60 s). */
+  readonly retentionCheck: number;
   /** Segment rollover size in bytes. */
   readonly segmentSize: number;
   /** Warn (log, status, metric) when the journal grows past this many bytes; 0 = no limit. */

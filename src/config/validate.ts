@@ -131,6 +131,7 @@ export function validateConfig(input: ValidateInput): Validated {
           ? INTERCEPT_DEFAULT_BLOCK_SIZE
           : num("journal.blockSize"),
       retention: num("journal.retention"),
+      retentionCheck: num("journal.retentionCheck"),
       segmentSize: num("journal.segmentSize"),
       sizeLimit: num("journal.sizeLimit"),
     },
