@@ -123,15 +123,17 @@ export class SegmentWriter {
     const name = segmentFileName(SegmentKind.log, firstSeq);
     const path = join(dir, name);
     const fh = await createSegmentFile(path, SegmentKind.log, this.opts.blockSize());
+    let id: number;
     try {
       await fsyncDir(dir);
+      // SQLITE_FULL here too when the index shares the full filesystem.
+      id = index.insertSegment(name, SegmentKind.log, firstSeq, firstSeq - 1, HEADER_BYTES);
     } catch (err) {
-      // Not in the index yet: remove it, or every retry fails with EEXIST.
+      // Not in the index: remove it, or every retry fails with EEXIST.
       await fh.close().catch(() => undefined);
       await unlink(path).catch(() => undefined);
       throw err;
     }
-    const id = index.insertSegment(name, SegmentKind.log, firstSeq, firstSeq - 1, HEADER_BYTES);
     this.opts.onCreate(id, name);
     this.active = { id, name, fh, size: HEADER_BYTES };
     return this.active;
