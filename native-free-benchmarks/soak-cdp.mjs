@@ -12,14 +12,17 @@
 // restores byte-exact from both journals (older ones must be folded, i.e.
 // older than the journal's oldest point).
 // Usage: node native-free-benchmarks/soak-cdp.mjs [--rounds N] [--seed S]
+//        [--cli path/to/cli.js] [--log info] [--keep]
 // Needs root for the tmpfs mount (the full-disk rounds); prints its seed.
 import { spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import {
+  closeSync,
   existsSync,
   lstatSync,
   mkdirSync,
   mkdtempSync,
+  openSync,
   readdirSync,
   readFileSync,
   readlinkSync,
@@ -29,6 +32,7 @@ import {
   truncateSync,
   unlinkSync,
   writeFileSync,
+  writeSync,
 } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -42,7 +46,10 @@ const opt = (name, dflt) => {
 const rounds = opt("--rounds", 20);
 const logLevel = args.includes("--log") ? args[args.indexOf("--log") + 1] : "warn";
 const seed = opt("--seed", Math.floor(Math.random() * 2 ** 31));
-const CLI = join(dirname(fileURLToPath(import.meta.url)), "..", "dist", "cli.js");
+// --cli: a copy of dist/ to soak, so that rebuilding the worktree meanwhile does not change it.
+const CLI = args.includes("--cli")
+  ? args[args.indexOf("--cli") + 1]
+  : join(dirname(fileURLToPath(import.meta.url)), "..", "dist", "cli.js");
 const rng = prng(seed);
 const rand = () => rng.next() / 4294967296;
 const pick = (xs) => xs[Math.floor(rand() * xs.length)];
@@ -194,6 +201,24 @@ function writerStep() {
   else if (r < 0.8) truncateSync(pick(all), Math.floor(rand() * 50_000));
   else if (r < 0.9) renameSync(pick(all), join(data, `m${nameCounter++}`));
   else writeFileSync(pick(all), bytes(size()));
+}
+
+/** Writes zeros to `path` until the filesystem refuses (ENOSPC) or `bytes` are written. */
+function fill(path, bytes) {
+  const fd = openSync(path, "w");
+  try {
+    let chunk = 1024 * 1024;
+    for (let done = 0; done < bytes && chunk >= 4096; ) {
+      try {
+        done += writeSync(fd, Buffer.alloc(chunk));
+      } catch (err) {
+        if (err.code !== "ENOSPC") throw err;
+        chunk /= 2;
+      }
+    }
+  } finally {
+    closeSync(fd);
+  }
 }
 
 // ---- daemons
@@ -404,7 +429,12 @@ try {
         );
       rmSync(target, { recursive: true, force: true });
       await start(role);
-      if ((await pins(base)) !== 0) throw new Error(`round ${round}: pins held after restart`);
+      // Idle again (a restarted replica may pin while it rebuilds its mirror): no pin is left.
+      await waitFor(
+        `round ${round}: no pins after restart`,
+        async () => (await pins(base)) === 0,
+        30_000,
+      );
       await restoreAndCompare(base, a, `round ${round} retry after kill`);
     } else if (action === "kill-replica-mid-drill") {
       await replicaHas(a.seq);
@@ -426,7 +456,7 @@ try {
         const s = statfsSync(sjFs);
         return s.bavail * s.bsize;
       };
-      writeFileSync(filler, Buffer.alloc(Math.max(0, free() - 8 * 1024)));
+      fill(filler, free());
       for (let i = 0; i < 4; i++) writerStep();
       const r = await api(S, "/v1/checkpoints", "POST", { label: "full" }, 15_000).catch(() => ({
         status: 0,
@@ -456,10 +486,15 @@ try {
     }
     fds.sidecar.push(fdCount("sidecar"));
     fds.replica.push(fdCount("replica"));
-    process.stdout.write(`round ${round}: ${action}, ${acked.length} checkpoints, ok\n`);
+    process.stdout.write(
+      `round ${round}: ${action}, ${acked.length} checkpoints, ok (${((Date.now() - t0) / 1000).toFixed(1)} s)\n`,
+    );
   }
 
   // ---- the end: catch up, mirror, pins, descriptors, verify, every checkpoint
+  const phase = (what) =>
+    console.log(`final: ${what} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+  phase("catching up");
   const last = await checkpoint("final");
   await replicaHas(last.seq);
   await waitFor("mirror at the last checkpoint", async () => {
@@ -474,6 +509,7 @@ try {
   ]) {
     if ((await pins(base)) !== 0) throw new Error(`${role} holds pins at the end`);
   }
+  phase("restoring every checkpoint in the window");
   const fdEnd = { sidecar: fdCount("sidecar"), replica: fdCount("replica") };
   const window = restorable();
   const folded = acked.length - window.length;
@@ -487,8 +523,10 @@ try {
   ).checkpoints.map((c) => c.id);
   for (const a of window)
     if (!listing.includes(a.id)) throw new Error(`checkpoint ${a.id} is not listed on the replica`);
+  phase("stopping both daemons (SIGTERM)");
   await stop("sidecar");
   await stop("replica");
+  phase("verifying both journals, offline restores");
   for (const j of [sj, rj]) {
     const v = spawnSync(process.execPath, [CLI, "verify", "--journal", j], { encoding: "utf8" });
     if (v.status !== 0) throw new Error(`verify ${j} exited ${v.status}: ${v.stdout}${v.stderr}`);
@@ -522,4 +560,5 @@ try {
   if (!failure || !args.includes("--keep")) rmSync(root, { recursive: true, force: true });
   else console.error(`kept ${root}`);
 }
-process.exit(failure ? 1 : 0);
+// exitCode, not exit(): a piped stdout must flush the summary line first.
+process.exitCode = failure ? 1 : 0;

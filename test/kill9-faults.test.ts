@@ -141,6 +141,11 @@ async function pins(base: string): Promise<number> {
   return (await api<{ journal: { pins: number } }>(base, "/v1/status")).body.journal.pins;
 }
 
+/** Waits until the daemon is idle with no pin held (a restarted replica pins while it rebuilds its mirror). */
+async function noPins(base: string): Promise<void> {
+  await waitFor(async () => (await pins(base)) === 0, { timeout: 20_000, what: "no pins held" });
+}
+
 async function offlineRestore(r: Rig, journal: string, a: Acked, name: string): Promise<void> {
   const target = join(r.dir, "restores", name);
   const res = await runCli(
@@ -269,7 +274,7 @@ describe("kill -9 in the middle of long operations", () => {
     const names = readdirSync(join(r.dir, "restores"));
     expect(names.filter((n) => !n.startsWith("."))).toEqual([]);
     rp = await start(r, "replica");
-    expect(await pins(r.replica)).toBe(0);
+    await noPins(r.replica);
     const retry = await api<{ id: string }>(r.replica, "/v1/restores", {
       checkpoint: last.id,
       target,
@@ -307,7 +312,7 @@ describe("kill -9 in the middle of long operations", () => {
       timeout: 10_000,
       what: "interrupted sandbox removed",
     });
-    expect(await pins(r.replica)).toBe(0);
+    await noPins(r.replica);
     const next = await api<{ id: string }>(r.replica, "/v1/drills", { checkpoint: last.id });
     expect(next.status).toBe(202);
     const done = await waitFor(
@@ -324,8 +329,15 @@ describe("kill -9 in the middle of long operations", () => {
     expect(await pins(r.replica)).toBe(0);
     expect(await pins(r.sidecar)).toBe(0);
 
-    await kill9(rp);
-    await kill9(sc);
+    // SIGTERM with a replica streaming: the sidecar ends the stream and exits 0
+    // at once (it used to wait out its 10 s deadline, then never exit; found by soak-cdp.mjs).
+    const t0 = Date.now();
+    sc.child.kill("SIGTERM");
+    const res = await sc.exited;
+    expect(res.code, res.stderr).toBe(0);
+    expect(Date.now() - t0).toBeLessThan(5000);
+    rp.child.kill("SIGTERM");
+    expect((await rp.exited).code).toBe(0);
     await verify(r.rj);
     await verify(r.sj);
     await offlineRestore(r, r.rj, last, "final-replica");
