@@ -302,10 +302,14 @@ const stats = {
   retentionFolds: 0,
 };
 
+let lastRefusal = "";
 async function checkpoint(label) {
   // A quiet checkpoint: nothing writes while it settles, so the model is exact.
   const r = await api(S, "/v1/checkpoints", "POST", { label }, 20_000);
-  if (r.status !== 201) return null;
+  if (r.status !== 201) {
+    lastRefusal = `${r.status} ${JSON.stringify(r.body)}`;
+    return null;
+  }
   const a = { id: r.body.id, seq: r.body.seq, ts: r.body.ts, digest: treeDigest(data) };
   acked.push(a);
   return a;
@@ -389,7 +393,8 @@ try {
   for (let round = 1; round <= rounds; round++) {
     for (let k = Math.floor(rand() * 3) + 1; k > 0; k--) {
       for (let i = Math.floor(rand() * 6) + 1; i > 0; i--) writerStep();
-      if (!(await checkpoint(`r${round}`))) throw new Error(`round ${round}: checkpoint refused`);
+      if (!(await checkpoint(`r${round}`)))
+        throw new Error(`round ${round}: checkpoint refused: ${lastRefusal}`);
     }
     const action = pick([
       "kill-sidecar",
