@@ -88,6 +88,7 @@ describe("loadConfig: defaults and resolution", () => {
       dir: path.join(tmp, "journal"),
       blockSize: 64 * 1024,
       retention: 24 * 3_600_000,
+      retentionCheck: 60_000,
       segmentSize: 64 * 1024 * 1024,
       compression: "zstd",
       compressionLevel: 1,

@@ -6,6 +6,7 @@
  * time (a promise chain), so passes never interleave.
  */
 import type { CaptureConfig, SourceConfig } from "../config/types.js";
+import { ErrorCode, PvjError } from "../errors.js";
 import type { Journal } from "../journal/journal.js";
 import type { Logger } from "../log/logger.js";
 import type { BlockHasher } from "../util/hash.js";
@@ -187,11 +188,13 @@ export class Capture {
         this.afterPass(all);
         if (failures.length > 0) {
           const f = failures[0]!;
-          throw new Error(
+          // A named error, so the checkpoint's answer says which path failed
+          // (an unnamed one reaches the client as "internal error").
+          throw new PvjError(
+            ErrorCode.IO_ERROR,
             `${failures.length} path(s) could not be captured; first: ${f.path}: ${errorMessage(f.error)}`,
-            {
-              cause: f.error,
-            },
+            { path: f.path },
+            f.error,
           );
         }
       } catch (err) {

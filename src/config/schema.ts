@@ -69,6 +69,14 @@ export const FIELDS: readonly FieldSpec[] = [
   },
   {
     section: "journal",
+    key: "retentionCheck",
+    // 100 ms floor: each check reads the segment list from the index.
+    type: { kind: "duration", min: 100, max: MAX_TIMER_MS },
+    default: "60s",
+    doc: "how often retention looks for whole segments older than the window",
+  },
+  {
+    section: "journal",
     key: "segmentSize",
     type: { kind: "size", min: MiB, max: 64 * GiB },
     default: "64MiB",

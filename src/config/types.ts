@@ -24,6 +24,8 @@ export interface JournalConfig {
   readonly blockSize: number;
   /** Restore window in ms; older history is folded into a base. */
   readonly retention: number;
+  /** How often retention looks for segments to fold, ms (default 60 s). */
+  readonly retentionCheck: number;
   /** Segment rollover size in bytes. */
   readonly segmentSize: number;
   /** Per-block compression of blocks this journal captures (not of blocks a replica receives). */

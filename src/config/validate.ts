@@ -132,6 +132,7 @@ export function validateConfig(input: ValidateInput): Validated {
           ? INTERCEPT_DEFAULT_BLOCK_SIZE
           : num("journal.blockSize"),
       retention: num("journal.retention"),
+      retentionCheck: num("journal.retentionCheck"),
       segmentSize: num("journal.segmentSize"),
       compression: str("journal.compression") as Config["journal"]["compression"],
       compressionLevel: num("journal.compressionLevel"),

@@ -211,6 +211,7 @@ export async function createReplica(
         journal,
         hasher,
         retention: config.journal.retention,
+        intervalMs: config.journal.retentionCheck,
         logger: childLogger(root, "retention"),
       });
     },

@@ -222,6 +222,7 @@ export async function createSidecar(
         journal,
         hasher,
         retention: config.journal.retention,
+        intervalMs: config.journal.retentionCheck,
         logger: childLogger(root, "retention"),
         // Every record a replica has not acknowledged is kept, whatever its age.
         keepAfterSeq: () => {

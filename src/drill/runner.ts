@@ -15,7 +15,7 @@ import type { Journal } from "../journal/journal.js";
 import { pinPoint } from "../journal/pins.js";
 import { type Point, type ResolvedPoint, resolvePoint } from "../journal/points.js";
 import type { Logger } from "../log/logger.js";
-import { checkTarget } from "../restore/target.js";
+import { checkTarget, stalePartials } from "../restore/target.js";
 import type { BlockHasher } from "../util/hash.js";
 import type { CloneFile } from "./clone.js";
 import { type MirrorView, materialise } from "./materialise.js";
@@ -102,7 +102,7 @@ export class DrillRunner {
         },
       });
       if (opts.config.sandboxRoot !== null)
-        void this.removeSandbox(join(opts.config.sandboxRoot, `drill-${r.id}`));
+        void this.removeInterrupted(join(opts.config.sandboxRoot, `drill-${r.id}`));
     }
   }
 
@@ -348,6 +348,12 @@ export class DrillRunner {
     } catch (err) {
       this.log.warn({ err }, "drill observer failed");
     }
+  }
+
+  /** Removes the sandbox of a drill a stopped process left, and its hidden work directory. */
+  private async removeInterrupted(sandbox: string): Promise<void> {
+    await this.removeSandbox(sandbox);
+    for (const p of await stalePartials(sandbox)) await this.removeSandbox(p);
   }
 
   /** Removes a sandbox, making read-only directories writable first if needed. */

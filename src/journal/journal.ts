@@ -84,7 +84,7 @@ export class Journal {
     this.log = opts.logger ?? silentLogger();
     this.clock = opts.clock ?? Date.now;
     this.index = index;
-    this.readers = new SegmentReaders(this.dir, index);
+    this.readers = new SegmentReaders(this.dir, index, opts.maxReadHandles);
     this.writer = new SegmentWriter({
       dir: this.dir,
       index,

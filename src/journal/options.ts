@@ -21,6 +21,8 @@ export interface JournalOptions {
   readonly logger?: Logger;
   /** Read without recovery or locking: offline reads while a daemon may be running. */
   readonly readOnly?: boolean;
+  /** Bound on cached segment read descriptors (default DEFAULT_MAX_READ_HANDLES in read-handles.ts). */
+  readonly maxReadHandles?: number;
   /** Clock in ms (tests inject one). */
   readonly clock?: () => number;
 }

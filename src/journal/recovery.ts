@@ -96,7 +96,14 @@ export function decideLogSegment(f: LogSegmentFacts): LogSegmentDecision {
  */
 export async function recoverIndex(dir: string, index: JournalIndex, log: Logger): Promise<void> {
   const known = new Map(index.segments().map((s) => [s.name, s]));
-  const names = (await readdir(dir)).filter((n) => parseSegmentFileName(n) !== null);
+  const all = await readdir(dir);
+  const names = all.filter((n) => parseSegmentFileName(n) !== null);
+  // A base still under its temporary name (retention.ts) was never committed:
+  // a kill -9 while it was written leaves it, as large as the volume, for good.
+  for (const n of all.filter((x) => x.endsWith(".pvj.tmp"))) {
+    log.warn({ file: n }, "removing the temporary base of an interrupted retention");
+    await unlink(join(dir, n));
+  }
   for (const s of known.values()) {
     if (!names.includes(s.name)) {
       throw new CorruptionError(`segment ${s.name} is in the index but missing on disk`, {

@@ -1,5 +1,5 @@
-import { readSync } from "node:fs";
-import { type FileHandle, open, readFile } from "node:fs/promises";
+import { read, readSync } from "node:fs";
+import { type FileHandle, open, readFile, unlink } from "node:fs/promises";
 import { CorruptionError } from "../errors.js";
 import { decodeRecord } from "./codec.js";
 import type { JournalRecord } from "./records.js";
@@ -78,9 +78,19 @@ export async function createSegmentFile(
   blockSize: number,
 ): Promise<FileHandle> {
   const fh = await open(path, "wx+");
-  await fh.write(encodeHeader(kind, blockSize), 0, HEADER_BYTES, 0);
-  await fh.datasync();
-  return fh;
+  try {
+    const { bytesWritten } = await fh.write(encodeHeader(kind, blockSize), 0, HEADER_BYTES, 0);
+    if (bytesWritten !== HEADER_BYTES)
+      throw new Error(`short header write (${bytesWritten} bytes)`);
+    await fh.datasync();
+    return fh;
+  } catch (err) {
+    // A half-made segment (ENOSPC, EIO) must neither leak its handle nor stay
+    // behind: the retry creates the same name with O_EXCL.
+    await fh.close().catch(() => undefined);
+    await unlink(path).catch(() => undefined);
+    throw err;
+  }
 }
 
 /** Reads just the header of a segment file (null if it is not a segment). */
@@ -100,14 +110,20 @@ export async function readSegmentHeader(path: string): Promise<ReturnType<typeof
  * Throws CorruptionError naming the segment and offset on any mismatch.
  */
 export async function readFrameAt(
-  fh: FileHandle,
+  fd: number,
   segmentName: string,
   offset: number,
   payloadLen: number,
 ): Promise<Buffer> {
   const buf = Buffer.allocUnsafe(FRAME_HEADER_BYTES + payloadLen);
-  const { bytesRead } = await fh.read(buf, 0, buf.length, offset);
-  return checkedPayload(buf, bytesRead, segmentName, offset);
+  return checkedPayload(buf, await readAt(fd, buf, offset), segmentName, offset);
+}
+
+/** One positional read of up to `buf.length` bytes on a raw descriptor (thread pool); bytes read. */
+export function readAt(fd: number, buf: Buffer, position: number): Promise<number> {
+  return new Promise((resolve, reject) =>
+    read(fd, buf, 0, buf.length, position, (err, n) => (err ? reject(err) : resolve(n))),
+  );
 }
 
 /** readFrameAt on a raw descriptor, without the thread pool. */

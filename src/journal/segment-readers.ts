@@ -1,32 +1,39 @@
 /**
- * Read access to a journal's segments: cached handles per segment (async and
- * sync), blocks by hash and records by seq range, each frame checked.
+ * Read access to a journal's segments: descriptors from one bounded cache
+ * (read-handles.ts, shared by async and sync reads), blocks by hash and
+ * records by seq range, each frame checked.
  */
-import { closeSync, openSync } from "node:fs";
-import { type FileHandle, open } from "node:fs/promises";
 import { join } from "node:path";
 import { CorruptionError, ErrorCode, PvjError } from "../errors.js";
 import { blockContent } from "./block-codec.js";
 import { decodeRecord } from "./codec.js";
 import type { JournalIndex } from "./index-db.js";
+import { ReadHandles, type ReadLease } from "./read-handles.js";
 import type { BlobRecord, JournalRecord } from "./records.js";
 import { checkFrame, HEADER_BYTES, SegmentKind } from "./segment-format.js";
-import { readFrameAt, readFrameAtSync } from "./segment-io.js";
+import { readAt, readFrameAt, readFrameAtSync } from "./segment-io.js";
 
 /** Bytes of an encoded blob record before its data (codec.ts), read along with it. */
 const BLOB_PREFIX = 1 + 8 + 8 + 16;
 
 /** The segment readers of one journal; `close()` ends them for good. */
 export class SegmentReaders {
-  private readonly handles = new Map<number, Promise<FileHandle>>();
-  private readonly syncFds = new Map<number, number>();
+  private readonly handles: ReadHandles;
   private names = new Map<number, string>();
   private closed = false;
 
   constructor(
     private readonly dir: string,
     private readonly index: JournalIndex,
-  ) {}
+    maxHandles?: number,
+  ) {
+    this.handles = new ReadHandles(maxHandles);
+  }
+
+  /** Descriptors open for reading right now (bounded; tests count them). */
+  get openHandles(): number {
+    return this.handles.openCount;
+  }
 
   /** Records a segment the writer just created (saves an index read on its first read). */
   noteSegment(id: number, name: string): void {
@@ -58,13 +65,17 @@ export class SegmentReaders {
     hash: Buffer,
   ): Promise<{ rec: BlobRecord; where: { segment: string; offset: number } }> {
     const loc = this.blobLocation(hash);
-    const fh = await this.reader(loc.segment_id);
+    const lease = await this.reader(loc.segment_id);
     const name = this.names.get(loc.segment_id) ?? `#${loc.segment_id}`;
-    const payload = await readFrameAt(fh, name, loc.offset, BLOB_PREFIX + loc.len);
-    return {
-      rec: blobRecord(payload, name, loc.offset, hash),
-      where: { segment: name, offset: loc.offset },
-    };
+    try {
+      const payload = await readFrameAt(lease.fd, name, loc.offset, BLOB_PREFIX + loc.len);
+      return {
+        rec: blobRecord(payload, name, loc.offset, hash),
+        where: { segment: name, offset: loc.offset },
+      };
+    } finally {
+      lease.release();
+    }
   }
 
   /** readBlob on synchronous descriptors (see Journal.readBlobSync). */
@@ -75,16 +86,16 @@ export class SegmentReaders {
     const name = this.names.get(loc.segment_id);
     if (name === undefined)
       throw new CorruptionError(`index refers to unknown segment #${loc.segment_id}`);
-    let fd = this.syncFds.get(loc.segment_id);
-    if (fd === undefined) {
-      fd = openSync(join(this.dir, name), "r");
-      this.syncFds.set(loc.segment_id, fd);
+    const lease = this.handles.acquireSync(loc.segment_id, join(this.dir, name));
+    try {
+      const payload = readFrameAtSync(lease.fd, name, loc.offset, BLOB_PREFIX + loc.len);
+      return blockContent(blobRecord(payload, name, loc.offset, hash), {
+        segment: name,
+        offset: loc.offset,
+      });
+    } finally {
+      lease.release();
     }
-    const payload = readFrameAtSync(fd, name, loc.offset, BLOB_PREFIX + loc.len);
-    return blockContent(blobRecord(payload, name, loc.offset, hash), {
-      segment: name,
-      offset: loc.offset,
-    });
   }
 
   /** Reads every stored record with seq >= `from`, in order (the change stream). */
@@ -108,23 +119,14 @@ export class SegmentReaders {
 
   /** Drops cached read handles (retention replaced segments). */
   async invalidate(): Promise<void> {
-    this.closeHandlesSync();
-    for (const fh of this.handles.values()) await fh.then((h) => h.close()).catch(() => undefined);
-    this.handles.clear();
+    await this.handles.clear();
     this.refreshNames();
   }
 
   /** Closes every handle; later reads fail with JOURNAL_CLOSED. */
   async close(): Promise<void> {
     this.closed = true;
-    this.closeHandlesSync();
-    for (const fh of this.handles.values()) await fh.then((h) => h.close()).catch(() => undefined);
-    this.handles.clear();
-  }
-
-  private closeHandlesSync(): void {
-    for (const fd of this.syncFds.values()) closeSync(fd);
-    this.syncFds.clear();
+    await this.handles.clear();
   }
 
   /** Where a block's bytes are stored; CorruptionError when the index has no such block. */
@@ -144,10 +146,15 @@ export class SegmentReaders {
     end: number,
     minSeq: number,
   ): AsyncGenerator<JournalRecord> {
-    const fh = await this.reader(segmentId);
+    const lease = await this.reader(segmentId);
     const name = this.names.get(segmentId) ?? `#${segmentId}`;
     const buf = Buffer.allocUnsafe(end - start);
-    await fh.read(buf, 0, buf.length, start);
+    try {
+      await readAt(lease.fd, buf, start);
+    } finally {
+      // Held for the read only: a slow stream consumer must not pin a descriptor.
+      lease.release();
+    }
     let off = 0;
     while (off < buf.length) {
       const frame = checkFrame(buf, off);
@@ -166,11 +173,7 @@ export class SegmentReaders {
     }
   }
 
-  private reader(segmentId: number): Promise<FileHandle> {
-    // Promises are cached, not handles: two concurrent reads of a new segment
-    // must share one open() instead of leaking the loser's descriptor.
-    const cached = this.handles.get(segmentId);
-    if (cached) return cached;
+  private reader(segmentId: number): Promise<ReadLease> {
     // A read racing close() must not open a handle nobody will close.
     if (this.closed)
       return Promise.reject(new PvjError(ErrorCode.JOURNAL_CLOSED, "journal is closed"));
@@ -178,10 +181,7 @@ export class SegmentReaders {
     const name = this.names.get(segmentId);
     if (!name)
       return Promise.reject(new CorruptionError(`index refers to unknown segment #${segmentId}`));
-    const p = open(join(this.dir, name), "r");
-    this.handles.set(segmentId, p);
-    p.catch(() => this.handles.delete(segmentId));
-    return p;
+    return this.handles.acquire(segmentId, join(this.dir, name));
   }
 }
 

@@ -3,7 +3,7 @@
  * segment rolls over to a new file once a batch would push it past the
  * segment size (a batch is never split across segments).
  */
-import { type FileHandle, open } from "node:fs/promises";
+import { type FileHandle, open, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { ErrorCode, PvjError } from "../errors.js";
 import { fsyncDir, unwritten } from "../util/fs.js";
@@ -118,12 +118,27 @@ export class SegmentWriter {
   private async segmentFor(bytes: number, firstSeq: number): Promise<ActiveSegment> {
     const cur = this.active;
     if (cur && (cur.size === HEADER_BYTES || cur.size + bytes <= this.opts.segmentSize)) return cur;
-    if (cur) await cur.fh.close();
+    if (cur) {
+      // Forgotten before the new file exists: if creating it fails, the next
+      // write must not reuse (or close again) this closed handle.
+      this.active = null;
+      await cur.fh.close();
+    }
     const { dir, index } = this.opts;
     const name = segmentFileName(SegmentKind.log, firstSeq);
-    const fh = await createSegmentFile(join(dir, name), SegmentKind.log, this.opts.blockSize());
-    await fsyncDir(dir);
-    const id = index.insertSegment(name, SegmentKind.log, firstSeq, firstSeq - 1, HEADER_BYTES);
+    const path = join(dir, name);
+    const fh = await createSegmentFile(path, SegmentKind.log, this.opts.blockSize());
+    let id: number;
+    try {
+      await fsyncDir(dir);
+      // SQLITE_FULL here too when the index shares the full filesystem.
+      id = index.insertSegment(name, SegmentKind.log, firstSeq, firstSeq - 1, HEADER_BYTES);
+    } catch (err) {
+      // Not in the index: remove it, or every retry fails with EEXIST.
+      await fh.close().catch(() => undefined);
+      await unlink(path).catch(() => undefined);
+      throw err;
+    }
     this.opts.onCreate(id, name);
     this.active = { id, name, fh, size: HEADER_BYTES };
     return this.active;

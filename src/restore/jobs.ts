@@ -18,7 +18,7 @@ import type { Logger } from "../log/logger.js";
 import type { BlockHasher } from "../util/hash.js";
 import { applyPlan, type RestoreProgress } from "./apply.js";
 import { prepareRestore, type RestoreRequest } from "./restore.js";
-import type { TargetPolicy } from "./target.js";
+import { stalePartials, type TargetPolicy } from "./target.js";
 
 type PreparedRestore = Awaited<ReturnType<typeof prepareRestore>>;
 
@@ -262,6 +262,14 @@ export class RestoreJobs {
     job.startedAt = this.clock();
     const plan = job.plan!;
     try {
+      // An earlier restore into this target killed mid-way left its work directory.
+      for (const p of await stalePartials(job.target)) {
+        this.opts.logger.warn(
+          { job: job.id, path: p },
+          "removing an interrupted restore's work directory",
+        );
+        await rm(p, { recursive: true, force: true });
+      }
       await this.runner({
         plan,
         target: job.target,

@@ -133,3 +133,18 @@ async function checkTargetUnsafe(
   }
   return real;
 }
+
+/** Infix of the hidden work directory a restore or a drill builds beside its target (apply.ts, drill/materialise.ts). */
+export const PARTIAL_INFIX = ".pvj-partial-";
+
+/**
+ * The hidden work directories (`.<name>.pvj-partial-*`, full paths) that an
+ * interrupted restore or drill into `target` left beside it: a kill -9 skips
+ * their cleanup, and nothing else would ever reclaim their space. Remove them
+ * only when nothing else is writing `target`.
+ */
+export async function stalePartials(target: string): Promise<string[]> {
+  const prefix = `.${basename(target)}${PARTIAL_INFIX}`;
+  const names = await readdir(dirname(target)).catch(() => [] as string[]);
+  return names.filter((n) => n.startsWith(prefix)).map((n) => join(dirname(target), n));
+}

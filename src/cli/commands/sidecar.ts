@@ -101,8 +101,12 @@ export async function stopWithin(stopping: Promise<void>, log: Logger): Promise<
   });
   const done = await Promise.race([stopping.then(() => true as const), deadline]);
   clearTimeout(timer);
-  if (!done)
+  if (!done) {
     log.warn({ timeoutMs: DEFAULT_SHUTDOWN_TIMEOUT_MS }, "shutdown did not finish in time");
+    // Whatever is stuck (a connection, a pending read) would keep the process
+    // alive for good after "stopped": exit 1 once the last log lines are out.
+    setTimeout(() => process.exit(ExitCode.FAILURE), 1000).unref();
+  }
   return done;
 }
 

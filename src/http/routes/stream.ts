@@ -4,6 +4,7 @@
  * the HTTP transport for stream/producer.ts.
  */
 import { once } from "node:events";
+import type { ServerResponse } from "node:http";
 import type { FastifyPluginAsync } from "fastify";
 import {
   acknowledge,
@@ -24,6 +25,13 @@ export type StreamRoutesDeps = StreamProducerDeps;
 export function streamRoutes(deps: StreamRoutesDeps): FastifyPluginAsync {
   const { tracker } = deps;
   return async (app) => {
+    // Open streams never finish on their own: without ending them, close()
+    // (SIGTERM) waits for every connected replica until its deadline.
+    const live = new Set<ServerResponse>();
+    app.addHook("preClose", (done) => {
+      for (const raw of live) raw.destroy();
+      done();
+    });
     app.get<{ Querystring: { from: number; replica: string; codecs?: string } }>(
       "/stream",
       {
@@ -62,8 +70,10 @@ export function streamRoutes(deps: StreamRoutesDeps): FastifyPluginAsync {
         reply.hijack();
         raw.writeHead(200, { "content-type": STREAM_CONTENT_TYPE, "cache-control": "no-store" });
         let closed = false;
+        live.add(raw);
         raw.on("close", () => {
           closed = true;
+          live.delete(raw);
         });
         const sink: StreamSink = {
           get closed() {
