@@ -268,6 +268,8 @@ export class Scheduler {
   private started = false;
   private failures = 0;
   private notBefore = 0;
+  /** The batch taken for processing and not finished yet (empty when idle). */
+  private pending: readonly TakenPath[] = [];
   /** When the armed timer fires (ms), or null. */
   private armedAt: number | null = null;
 
@@ -287,6 +289,11 @@ export class Scheduler {
   recheck(path: string, delay = 0): void {
     this.dirty.mark(path, this.clock() + delay, false);
     this.arm();
+  }
+
+  /** Paths taken for a batch that has not finished (it may still wait for its turn). */
+  pendingPaths(): string[] {
+    return this.pending.map((t) => t.path);
   }
 
   /** Starts processing due paths. */
@@ -331,6 +338,7 @@ export class Scheduler {
       return;
     }
     const takenAt = this.clock();
+    this.pending = taken;
     this.running = this.opts
       .process(taken.map((t) => t.path))
       .then(
@@ -353,6 +361,7 @@ export class Scheduler {
         },
       )
       .finally(() => {
+        this.pending = [];
         this.running = null;
         this.arm();
       });

@@ -14,6 +14,7 @@
 import type { Stats } from "node:fs";
 import { lstat } from "node:fs/promises";
 import type { Journal } from "../journal/journal.js";
+import { isAtOrBelow } from "../journal/records.js";
 import { AppendBatch, type CaptureCounters } from "./append-batch.js";
 import type { FileReader } from "./reader.js";
 
@@ -31,6 +32,12 @@ export interface SyncOptions {
   readonly freshSince?: number;
   /** Called after each visited path. */
   readonly onVisit?: () => void;
+  /**
+   * Asked after each visit: true stops the pass early (a checkpoint is
+   * waiting behind a long walk); the paths not yet visited are returned in
+   * `remaining`, so the walk can go on from there in another pass.
+   */
+  readonly shouldYield?: () => boolean;
 }
 
 /** What a pass leaves for later. */
@@ -41,6 +48,8 @@ export interface SyncResult {
   readonly racy: string[];
   /** Paths that could not be captured (permission, I/O on the source); journal failures throw instead. */
   readonly failures: { path: string; error: unknown }[];
+  /** Paths a pass that yielded did not visit (empty when it ran to the end). */
+  readonly remaining: string[];
 }
 
 /** Paths stat'ed ahead of their turn: enough to keep the thread pool (4 threads) busy. */
@@ -49,12 +58,14 @@ export const STAT_AHEAD = 64;
 /** See the module comment. */
 export class Pass {
   readonly batch: AppendBatch;
-  readonly result: SyncResult = { again: [], racy: [], failures: [] };
+  readonly result: SyncResult = { again: [], racy: [], failures: [], remaining: [] };
   readonly queued = new Set<string>();
   readonly done = new Set<string>();
   readonly stack: string[] = [];
   readonly vanished: string[] = [];
   private readonly ahead = new Map<string, Promise<Stats>>();
+  /** Subtrees this pass walks even though it does not walk everything (moved directories). */
+  private readonly walked: string[] = [];
   private readonly idle: FileReader[];
   private readonly tasks = new Set<Promise<void>>();
   private readonly waiting: (() => void)[] = [];
@@ -70,6 +81,16 @@ export class Pass {
   ) {
     this.batch = new AppendBatch(journal, counters);
     this.idle = [...readers];
+  }
+
+  /** True when the pass lists every directory at `path` (a walk, or a subtree it was told to walk). */
+  walks(path: string): boolean {
+    return this.opts.walk || this.walked.some((w) => isAtOrBelow(path, w));
+  }
+
+  /** Walks the subtree at `path` in this pass (its directories are listed even if unchanged). */
+  walkBelow(path: string): void {
+    this.walked.push(path);
   }
 
   enqueue(path: string): void {
@@ -139,6 +160,12 @@ export class Pass {
   async drain(): Promise<void> {
     while (this.tasks.size > 0) await Promise.all([...this.tasks]);
     this.throwIfFatal();
+  }
+
+  /** Stops the pass here: what is still queued goes to `result.remaining`. */
+  yieldRest(): void {
+    for (const p of this.stack) if (!this.done.has(p)) this.result.remaining.push(p);
+    this.stack.length = 0;
   }
 
   /** Ends the pass's stat-ahead (nothing left will be visited). */

@@ -111,7 +111,10 @@ export class Syncer {
     );
     try {
       for (const p of [...new Set(paths)].sort().reverse()) pass.enqueue(p);
-      for (let p = pass.next(); p !== undefined; p = pass.next()) await this.visit(pass, p);
+      for (let p = pass.next(); p !== undefined; p = pass.next()) {
+        await this.visit(pass, p);
+        if (opts.shouldYield?.()) pass.yieldRest();
+      }
       await pass.drain();
       await this.unlinkVanished(pass);
       await pass.batch.flush();
@@ -184,6 +187,9 @@ export class Syncer {
       if (from !== null) {
         batch.add([{ type: "rename", from, to: path }]);
         this.tree.moveTree(from, path);
+        // What the tree moved may hold paths whose unlink is still held back
+        // under their old names: walk the moved subtree against the disk.
+        if (kind === "dir") pass.walkBelow(path);
         this.deferred.delete(from);
         this.counters.renames += 1;
         known = this.tree.get(path)!;
@@ -208,7 +214,7 @@ export class Syncer {
         fresh || renamed || known!.mtimeMs !== st.mtimeMs || known!.ctimeMs !== st.ctimeMs;
       if (replacing) this.tree.removeTree(path);
       this.tree.set(path, { ...nextEntry(fileId, obs, []), ...ids, readAt: Date.now() });
-      if (kind === "dir" && (pass.opts.walk || changed)) await this.listChildren(pass, path, abs);
+      if (kind === "dir" && (pass.walks(path) || changed)) await this.listChildren(pass, path, abs);
       return;
     }
 
@@ -334,12 +340,13 @@ export class Syncer {
   /** Queues new children (all children when walking) and tracked children that are no longer listed. */
   private async listChildren(pass: Pass, path: string, abs: string): Promise<void> {
     const names = await readdir(abs);
+    const walk = pass.walks(path);
     const listed = new Set<string>();
     for (const name of names) {
       const child = `${path}/${name}`;
       if (this.sources.isIgnored(child)) continue;
       listed.add(child);
-      if (pass.opts.walk || !this.tree.has(child)) pass.enqueue(child);
+      if (walk || !this.tree.has(child)) pass.enqueue(child);
     }
     for (const c of this.tree.childrenOf(path)) if (!listed.has(c)) pass.enqueue(c);
   }
