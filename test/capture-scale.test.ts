@@ -36,13 +36,14 @@ describe("DirtySet at scale", () => {
     for (let i = 0; i < 200_000; i++) d.mark(`data/d${i % 1000}/f${i}`, 2000 + i / 100);
     const ms = performance.now() - t;
     console.log(`DirtySet: 400k marks of 200k paths took ${ms.toFixed(0)} ms`);
-    // The old set rescanned every entry per mark: 50k marks took 9 s.
-    expect(ms).toBeLessThan(3000);
+    // The old set rescanned every entry per mark (50k marks took 9 s; 400k
+    // would take hours); ~0.4 s here, the bound leaves room for a loaded machine.
+    expect(ms).toBeLessThan(15_000);
     expect(d.size).toBe(200_000);
     expect(d.oldest()).toBe(0);
     const t2 = performance.now();
     const due = d.takeDue(2100, 100, 500, 5000);
-    expect(performance.now() - t2).toBeLessThan(1000);
+    expect(performance.now() - t2).toBeLessThan(5000);
     expect(due.length).toBe(5000);
   });
 

@@ -227,8 +227,8 @@ export class Capture {
     return {
       ready: this.ready,
       scanning: { active: this.scanning, paths: this.scanPaths, bytesRead: this.scanBytes },
-      dirtyPaths: this.scheduler.dirty.size,
-      oldestDirtyAt: this.scheduler.dirty.oldest(),
+      dirtyPaths: this.scheduler.uncaptured,
+      oldestDirtyAt: this.scheduler.oldestMark(),
       lastCaptureAt: this.lastCaptureAt,
       lastError: this.lastError,
       degraded: this.degraded,

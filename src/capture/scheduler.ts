@@ -296,6 +296,18 @@ export class Scheduler {
     return this.pending.map((t) => t.path);
   }
 
+  /** Paths not captured yet: dirty, or in a batch that has not finished. */
+  get uncaptured(): number {
+    return this.dirty.size + this.pending.length;
+  }
+
+  /** When the oldest un-captured mark was made (dirty or in a running batch), or null. */
+  oldestMark(): number | null {
+    let o = this.dirty.oldest();
+    for (const t of this.pending) if (o === null || t.first < o) o = t.first;
+    return o;
+  }
+
   /** Starts processing due paths. */
   start(): void {
     this.started = true;

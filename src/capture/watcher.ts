@@ -46,7 +46,7 @@ export class Watcher {
    * misses same-second rewrites, so it never is.
    */
   trusted(gapsSeen: number): boolean {
-    return this.dirs !== null && this.dirs.complete && this.dirs.gaps === gapsSeen;
+    return this.dirs?.complete === true && this.dirs.gaps === gapsSeen;
   }
 
   /** Moments events may have been lost so far (monotonic; 0 when polling). */
