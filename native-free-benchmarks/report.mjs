@@ -82,11 +82,17 @@ const ROWS = [
 const SUMMARY = [
   "initialStoredBytes",
   "storedPerRoundBytes",
+  "storedPerChangedByte",
   "protectMs",
   "cpuSecondsPerRound",
   "rpoSeconds",
   "restoreMsWithSync",
 ];
+
+/** A row's measure; bytes per changed byte depend on the block size, so it is named. */
+function label(measure, key, blockSize) {
+  return key === "storedPerChangedByte" ? `${measure} (${blockSize / 1024} KiB blocks)` : measure;
+}
 
 /** Builds the scenario result; `describe` is the workload's own notes. */
 export function report(raw, { blockSize, rounds, notes }) {
@@ -129,7 +135,7 @@ export function report(raw, { blockSize, rounds, notes }) {
       "cp ÷ pvjournal",
     ],
     rows: ROWS.map(([measure, unit, key, d, changed]) => [
-      measure,
+      label(measure, key, blockSize),
       unit,
       changed === "dataset"
         ? r3(raw.dataset.bytes / MIB)
@@ -155,7 +161,7 @@ export function report(raw, { blockSize, rounds, notes }) {
   const summary = SUMMARY.map((key) => {
     const [measure, unit, , d] = ROWS.find((r) => r[2] === key);
     return {
-      measure,
+      measure: label(measure, key, blockSize),
       unit,
       pvjournal: cell(pvj, key, d),
       restic: cell(tools.restic, key, d),

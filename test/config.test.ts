@@ -89,6 +89,8 @@ describe("loadConfig: defaults and resolution", () => {
       blockSize: 64 * 1024,
       retention: 24 * 3_600_000,
       segmentSize: 64 * 1024 * 1024,
+      compression: "zstd",
+      compressionLevel: 1,
       sizeLimit: 0,
     });
     expect(config.api).toEqual({
@@ -165,6 +167,8 @@ journal:
   dir: journal
   blockSize: 4096
   sizeLimit: 10GB
+  compression: none
+  compressionLevel: 3
 drills:
   sandboxRoot: drills
   point: random
@@ -176,6 +180,8 @@ drills:
     expect(config.capture.usePolling).toBe(true);
     expect(config.journal.blockSize).toBe(4096);
     expect(config.journal.sizeLimit).toBe(10e9);
+    expect(config.journal.compression).toBe("none");
+    expect(config.journal.compressionLevel).toBe(3);
     expect(config.drills).toMatchObject({
       sandboxRoot: path.join(tmp, "drills"),
       point: "random",
@@ -486,6 +492,23 @@ describe("loadConfig: rejections name the file and the key", () => {
       "only used in the replica role",
     ],
     ["missing token file", `${BASE}api:\n  tokenFile: token\n`, "api.tokenFile", "does not exist"],
+    [
+      "unknown compression codec",
+      BASE.replace("dir: journal", "dir: journal\n  compression: lz4"),
+      "journal.compression",
+      "zstd",
+      "none",
+    ],
+    [
+      "zstd level above 9",
+      BASE.replace("dir: journal", "dir: journal\n  compressionLevel: 19"),
+      "journal.compressionLevel",
+    ],
+    [
+      "zstd level 0",
+      BASE.replace("dir: journal", "dir: journal\n  compressionLevel: 0"),
+      "journal.compressionLevel",
+    ],
   ];
 
   it.each(cases)("%s", (_what, yaml, key, ...fragments) => {
@@ -615,6 +638,7 @@ describe("loadConfig: roles", () => {
     const config = load(replica, { role: "replica" });
     expect(config.replica).toEqual({
       source: "https://sidecar:7070",
+      id: null,
       tokenFile: null,
       mirrorDir: path.join(tmp, "mirror"),
       caFile: null,
@@ -627,7 +651,7 @@ describe("loadConfig: roles", () => {
       "source missing",
       replica.replace("  source: https://sidecar:7070/\n", ""),
       "replica.source",
-      "required when the replica section",
+      "is required with stream.transport: http",
     ],
     [
       "mirror missing",

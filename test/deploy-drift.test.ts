@@ -367,7 +367,7 @@ describe("deployment files agree with the code", () => {
 
   it("the replicas follow the sidecar's address", () => {
     for (const d of daemons.filter((x) => x.role === "replica")) {
-      const url = new URL(d.config.replica!.source);
+      const url = new URL(d.config.replica!.source as string);
       if (d.where.startsWith("docker-compose")) {
         expect(compose.services, d.where).toHaveProperty(url.hostname);
         expect(compose.services[url.hostname]!.command?.[0]).toBe("sidecar");

@@ -26,6 +26,10 @@ export interface JournalConfig {
   readonly retention: number;
   /** Segment rollover size in bytes. */
   readonly segmentSize: number;
+  /** Per-block compression of blocks this journal captures (not of blocks a replica receives). */
+  readonly compression: "zstd" | "none";
+  /** zstd level, 1..9. */
+  readonly compressionLevel: number;
   /** Warn (log, status, metric) when the journal grows past this many bytes; 0 = no limit. */
   readonly sizeLimit: number;
 }
@@ -94,13 +98,30 @@ export interface RestoreConfig {
 
 /** Replica role settings; null in the sidecar role. */
 export interface ReplicaConfig {
-  /** Base URL of the sidecar, e.g. http://sidecar:7070 */
-  readonly source: string;
+  /** Base URL of the sidecar, e.g. http://sidecar:7070; null with the jetstream transport. */
+  readonly source: string | null;
+  /** Durable consumer name (jetstream); null = the stable id kept in the replica's journal. */
+  readonly id: string | null;
   readonly tokenFile: string | null;
   /** Absolute path of the live mirror directory. */
   readonly mirrorDir: string;
   /** CA file to verify the sidecar's certificate; null = system CAs. */
   readonly caFile: string | null;
+}
+
+/** How the change stream travels (design.md "Stream transport"). */
+export interface StreamConfig {
+  readonly transport: "http" | "jetstream";
+  readonly nats: {
+    /** NATS server URLs. */
+    readonly servers: readonly string[];
+    /** The journal's JetStream stream (also names its base bucket). */
+    readonly stream: string;
+    /** The stream's replication factor. */
+    readonly replicas: number;
+    readonly tokenFile: string | null;
+    readonly caFile: string | null;
+  };
 }
 
 /** Failover drills. */
@@ -136,6 +157,7 @@ export interface Config {
   readonly checkpoints: CheckpointsConfig;
   readonly capture: CaptureConfig;
   readonly restore: RestoreConfig;
+  readonly stream: StreamConfig;
   readonly replica: ReplicaConfig | null;
   readonly drills: DrillsConfig;
   readonly log: LogConfig;

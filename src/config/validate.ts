@@ -11,6 +11,7 @@ import { checkOverlaps, type PathEntry } from "./overlap.js";
 import { checkProtectedMode, drillCommands } from "./protected.js";
 import { didYouMean, type Origin, Reporter } from "./report.js";
 import { FIELDS, fieldId, type Role, SOURCE_FIELDS, SOURCE_NAME_RE } from "./schema.js";
+import { streamConfig } from "./stream.js";
 import type { Config, SourceConfig } from "./types.js";
 
 /** Where `pvjournal` tools look for a journal when neither config nor flags name one. */
@@ -132,6 +133,8 @@ export function validateConfig(input: ValidateInput): Validated {
           : num("journal.blockSize"),
       retention: num("journal.retention"),
       segmentSize: num("journal.segmentSize"),
+      compression: str("journal.compression") as Config["journal"]["compression"],
+      compressionLevel: num("journal.compressionLevel"),
       sizeLimit: num("journal.sizeLimit"),
     },
     api: {
@@ -166,9 +169,11 @@ export function validateConfig(input: ValidateInput): Validated {
       allowedRoots: list("restore.allowedRoots"),
       concurrency: num("restore.concurrency"),
     },
+    stream: streamConfig(role, layers.replicaPresent, values, origin, report),
     replica: layers.replicaPresent
       ? {
-          source: str("replica.source"),
+          source: strOrNull("replica.source"),
+          id: strOrNull("replica.id"),
           tokenFile: strOrNull("replica.tokenFile"),
           mirrorDir: str("replica.mirrorDir"),
           caFile: strOrNull("replica.caFile"),
@@ -242,6 +247,8 @@ export function validateConfig(input: ValidateInput): Validated {
     "api.tlsKey",
     "replica.tokenFile",
     "replica.caFile",
+    "stream.nats.tokenFile",
+    "stream.nats.caFile",
   ]) {
     const p = values.get(id);
     if (typeof p === "string") files.push({ key: id, origin: origin(id), path: p });

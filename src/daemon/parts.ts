@@ -25,6 +25,7 @@ export function openJournal(config: Config, root: Logger): Promise<Journal> {
     dir: config.journal.dir,
     blockSize: config.journal.blockSize,
     segmentSize: config.journal.segmentSize,
+    compression: { codec: config.journal.compression, level: config.journal.compressionLevel },
     logger: childLogger(root, "journal"),
   });
 }

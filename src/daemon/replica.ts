@@ -18,12 +18,12 @@ import { createMetrics } from "../metrics/registry.js";
 import { Failover } from "../replica/failover.js";
 import { Mirror } from "../replica/mirror.js";
 import { Replica, replicaId } from "../replica/replica.js";
-import { HttpStreamSource } from "../stream/http-source.js";
 import { BlockHasher } from "../util/hash.js";
 import { createDrills } from "./drills.js";
 import { journalStatusFields, registerJournalMetrics } from "./journal-metrics.js";
 import { openJournal, sharedRoutes, targetPolicy } from "./parts.js";
 import { startRetentionLoop } from "./retention-loop.js";
+import { openReplicaTransport } from "./stream-transport.js";
 
 /** A running replica (not yet listening). */
 export interface ReplicaDaemon {
@@ -66,12 +66,16 @@ export async function createReplica(
   const mirror = new Mirror(journal, rc.mirrorDir, hasher, childLogger(root, "mirror"));
   await mirror.init();
   // The change stream's consumer side: the one place the replica picks its transport.
-  const source = new HttpStreamSource({
-    source: rc.source,
-    replicaId: replicaId(journal),
-    token: secrets.streamToken,
-    ca: secrets.ca,
+  const transport = await openReplicaTransport(
+    config,
+    rc.id ?? replicaId(journal),
+    secrets,
+    log,
+  ).catch(async (err: unknown) => {
+    await journal.close();
+    throw err;
   });
+  const source = transport.source;
   const metrics = createMetrics();
   const registers = [metrics.registry];
   const ackFailures = new Counter({
@@ -124,7 +128,7 @@ export async function createReplica(
       ...journalStatusFields(journal, config.journal.sizeLimit),
       lagSeconds: rs.lagSeconds,
       ready: rs.ready || rs.promoted,
-      replica: { ...rs, source: rc.source, mirrorDir: rc.mirrorDir },
+      replica: { ...rs, source: source.description, mirrorDir: rc.mirrorDir },
     };
   };
 
@@ -171,7 +175,7 @@ export async function createReplica(
         ready: false,
         reason: s.connected
           ? "catching up with the sidecar"
-          : `not connected to ${rc.source}${s.lastError ? `: ${s.lastError.message}` : ""}`,
+          : `not connected to ${source.description}${s.lastError ? `: ${s.lastError.message}` : ""}`,
       };
     },
     metrics,
@@ -216,6 +220,7 @@ export async function createReplica(
       await app.close();
       await drills.close();
       await replica.stop();
+      await transport.close();
       if (stopRetention) await stopRetention();
       await journal.close();
     },

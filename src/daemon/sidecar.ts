@@ -22,6 +22,7 @@ import { createDrills } from "./drills.js";
 import { journalStatusFields, registerJournalMetrics } from "./journal-metrics.js";
 import { openJournal, sharedRoutes } from "./parts.js";
 import { startRetentionLoop } from "./retention-loop.js";
+import { openSidecarTransport } from "./stream-transport.js";
 
 /** A running sidecar (not yet listening). */
 export interface Sidecar {
@@ -75,6 +76,16 @@ export async function createSidecar(
     logger: childLogger(root, "checkpoints"),
   });
   const tracker = new ReplicaTracker(journal);
+  const transport = await openSidecarTransport(config, {
+    journal,
+    hasher,
+    tracker,
+    logger: childLogger(root, "stream"),
+    metrics,
+  }).catch(async (err: unknown) => {
+    await journal.close();
+    throw err;
+  });
   const lagSeconds = () => {
     const s = capture.status();
     return s.oldestDirtyAt === null ? 0 : Math.max(0, (Date.now() - s.oldestDirtyAt) / 1000);
@@ -127,6 +138,7 @@ export async function createSidecar(
       ready: cap.ready,
       capture: cap,
       replicas: tracker.list(),
+      ...(transport.status() !== null ? { stream: transport.status() } : {}),
     };
   };
 
@@ -182,7 +194,7 @@ export async function createSidecar(
         drills,
         failover: null,
       }),
-      // The change stream's producer side: the one place the sidecar picks its transport.
+      // The change stream over HTTP; with stream.transport: jetstream the sidecar also publishes (stream-transport.ts).
       streamRoutes({ journal, hasher, tracker, logger: childLogger(root, "stream") }),
     ],
     https: secrets.https,
@@ -205,13 +217,17 @@ export async function createSidecar(
         .start()
         .catch((err: unknown) => log.error({ err }, "capture failed to start"));
       checkpointer.start();
+      transport.start();
       stopRetention = startRetentionLoop({
         journal,
         hasher,
         retention: config.journal.retention,
         logger: childLogger(root, "retention"),
         // Every record a replica has not acknowledged is kept, whatever its age.
-        keepAfterSeq: () => tracker.keepAfterSeq(),
+        keepAfterSeq: () => {
+          const k = transport.keepAfterSeq();
+          return k === null ? tracker.keepAfterSeq() : k;
+        },
         sizeLimit: config.journal.sizeLimit,
       });
     },
@@ -224,6 +240,7 @@ export async function createSidecar(
       await capture.stop();
       if (started) await started;
       if (stopRetention) await stopRetention();
+      await transport.stop();
       await journal.close();
     },
   };

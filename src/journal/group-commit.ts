@@ -2,8 +2,10 @@
  * Group commit: appends queue while one batch is written, and the whole queue
  * becomes the next batch (one write, one fdatasync, one index transaction).
  * Stamping a batch with seqs and dropping duplicate blocks is the pure
- * {@link stampBatch}.
+ * {@link stampBatch}. Local blobs are compressed as they are queued
+ * (block-codec.ts), so that work overlaps the batch being written.
  */
+import type { BlockPacker } from "./block-codec.js";
 import type { JournalRecord, RecordBody } from "./records.js";
 
 /** Seq range and time of an appended group of records. */
@@ -91,6 +93,8 @@ export function highestIds(records: readonly JournalRecord[]): {
 }
 
 interface Queued extends PendingAppend {
+  /** The records once compressed (a promise while the thread pool works on them). */
+  readonly ready: PendingAppend["records"] | Promise<PendingAppend["records"]>;
   readonly resolve: (r: AppendResult) => void;
   readonly reject: (e: unknown) => void;
 }
@@ -104,15 +108,22 @@ export class CommitQueue {
   private flushing: Promise<void> | null = null;
   private paused: Promise<void> | null = null;
 
-  /** `write` stores one batch and answers one result per item, in order. */
+  /**
+   * `write` stores one batch and answers one result per item, in order.
+   * `packer` compresses local appends' blobs; stamped records (a replica's)
+   * are stored as they came.
+   */
   constructor(
     private readonly write: (items: readonly PendingAppend[]) => Promise<AppendResult[]>,
+    private readonly packer: BlockPacker | null = null,
   ) {}
 
   /** Queues an append; resolves when its batch is durable. */
   push(item: PendingAppend): Promise<AppendResult> {
+    const ready =
+      item.stamped || !this.packer ? item.records : this.packer.pack(item.records as RecordBody[]);
     return new Promise((resolve, reject) => {
-      this.queue.push({ ...item, resolve, reject });
+      this.queue.push({ ...item, ready, resolve, reject });
       this.kick();
     });
   }
@@ -151,7 +162,10 @@ export class CommitQueue {
     while (this.queue.length > 0) {
       const items = this.queue.splice(0);
       try {
-        const results = await this.write(items);
+        const packed = await Promise.all(items.map((it) => it.ready));
+        const results = await this.write(
+          items.map((it, i) => ({ records: packed[i]!, stamped: it.stamped, lazy: it.lazy })),
+        );
         items.forEach((it, i) => {
           it.resolve(results[i]!);
         });

@@ -1,4 +1,5 @@
 import Database from "better-sqlite3";
+import { storedBlobLen } from "./codec.js";
 import { DrillRows } from "./index-drills.js";
 import {
   type BlockRow,
@@ -149,7 +150,7 @@ export class JournalIndex {
     this.st.insertTime.run(rec.seq, rec.ts);
     switch (rec.type) {
       case "blob":
-        this.st.insertBlob.run(rec.hash, loc.segmentId, loc.offset, rec.data.length);
+        this.st.insertBlob.run(rec.hash, loc.segmentId, loc.offset, storedBlobLen(rec));
         break;
       case "link":
         this.st.insertNs.run(

@@ -1,6 +1,7 @@
 import { ErrorCode, PvjError } from "../errors.js";
 import type { Logger } from "../log/logger.js";
 import { silentLogger } from "../log/logger.js";
+import { BlockPacker } from "./block-codec.js";
 import { encodeRecord } from "./codec.js";
 import { Followers } from "./followers.js";
 import {
@@ -17,19 +18,14 @@ import { releaseLock } from "./lock.js";
 import { initMeta, journalBlockSize, openLockedIndex } from "./open-index.js";
 import {
   type AppendOptions,
+  type CheckpointInput,
   DEFAULT_SEGMENT_SIZE,
   INDEX_DELAY_MS,
   type JournalOptions,
   type JournalWindow,
 } from "./options.js";
 import { PinSet } from "./pins.js";
-import type {
-  CheckpointRecord,
-  Consistency,
-  HookOutcome,
-  JournalRecord,
-  RecordBody,
-} from "./records.js";
+import type { BlobRecord, CheckpointRecord, JournalRecord, RecordBody } from "./records.js";
 import { recoverIndex } from "./recovery.js";
 import { HEADER_BYTES } from "./segment-format.js";
 import { SegmentReaders } from "./segment-readers.js";
@@ -100,7 +96,8 @@ export class Journal {
       },
     });
     this.backlog = new IndexBacklog(index, this.log, (work) => this.indexed(work));
-    this.commits = new CommitQueue((items) => this.writeBatch(items));
+    const packer = new BlockPacker(opts.compression);
+    this.commits = new CommitQueue((items) => this.writeBatch(items), packer);
   }
 
   /**
@@ -225,11 +222,7 @@ export class Journal {
   }
 
   /** Appends a checkpoint record and returns it once durable. */
-  async checkpoint(input: {
-    label: string | null;
-    consistency: Consistency;
-    hooks?: { pre?: HookOutcome; post?: HookOutcome };
-  }): Promise<CheckpointRow> {
+  async checkpoint(input: CheckpointInput): Promise<CheckpointRow> {
     this.checkpointCounter += 1;
     const rec: CheckpointRecord = {
       type: "checkpoint",
@@ -255,9 +248,14 @@ export class Journal {
     };
   }
 
-  /** Reads a block's bytes by hash, checking the frame checksum (the caller checks the hash). */
+  /** A block's bytes by hash: frame checksum checked, decompressed (the caller checks the hash). */
   readBlob(hash: Buffer): Promise<Buffer> {
     return this.readers.readBlob(hash);
+  }
+
+  /** A block's record as stored, maybe compressed: retention and the stream copy it as is. */
+  readStoredBlob(hash: Buffer): Promise<BlobRecord> {
+    return this.readers.readStoredBlob(hash);
   }
 
   /**
@@ -331,7 +329,7 @@ export class Journal {
     const segs = this.index.segments();
     this.bytes = segs.reduce((a, s) => a + s.bytes, 0);
     // A replica's base replaced every segment: the next append starts a new one.
-    await this.writer.dropUnlessIn(segs.map((s) => s.id));
+    await this.writer.dropUnlessIn(segs);
     const last = this.index.lastTime();
     if (last && last.seq > this.seq) {
       this.seq = last.seq;

@@ -1,5 +1,7 @@
 /** Options, defaults and small result types of a Journal (journal.ts). */
 import type { Logger } from "../log/logger.js";
+import type { CompressionOptions } from "./block-codec.js";
+import type { Consistency, HookOutcome } from "./records.js";
 
 /** Name of the SQLite index inside a journal directory. */
 export const INDEX_FILE = "index.db";
@@ -14,6 +16,8 @@ export interface JournalOptions {
   /** Bytes per tracked block; fixed for the life of a journal (stored in the index). */
   readonly blockSize?: number;
   readonly segmentSize?: number;
+  /** How appended blocks are compressed (default zstd level 1); records from a stream are stored as they came. */
+  readonly compression?: CompressionOptions;
   readonly logger?: Logger;
   /** Read without recovery or locking: offline reads while a daemon may be running. */
   readonly readOnly?: boolean;
@@ -41,4 +45,11 @@ export interface JournalWindow {
   readonly oldestTs: number;
   readonly newestSeq: number;
   readonly newestTs: number;
+}
+
+/** What Journal.checkpoint records. */
+export interface CheckpointInput {
+  readonly label: string | null;
+  readonly consistency: Consistency;
+  readonly hooks?: { readonly pre?: HookOutcome; readonly post?: HookOutcome };
 }

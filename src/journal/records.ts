@@ -27,11 +27,25 @@ export interface HookOutcome {
   readonly output?: string;
 }
 
-/** Block contents, stored once per distinct hash (deduplication). */
+/** How a blob's data is compressed (block-codec.ts). */
+export interface BlobPacking {
+  /** A BlockCodec id. */
+  readonly codec: number;
+  /** Bytes of the block itself. */
+  readonly rawLen: number;
+}
+
+/**
+ * Block contents, stored once per distinct hash (deduplication). `hash` is
+ * always over the block itself; `data` is the block, or with `packed` its
+ * compressed form, which the stream and a replica carry as it is. Readers get
+ * the block through Journal.readBlob, which decompresses.
+ */
 export interface BlobRecord {
   readonly type: "blob";
   readonly hash: Buffer;
   readonly data: Buffer;
+  readonly packed?: BlobPacking;
 }
 /** A path now exists as `kind`, identified by `fileId` (stable across renames). */
 export interface LinkRecord {

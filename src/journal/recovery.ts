@@ -8,6 +8,7 @@ import { open, readdir, stat, truncate, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { CorruptionError } from "../errors.js";
 import type { Logger } from "../log/logger.js";
+import { storedBlobLen } from "./codec.js";
 import type { JournalIndex } from "./index-db.js";
 import { HEADER_BYTES, parseSegmentFileName, SegmentKind } from "./segment-format.js";
 import { readSegmentHeader, scanSegment } from "./segment-io.js";
@@ -231,7 +232,7 @@ export async function recoverIndex(dir: string, index: JournalIndex, log: Logger
         if (record.seq > floor) index.indexRecord(record, { segmentId: id, offset }, 0);
         // Blocks stored before the base may still back live writes.
         else if (record.type === "blob")
-          index.indexBlobLocation(record.hash, id, offset, record.data.length);
+          index.indexBlobLocation(record.hash, id, offset, storedBlobLen(record));
       }
       const firstFresh = fresh[0];
       if (firstFresh) {

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { fsyncDir, writevAll } from "../util/fs.js";
 import type { BlockHasher } from "../util/hash.js";
 import { buildPlan } from "./build-plan.js";
-import { encodeRecord } from "./codec.js";
+import { encodeRecord, storedBlobLen } from "./codec.js";
 import type { SegmentRow } from "./index-db.js";
 import type { Journal } from "./journal.js";
 import type { JournalRecord, RecordBody } from "./records.js";
@@ -83,7 +83,8 @@ export async function* baseBodies(
     if (sent.has(key)) return;
     sent.add(key);
     if (data) yield { type: "blob", hash, data };
-    else if (wantBlob(hash)) yield { type: "blob", hash, data: await journal.readBlob(hash) };
+    // As stored: a compressed block is copied (and streamed) without a round trip through zstd.
+    else if (wantBlob(hash)) yield await journal.readStoredBlob(hash);
   }
   for (const e of plan.entries) {
     yield {
@@ -162,7 +163,7 @@ async function appendBase(
     await writevAll(w.fh, encodeFrame(payload), w.offset);
     w.written.push(
       rec.type === "blob"
-        ? { blob: rec.hash, len: rec.data.length, offset: w.offset }
+        ? { blob: rec.hash, len: storedBlobLen(rec), offset: w.offset }
         : { rec, offset: w.offset },
     );
     w.offset += FRAME_HEADER_BYTES + payload.length;
@@ -334,6 +335,6 @@ async function* lateBlobs(
     const key = hash.toString("hex");
     if (sent.has(key) || !wantBlob(hash)) continue;
     sent.add(key);
-    yield { type: "blob", hash, data: await journal.readBlob(hash) };
+    yield await journal.readStoredBlob(hash);
   }
 }

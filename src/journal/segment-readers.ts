@@ -6,9 +6,10 @@ import { closeSync, openSync } from "node:fs";
 import { type FileHandle, open } from "node:fs/promises";
 import { join } from "node:path";
 import { CorruptionError, ErrorCode, PvjError } from "../errors.js";
+import { blockContent } from "./block-codec.js";
 import { decodeRecord } from "./codec.js";
 import type { JournalIndex } from "./index-db.js";
-import type { JournalRecord } from "./records.js";
+import type { BlobRecord, JournalRecord } from "./records.js";
 import { checkFrame, HEADER_BYTES, SegmentKind } from "./segment-format.js";
 import { readFrameAt, readFrameAtSync } from "./segment-io.js";
 
@@ -37,17 +38,33 @@ export class SegmentReaders {
     this.names = new Map(this.index.segments().map((s) => [s.id, s.name]));
   }
 
-  /** Reads a block's bytes by hash, checking the frame checksum (the caller checks the hash). */
+  /**
+   * Reads a block's bytes by hash, checking the frame checksum and
+   * decompressing (the caller checks the hash).
+   */
   async readBlob(hash: Buffer): Promise<Buffer> {
+    const { rec, where } = await this.storedBlob(hash);
+    return blockContent(rec, where);
+  }
+
+  /** A block's record as stored (maybe compressed): retention copies it as it is. */
+  async readStoredBlob(hash: Buffer): Promise<BlobRecord> {
+    const { rec } = await this.storedBlob(hash);
+    const { type, data, packed } = rec;
+    return packed ? { type, hash: rec.hash, data, packed } : { type, hash: rec.hash, data };
+  }
+
+  private async storedBlob(
+    hash: Buffer,
+  ): Promise<{ rec: BlobRecord; where: { segment: string; offset: number } }> {
     const loc = this.blobLocation(hash);
     const fh = await this.reader(loc.segment_id);
     const name = this.names.get(loc.segment_id) ?? `#${loc.segment_id}`;
-    return blobData(
-      await readFrameAt(fh, name, loc.offset, BLOB_PREFIX + loc.len),
-      name,
-      loc.offset,
-      hash,
-    );
+    const payload = await readFrameAt(fh, name, loc.offset, BLOB_PREFIX + loc.len);
+    return {
+      rec: blobRecord(payload, name, loc.offset, hash),
+      where: { segment: name, offset: loc.offset },
+    };
   }
 
   /** readBlob on synchronous descriptors (see Journal.readBlobSync). */
@@ -63,12 +80,11 @@ export class SegmentReaders {
       fd = openSync(join(this.dir, name), "r");
       this.syncFds.set(loc.segment_id, fd);
     }
-    return blobData(
-      readFrameAtSync(fd, name, loc.offset, BLOB_PREFIX + loc.len),
-      name,
-      loc.offset,
-      hash,
-    );
+    const payload = readFrameAtSync(fd, name, loc.offset, BLOB_PREFIX + loc.len);
+    return blockContent(blobRecord(payload, name, loc.offset, hash), {
+      segment: name,
+      offset: loc.offset,
+    });
   }
 
   /** Reads every stored record with seq >= `from`, in order (the change stream). */
@@ -169,8 +185,8 @@ export class SegmentReaders {
   }
 }
 
-/** The data of a blob payload read at `offset`, checked to be the block `hash` names. */
-function blobData(payload: Buffer, segment: string, offset: number, hash: Buffer): Buffer {
+/** The blob record of a payload read at `offset`, checked to be the block `hash` names. */
+function blobRecord(payload: Buffer, segment: string, offset: number, hash: Buffer): BlobRecord {
   const rec = decodeRecord(payload);
   if (rec.type !== "blob" || !rec.hash.equals(hash)) {
     throw new CorruptionError(
@@ -181,5 +197,5 @@ function blobData(payload: Buffer, segment: string, offset: number, hash: Buffer
       },
     );
   }
-  return rec.data;
+  return rec;
 }

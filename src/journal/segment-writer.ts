@@ -93,10 +93,15 @@ export class SegmentWriter {
     return { segment: seg, start, end: start + bytes };
   }
 
-  /** Closes the active segment when the index no longer has it (a replica's base replaced it). */
-  async dropUnlessIn(ids: readonly number[]): Promise<void> {
-    if (this.active && !ids.includes(this.active.id)) {
-      await this.active.fh.close().catch(() => undefined);
+  /**
+   * Closes the active segment when the index no longer has it (a replica's
+   * base replaced it). Matched by id and name: SQLite reuses the id of a
+   * deleted last row, so the new base may get the old active segment's id.
+   */
+  async dropUnlessIn(segs: readonly { id: number; name: string }[]): Promise<void> {
+    const a = this.active;
+    if (a && !segs.some((s) => s.id === a.id && s.name === a.name)) {
+      await a.fh.close().catch(() => undefined);
       this.active = null;
     }
   }

@@ -1,9 +1,11 @@
 import { readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { BlockHasher } from "../util/hash.js";
+import { blockContent } from "./block-codec.js";
 import { buildPlan } from "./build-plan.js";
 import { COUNTED_TABLES, type CountedTable } from "./index-db.js";
 import type { Journal } from "./journal.js";
+import type { BlobRecord } from "./records.js";
 import { parseSegmentFileName, SegmentKind } from "./segment-format.js";
 import { scanSegment } from "./segment-io.js";
 
@@ -95,7 +97,7 @@ export async function verifyJournal(
       const live = seg.kind === SegmentKind.base || record.seq > baseSeq;
       switch (record.type) {
         case "blob":
-          if (!hasher.hash(record.data).equals(record.hash)) {
+          if (!contentMatches(record, hasher)) {
             problems.push({
               kind: "damage",
               segment: seg.name,
@@ -191,4 +193,13 @@ export async function verifyJournal(
     checkpoints: checkpoints.length,
     problems,
   };
+}
+
+/** True when a stored blob decompresses and hashes to its recorded hash. */
+function contentMatches(rec: BlobRecord, hasher: BlockHasher): boolean {
+  try {
+    return hasher.hash(blockContent(rec)).equals(rec.hash);
+  } catch {
+    return false; // a compressed payload that does not decompress is damage, like a bad hash
+  }
 }

@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import { request as httpRequest, type IncomingMessage } from "node:http";
 import { request as httpsRequest } from "node:https";
 import { CorruptionError, ErrorCode, errorBodyOf, PvjError } from "../errors.js";
+import { CODEC_NAMES } from "../journal/block-codec.js";
 import type { StreamSource } from "./source.js";
 import { FrameDecoder, type StreamMessage } from "./wire.js";
 
@@ -73,7 +74,8 @@ export class HttpStreamSource implements StreamSource {
   }
 
   async *open(from: number, signal: AbortSignal): AsyncGenerator<StreamMessage> {
-    const path = `/v1/stream?from=${from}&replica=${encodeURIComponent(this.opts.replicaId)}`;
+    // codecs: this replica stores compressed blocks as they come (block-codec.ts).
+    const path = `/v1/stream?from=${from}&replica=${encodeURIComponent(this.opts.replicaId)}&codecs=${CODEC_NAMES.join(",")}`;
     const res = await this.send("GET", path, null, signal);
     if (res.statusCode !== 200) throw await this.failure(res);
     const decoder = new FrameDecoder();

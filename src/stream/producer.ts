@@ -3,6 +3,7 @@
  * what backpressure, independent of the transport that carries it (HTTP today,
  * http/routes/stream.ts; a second transport implements {@link StreamSink}).
  */
+import { unpacked } from "../journal/block-codec.js";
 import type { Journal } from "../journal/journal.js";
 import type { JournalRecord, RecordBody } from "../journal/records.js";
 import { baseBodies } from "../journal/retention.js";
@@ -36,6 +37,12 @@ export interface StreamSink {
 export interface StreamRequest {
   readonly replica: string;
   readonly from: number;
+  /**
+   * Block codecs the replica reads, comma-separated ("zstd"). Compressed
+   * blocks go out as stored to a replica that reads their codec, decompressed
+   * to one that announced none (a replica from before compression).
+   */
+  readonly codecs?: string;
 }
 
 function recordBytes(r: JournalRecord | RecordBody): number {
@@ -56,6 +63,8 @@ export async function produceStream(
   const { from, replica } = request;
   const log = deps.logger.child({ replica });
   const send = (msg: StreamMessage) => (sink.closed ? Promise.resolve() : sink.send(msg));
+  const asStored = (request.codecs ?? "").split(",").includes("zstd");
+  const out = <R extends RecordBody>(r: R): R => (asStored ? r : unpacked(r));
   tracker.connected(replica, from);
   log.info({ from }, "replica connected to the stream");
   try {
@@ -82,7 +91,7 @@ export async function produceStream(
         let bodies: RecordBody[] = [];
         let bytes = 0;
         for await (const body of baseBodies(journal, base, deps.hasher, () => true)) {
-          bodies.push(body);
+          bodies.push(out(body));
           bytes += recordBytes(body);
           if (bytes >= BATCH_BYTES) {
             await send({ t: "base-records", bodies });
@@ -103,7 +112,7 @@ export async function produceStream(
       let batch: JournalRecord[] = [];
       let bytes = 0;
       for await (const rec of journal.records(next)) {
-        batch.push(rec);
+        batch.push(out(rec));
         bytes += recordBytes(rec);
         next = rec.seq + 1;
         if (bytes >= BATCH_BYTES) {

@@ -31,6 +31,9 @@ export class VolumeModel {
     readonly source = "data",
   ) {}
 
+  /** Content of new files and writes (a compression test swaps in compressible bytes). */
+  bytes: (n: number) => Buffer = (n) => this.rand.bytes(n);
+
   /** Creates the source root. */
   async init(): Promise<void> {
     await this.mkdir(this.source);
@@ -192,14 +195,14 @@ export class VolumeModel {
       const p = fresh();
       if (this.entries.has(p)) return "noop";
       const len = r.chance(0.2) ? 0 : r.int(1, bs * 3);
-      await this.createFile(p, r.bytes(len), r.pick([0o644, 0o600, 0o755, 0o444]));
+      await this.createFile(p, this.bytes(len), r.pick([0o644, 0o600, 0o755, 0o444]));
       return `create ${p} ${len}`;
     }
     if (roll < 0.6) {
       const p = r.pick(files);
       const size = this.entries.get(p)!.content.length;
       const off = r.chance(0.15) ? size + r.int(bs, bs * 4) : r.int(0, size);
-      const data = r.chance(0.1) ? Buffer.alloc(r.int(1, bs)) : r.bytes(r.int(1, bs * 2));
+      const data = r.chance(0.1) ? Buffer.alloc(r.int(1, bs)) : this.bytes(r.int(1, bs * 2));
       await this.write(p, off, data);
       return `write ${p} @${off} ${data.length}`;
     }

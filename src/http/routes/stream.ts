@@ -24,7 +24,7 @@ export type StreamRoutesDeps = StreamProducerDeps;
 export function streamRoutes(deps: StreamRoutesDeps): FastifyPluginAsync {
   const { tracker } = deps;
   return async (app) => {
-    app.get<{ Querystring: { from: number; replica: string } }>(
+    app.get<{ Querystring: { from: number; replica: string; codecs?: string } }>(
       "/stream",
       {
         schema: {
@@ -45,6 +45,12 @@ export function streamRoutes(deps: StreamRoutesDeps): FastifyPluginAsync {
                 type: "string",
                 pattern: "^[A-Za-z0-9-]{1,64}$",
                 description: "The replica's stable id",
+              },
+              codecs: {
+                type: "string",
+                pattern: "^[a-z0-9,]{0,64}$",
+                description:
+                  "Block codecs the replica reads, comma-separated (zstd); without it compressed blocks are sent decompressed",
               },
             },
           },
