@@ -8,6 +8,7 @@ import {
   type SegmentRow,
   toCheckpoint,
 } from "./index-rows.js";
+import { SCHEMA } from "./index-sql.js";
 import type { JournalRecord } from "./records.js";
 
 export type { BlockRow, CheckpointRow, NsRow, RecordLocation, SegmentRow } from "./index-rows.js";
@@ -21,42 +22,6 @@ export type { BlockRow, CheckpointRow, NsRow, RecordLocation, SegmentRow } from 
  */
 
 const SCHEMA_VERSION = "1";
-
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS segments (
-  id INTEGER PRIMARY KEY, name TEXT UNIQUE NOT NULL, kind INTEGER NOT NULL,
-  first_seq INTEGER NOT NULL, last_seq INTEGER NOT NULL, bytes INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS batches (
-  first_seq INTEGER PRIMARY KEY, last_seq INTEGER NOT NULL,
-  segment_id INTEGER NOT NULL, offset INTEGER NOT NULL, end_offset INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS times (seq INTEGER PRIMARY KEY, ts INTEGER NOT NULL);
-CREATE INDEX IF NOT EXISTS times_ts ON times (ts);
-CREATE TABLE IF NOT EXISTS ns (
-  seq INTEGER NOT NULL, ord INTEGER NOT NULL, op TEXT NOT NULL, file_id INTEGER,
-  path TEXT NOT NULL, path2 TEXT, kind TEXT, target TEXT,
-  PRIMARY KEY (seq, ord)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS attrs (
-  file_id INTEGER NOT NULL, seq INTEGER NOT NULL, mode INTEGER NOT NULL, mtime REAL NOT NULL,
-  PRIMARY KEY (file_id, seq)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS sizes (
-  file_id INTEGER NOT NULL, seq INTEGER NOT NULL, size INTEGER NOT NULL, shrink INTEGER NOT NULL,
-  PRIMARY KEY (file_id, seq)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS blocks (
-  file_id INTEGER NOT NULL, block INTEGER NOT NULL, seq INTEGER NOT NULL,
-  len INTEGER NOT NULL, hash BLOB NOT NULL,
-  PRIMARY KEY (file_id, block, seq)) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS blocks_seq ON blocks (seq);
-CREATE INDEX IF NOT EXISTS attrs_seq ON attrs (seq);
-CREATE INDEX IF NOT EXISTS sizes_seq ON sizes (seq);
-CREATE TABLE IF NOT EXISTS blobs (
-  hash BLOB PRIMARY KEY, segment_id INTEGER NOT NULL, offset INTEGER NOT NULL, len INTEGER NOT NULL
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS checkpoints (
-  id INTEGER PRIMARY KEY, seq INTEGER NOT NULL, ts INTEGER NOT NULL, label TEXT,
-  consistency TEXT NOT NULL, hooks TEXT);
-CREATE INDEX IF NOT EXISTS checkpoints_seq ON checkpoints (seq);
-`;
 
 /** Statements prepared once (better-sqlite3 guidance). */
 function prepare(db: Database.Database) {
@@ -132,6 +97,12 @@ function prepare(db: Database.Database) {
       [number, number],
       { file_id: number; block: number; len: number }
     >("SELECT file_id, block, len FROM blocks WHERE seq > ? AND seq <= ?"),
+    sizesBetween: db.prepare<[number, number], { file_id: number; cut: number | null }>(
+      "SELECT file_id, min(CASE WHEN shrink = 1 THEN size END) AS cut FROM sizes WHERE seq > ? AND seq <= ? GROUP BY file_id",
+    ),
+    attrsBetween: db.prepare<[number, number], { file_id: number }>(
+      "SELECT DISTINCT file_id FROM attrs WHERE seq > ? AND seq <= ?",
+    ),
     insertBlob: db.prepare(
       "INSERT OR IGNORE INTO blobs (hash, segment_id, offset, len) VALUES (?, ?, ?, ?)",
     ),
@@ -360,6 +331,17 @@ export class JournalIndex {
   /** (file, block) pairs written in (from, to]: the blocks a fast drill must rewrite. */
   blocksChangedBetween(fromExclusive: number, toInclusive: number) {
     return this.st.blocksChangedBetween.iterate(fromExclusive, toInclusive);
+  }
+
+  /** Files whose size changed in (from, to], with the smallest size a shrink cut them to (null: none). */
+  sizesChangedBetween(fromExclusive: number, toInclusive: number): Map<number, number | null> {
+    const rows = this.st.sizesBetween.all(fromExclusive, toInclusive);
+    return new Map(rows.map((r) => [r.file_id, r.cut]));
+  }
+
+  /** Files whose mode or mtime changed in (from, to]. */
+  attrsChangedBetween(fromExclusive: number, toInclusive: number): Set<number> {
+    return new Set(this.st.attrsBetween.all(fromExclusive, toInclusive).map((r) => r.file_id));
   }
 
   checkpoint(id: number): CheckpointRow | null {

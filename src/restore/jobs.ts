@@ -9,7 +9,7 @@ import { randomBytes } from "node:crypto";
 import { mkdir, rm, rmdir } from "node:fs/promises";
 import { dirname } from "node:path";
 import { ErrorCode, PvjError, RequestError } from "../errors.js";
-import { buildPlan } from "../journal/build-plan.js";
+import { outlinePlan, type PlanOutline, planInSlices } from "../journal/build-plan.js";
 import type { Journal } from "../journal/journal.js";
 import { pinPoint } from "../journal/pins.js";
 import type { RestorePlan } from "../journal/plan.js";
@@ -32,6 +32,14 @@ export const JobState = {
 /** One of JobState. */
 export type JobState = (typeof JobState)[keyof typeof JobState];
 
+/**
+ * What a running job is doing: planning (the index lookups of every block,
+ * in slices off the event loop) or writing (then fsync and rename).
+ */
+export const JobPhase = { planning: "planning", writing: "writing" } as const;
+/** One of JobPhase. */
+export type JobPhase = (typeof JobPhase)[keyof typeof JobPhase];
+
 /** The error code of a job that was cancelled (DELETE, or the daemon shutting down). */
 export const CANCELLED = "CANCELLED";
 
@@ -45,11 +53,14 @@ export const JOB_ID_PATTERN = "^[0-9a-f]{16}$";
 export interface RestoreJobView {
   readonly id: string;
   readonly state: JobState;
+  /** While running: planning or writing; null otherwise. */
+  readonly phase: JobPhase | null;
   readonly point: { readonly seq: number; readonly ts: string; readonly checkpoint: number | null };
   /** Real absolute path of the target. */
   readonly target: string;
   readonly paths: readonly string[] | null;
   readonly bytesDone: number;
+  /** File bytes of the point until planning ends, then the bytes to write (holes excluded). */
   readonly bytesTotal: number;
   /** Files restored so far. */
   readonly files: number;
@@ -88,12 +99,14 @@ interface Job {
   /** Releases the journal pin that keeps the point restorable. */
   readonly unpin: () => void;
   state: JobState;
+  phase: JobPhase | null;
   readonly point: ResolvedPoint;
   readonly target: string;
   readonly paths: string[] | null;
-  plan: RestorePlan | null;
+  /** What the point holds; planned into blocks when the job runs. */
+  outline: PlanOutline | null;
   bytesDone: number;
-  readonly bytesTotal: number;
+  bytesTotal: number;
   files: number;
   readonly filesTotal: number;
   readonly createdAt: number;
@@ -166,7 +179,11 @@ export class RestoreJobs {
     return this.view(job);
   }
 
-  /** Checks a prepared request against live jobs and plans it; throws a RequestError. */
+  /**
+   * Checks a prepared request against live jobs and outlines it (namespace
+   * and sizes only: the block lookups, seconds at 100k files, run in the job);
+   * throws a RequestError.
+   */
   private newJob(prepared: PreparedRestore, unpin: () => void): Job {
     for (const other of this.jobs.values()) {
       if (
@@ -180,8 +197,8 @@ export class RestoreJobs {
         );
       }
     }
-    const plan = buildPlan(this.opts.journal, prepared.point, prepared.paths);
-    if (prepared.paths && plan.entries.length === 0) {
+    const outline = outlinePlan(this.opts.journal, prepared.point, prepared.paths);
+    if (prepared.paths && outline.entries.length === 0) {
       throw new RequestError(
         ErrorCode.NOT_FOUND,
         `none of ${prepared.paths.join(", ")} existed at seq ${prepared.point.seq}`,
@@ -191,14 +208,15 @@ export class RestoreJobs {
       id: randomBytes(8).toString("hex"),
       unpin,
       state: JobState.queued,
+      phase: null,
       point: prepared.point,
       target: prepared.target,
       paths: prepared.paths,
-      plan,
+      outline,
       bytesDone: 0,
-      bytesTotal: plan.bytesTotal,
+      bytesTotal: outline.fileBytes,
       files: 0,
-      filesTotal: plan.entries.filter((e) => e.kind === "file").length,
+      filesTotal: outline.files,
       createdAt: this.clock(),
       startedAt: null,
       finishedAt: null,
@@ -260,8 +278,12 @@ export class RestoreJobs {
   private async run(job: Job): Promise<void> {
     job.state = JobState.running;
     job.startedAt = this.clock();
-    const plan = job.plan!;
+    job.phase = JobPhase.planning;
     try {
+      const plan = await planInSlices(this.opts.journal, job.outline!, job.abort.signal);
+      job.outline = null;
+      job.bytesTotal = plan.bytesTotal;
+      job.phase = JobPhase.writing;
       await this.runner({
         plan,
         target: job.target,
@@ -292,9 +314,10 @@ export class RestoreJobs {
 
   private finish(job: Job, error: { code: string; message: string } | null): void {
     job.state = error ? JobState.failed : JobState.done;
+    job.phase = null;
     job.error = error;
     job.finishedAt = this.clock();
-    job.plan = null; // a plan holds a row per block: free it as soon as possible
+    job.outline = null;
     job.unpin();
     this.opts.logger.info(
       { job: job.id, state: job.state, code: error?.code, bytes: job.bytesDone },
@@ -332,6 +355,7 @@ export class RestoreJobs {
     return {
       id: job.id,
       state: job.state,
+      phase: job.phase,
       point: {
         seq: job.point.seq,
         ts: new Date(job.point.ts).toISOString(),

@@ -9,6 +9,7 @@ import type { Journal } from "../../journal/journal.js";
 import type { Logger } from "../../log/logger.js";
 import {
   JOB_ID_PATTERN,
+  JobPhase,
   JobState,
   RestoreJobs,
   type RestoreJobView,
@@ -62,6 +63,11 @@ export const restoreJobSchema = {
       type: "string",
       enum: Object.values(JobState),
       description: "A cancelled job is failed with error code CANCELLED",
+    },
+    phase: {
+      type: ["string", "null"],
+      enum: [...Object.values(JobPhase), null],
+      description: "While running: planning (block lookups, off the event loop) or writing",
     },
     point: pointSchema,
     target: { type: "string", description: "Real absolute path of the target" },
