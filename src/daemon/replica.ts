@@ -19,6 +19,7 @@ import { childLogger, type Logger } from "../log/logger.js";
 import { createMetrics } from "../metrics/registry.js";
 import { Mirror } from "../replica/mirror.js";
 import { Replica, replicaId } from "../replica/replica.js";
+import { JobQueue } from "../restore/job-queue.js";
 import { HttpStreamSource } from "../stream/http-source.js";
 import { BlockHasher } from "../util/hash.js";
 import { journalStatus, registerJournalMetrics } from "./journal-metrics.js";
@@ -75,6 +76,8 @@ export async function createReplica(
     ca: secrets.ca,
   });
   const metrics = createMetrics();
+  // One queue of restores and drills: restore.concurrency I/O bursts at once, drills one at a time.
+  const jobQueue = new JobQueue(config.restore.concurrency);
   const registers = [metrics.registry];
   const ackFailures = new Counter({
     name: "pvjournal_replica_ack_failures_total",
@@ -164,9 +167,11 @@ export async function createReplica(
         },
         concurrency: config.restore.concurrency,
         logger: childLogger(root, "restore"),
+        queue: jobQueue,
       }),
       drillRoutes({
         role: "replica",
+        queue: jobQueue,
         journal,
         hasher,
         config: config.drills,

@@ -19,6 +19,7 @@ import { buildServer } from "../http/server.js";
 import { Journal } from "../journal/journal.js";
 import { childLogger, type Logger } from "../log/logger.js";
 import { createMetrics } from "../metrics/registry.js";
+import { JobQueue } from "../restore/job-queue.js";
 import { ReplicaTracker } from "../stream/replica-tracker.js";
 import { BlockHasher } from "../util/hash.js";
 import { type CaptureEngine, createCaptureEngine } from "./capture-engine.js";
@@ -55,6 +56,8 @@ export async function createSidecar(
   });
   const hasher = await BlockHasher.create();
   const metrics = createMetrics();
+  // One queue of restores and drills: restore.concurrency I/O bursts at once, drills one at a time.
+  const jobQueue = new JobQueue(config.restore.concurrency);
   registerJournalMetrics(metrics, journal, config.journal.sizeLimit);
   const captureErrors = new Counter({
     name: "pvjournal_capture_errors_total",
@@ -183,10 +186,12 @@ export async function createSidecar(
         },
         concurrency: config.restore.concurrency,
         logger: childLogger(root, "restore"),
+        queue: jobQueue,
       }),
       // Single-site setups drill on the sidecar (full materialisation: no mirror to clone).
       drillRoutes({
         role: "sidecar",
+        queue: jobQueue,
         journal,
         hasher,
         config: config.drills,

@@ -12,7 +12,7 @@
 import { open } from "node:fs/promises";
 import { ErrorCode, PvjError } from "../errors.js";
 import { fsyncDir } from "../util/fs.js";
-import { runCommand } from "../util/run-command.js";
+import { type CommandOutcome, runCommand } from "../util/run-command.js";
 
 /** At or above this many files and directories, one syncfs beats one fsync each. */
 const SYNCFS_MIN_ENTRIES = 64;
@@ -34,6 +34,59 @@ export async function eachLimited<T>(
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
+/** A background syncfs starts once this many bytes were written since the last one started. */
+const EARLY_SYNC_BYTES = 32 * 1024 * 1024;
+/** What a file costs writeback besides its data (inode, directory entry, extent tree), in bytes. */
+const FILE_OVERHEAD_BYTES = 4096;
+
+function syncfs(root: string): Promise<CommandOutcome> {
+  return runCommand(["sync", "-f", root], { timeoutMs: SYNCFS_TIMEOUT_MS, tailBytes: 2048 });
+}
+
+/**
+ * Overlaps writeback with writing: while a large tree is written, a syncfs
+ * runs in the background (another process, so on the other core) each time
+ * EARLY_SYNC_BYTES more were written, and the final durability step only
+ * flushes the tail. A background flush that fails fails the whole tree
+ * (its error is reported once: the final syncfs would not see it again).
+ */
+export class Writeback {
+  private inflight: Promise<void> | null = null;
+  private since = 0;
+  private failure: string | null = null;
+
+  /** `enabled` false (a drill sandbox, few files): does nothing. */
+  constructor(
+    private readonly root: string,
+    private readonly enabled: boolean,
+  ) {}
+
+  /** Counts a written file; may start a background syncfs. */
+  wrote(bytes: number): void {
+    if (!this.enabled || process.env.NO_EARLY) return;
+    this.since += bytes + FILE_OVERHEAD_BYTES;
+    if (this.since < EARLY_SYNC_BYTES || this.inflight !== null) return;
+    this.since = 0;
+    this.inflight = syncfs(this.root).then((o) => {
+      this.inflight = null;
+      if (o.exitCode !== 0 && o.exitCode !== null)
+        this.failure ??= `${o.error ?? ""} ${o.output.trim()}`.trim();
+      // Could not start: the final step falls back to fsyncs by itself.
+      if (o.exitCode === null) this.since = Number.NEGATIVE_INFINITY;
+    });
+  }
+
+  /** Waits for a background flush; throws if one failed. */
+  async settle(): Promise<void> {
+    await this.inflight;
+    if (this.failure !== null) {
+      throw new PvjError(ErrorCode.IO_ERROR, `syncfs of ${this.root} failed: ${this.failure}`, {
+        path: this.root,
+      });
+    }
+  }
+}
+
 /** How a tree was made durable (tests and logs). */
 export type DurableMethod = "syncfs" | "fsync";
 
@@ -47,10 +100,7 @@ export async function makeDurable(
   dirs: readonly string[],
 ): Promise<DurableMethod> {
   if (files.length + dirs.length >= SYNCFS_MIN_ENTRIES) {
-    const o = await runCommand(["sync", "-f", root], {
-      timeoutMs: SYNCFS_TIMEOUT_MS,
-      tailBytes: 2048,
-    });
+    const o = await syncfs(root);
     if (o.exitCode === 0) return "syncfs";
     // A `sync` without -f (old coreutils) says so; anything else that ran and
     // failed is writeback reporting an error (EIO, ENOSPC on a thin volume).

@@ -17,6 +17,7 @@ import type { ResolvedPoint } from "../journal/points.js";
 import type { Logger } from "../log/logger.js";
 import type { BlockHasher } from "../util/hash.js";
 import { applyPlan, type RestoreProgress } from "./apply.js";
+import { JobQueue, type QueuedJob } from "./job-queue.js";
 import { prepareRestore, type RestoreRequest } from "./restore.js";
 import type { TargetPolicy } from "./target.js";
 
@@ -92,6 +93,8 @@ export interface RestoreJobsOptions {
   readonly keepFinished?: number;
   /** Replaces applyPlan (a replica may clone its mirror instead). */
   readonly runner?: RestoreRunner;
+  /** The daemon's one queue of restores and drills; default: a queue of `concurrency`. */
+  readonly queue?: JobQueue;
 }
 
 interface Job {
@@ -114,6 +117,8 @@ interface Job {
   finishedAt: number | null;
   error: { code: string; message: string } | null;
   readonly abort: AbortController;
+  /** Its place in the queue, until it settles. */
+  queued: QueuedJob | null;
   /** Resolves when the job reached a final state and cleaned up. */
   settled: Promise<void>;
 }
@@ -130,9 +135,8 @@ function overlaps(a: string, b: string): boolean {
 /** The API's restore jobs. */
 export class RestoreJobs {
   private readonly jobs = new Map<string, Job>();
-  private readonly queue: Job[] = [];
+  private readonly queue: JobQueue;
   private readonly finished: string[] = [];
-  private running = 0;
   private closed = false;
   private readonly clock: () => number;
   private readonly runner: RestoreRunner;
@@ -141,6 +145,7 @@ export class RestoreJobs {
   constructor(private readonly opts: RestoreJobsOptions) {
     this.clock = opts.clock ?? Date.now;
     this.runner = opts.runner ?? this.applyRunner();
+    this.queue = opts.queue ?? new JobQueue(opts.concurrency);
   }
 
   /**
@@ -170,12 +175,12 @@ export class RestoreJobs {
       throw err;
     }
     this.jobs.set(job.id, job);
-    this.queue.push(job);
+    job.queued = this.queue.add(() => this.run(job), "restore");
+    job.settled = job.queued.done;
     this.opts.logger.info(
       { job: job.id, seq: job.point.seq, target: job.target, bytes: job.bytesTotal },
       "restore queued",
     );
-    this.pump();
     return this.view(job);
   }
 
@@ -222,6 +227,7 @@ export class RestoreJobs {
       finishedAt: null,
       error: null,
       abort: new AbortController(),
+      queued: null,
       settled: Promise.resolve(),
     };
   }
@@ -245,10 +251,9 @@ export class RestoreJobs {
   async cancel(id: string): Promise<RestoreJobView | null> {
     const job = this.jobs.get(id);
     if (!job) return null;
-    if (job.state === JobState.queued) {
-      this.queue.splice(this.queue.indexOf(job), 1);
+    if (job.state === JobState.queued && job.queued?.dequeue()) {
       this.finish(job, { code: CANCELLED, message: "restore cancelled before it started" });
-    } else if (job.state === JobState.running) {
+    } else if (job.state === JobState.queued || job.state === JobState.running) {
       job.abort.abort();
       await job.settled;
     }
@@ -262,17 +267,6 @@ export class RestoreJobs {
       (j) => j.state === JobState.queued || j.state === JobState.running,
     );
     await Promise.all(live.map((j) => this.cancel(j.id)));
-  }
-
-  private pump(): void {
-    while (this.running < Math.max(1, this.opts.concurrency) && this.queue.length > 0) {
-      const job = this.queue.shift()!;
-      this.running += 1;
-      job.settled = this.run(job).finally(() => {
-        this.running -= 1;
-        this.pump();
-      });
-    }
   }
 
   private async run(job: Job): Promise<void> {

@@ -18,6 +18,7 @@ import type { Journal } from "../../journal/journal.js";
 import type { Logger } from "../../log/logger.js";
 import type { Metrics } from "../../metrics/registry.js";
 import type { Mirror } from "../../replica/mirror.js";
+import type { JobQueue } from "../../restore/job-queue.js";
 import type { BlockHasher } from "../../util/hash.js";
 import { pointSchema } from "../schemas.js";
 import { MAX_ARGV, parseDrillBody } from "./drill-body.js";
@@ -40,6 +41,8 @@ export interface DrillRoutesDeps {
   readonly clock?: () => number;
   /** Replaces the reflink call (tests). */
   readonly cloneFile?: CloneFile;
+  /** The daemon's one queue of restores and drills (shared with the restore routes). */
+  readonly queue?: JobQueue;
 }
 
 /** JSON schema of a drill report. */
@@ -137,6 +140,7 @@ export function drillRoutes(deps: DrillRoutesDeps): FastifyPluginAsync {
       onFinished: (r) => observe?.(r),
       ...(deps.clock ? { clock: deps.clock } : {}),
       ...(deps.cloneFile ? { cloneFile: deps.cloneFile } : {}),
+      ...(deps.queue ? { queue: deps.queue } : {}),
     });
     observe = registerDrillMetrics(deps.metrics.registry, runner.lastPassed());
     const stopSchedule = startDrillSchedule({

@@ -7,6 +7,7 @@ import type { FastifyPluginAsync } from "fastify";
 import { ErrorCode, RequestError } from "../../errors.js";
 import type { Journal } from "../../journal/journal.js";
 import type { Logger } from "../../log/logger.js";
+import type { JobQueue } from "../../restore/job-queue.js";
 import {
   JOB_ID_PATTERN,
   JobPhase,
@@ -38,6 +39,8 @@ export interface RestoreApiDeps {
   readonly clock?: () => number;
   /** Replaces the default applier (tests slow it down; a replica may clone its mirror). */
   readonly runner?: RestoreRunner;
+  /** The daemon's one queue of restores and drills (shared with the drill routes). */
+  readonly queue?: JobQueue;
 }
 
 /** JSON schema of a restore job. */
@@ -105,6 +108,7 @@ export function restoreRoutes(deps: RestoreApiDeps): FastifyPluginAsync {
       logger: deps.logger,
       ...(deps.clock ? { clock: deps.clock } : {}),
       ...(deps.runner ? { runner: deps.runner } : {}),
+      ...(deps.queue ? { queue: deps.queue } : {}),
     });
     app.addHook("onClose", async () => jobs.close());
 
