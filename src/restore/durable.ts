@@ -63,7 +63,7 @@ export class Writeback {
 
   /** Counts a written file; may start a background syncfs. */
   wrote(bytes: number): void {
-    if (!this.enabled || process.env.NO_EARLY) return;
+    if (!this.enabled) return;
     this.since += bytes + FILE_OVERHEAD_BYTES;
     if (this.since < EARLY_SYNC_BYTES || this.inflight !== null) return;
     this.since = 0;

@@ -92,7 +92,7 @@ export async function materialiseTree(
   const pacer = new Pacer(opts.signal);
   try {
     await assertStillBelow(tmp, parent, target);
-    await skeleton(tmp, plan.entries, pacer);
+    const dirs = await skeleton(tmp, plan.entries, pacer);
     const prepared = opts.prepareFiles ? await opts.prepareFiles(tmp, files) : new Map();
     const reader = new BlockReader(opts.journal, opts.hasher);
     const writeback = new Writeback(tmp, opts.durable);
@@ -120,7 +120,7 @@ export async function materialiseTree(
       ? await makeDurable(
           tmp,
           files.map((e) => join(tmp, e.path)),
-          [tmp, ...plan.entries.filter((e) => e.kind === "dir").map((e) => join(tmp, e.path))],
+          dirs,
         )
       : null;
     pacer.check();
@@ -134,12 +134,15 @@ export async function materialiseTree(
   }
 }
 
-/** Directories, parents of files, and symlinks, synchronously (one syscall each). */
+/**
+ * Directories, parents of files, and symlinks, synchronously (one syscall
+ * each); returns every directory made (the durability step fsyncs them).
+ */
 async function skeleton(
   tmp: string,
   entries: readonly PlannedEntry[],
   pacer: Pacer,
-): Promise<void> {
+): Promise<string[]> {
   const made = new Set<string>([tmp]);
   const ensure = (dir: string) => {
     if (made.has(dir)) return;
@@ -153,6 +156,7 @@ async function skeleton(
     if (e.kind === "symlink") symlinkSync(e.target ?? "", p);
     if (pacer.due(0)) await pacer.pause();
   }
+  return [...made];
 }
 
 /**
