@@ -144,9 +144,11 @@ async function skeleton(
   pacer: Pacer,
 ): Promise<string[]> {
   const made = new Set<string>([tmp]);
-  const ensure = (dir: string) => {
+  // Parents first, so every directory made (also an ancestor a path selection needs) is known.
+  const ensure = (dir: string): void => {
     if (made.has(dir)) return;
-    mkdirSync(dir, { recursive: true });
+    ensure(dirname(dir));
+    mkdirSync(dir);
     made.add(dir);
   };
   for (const e of entries) {
