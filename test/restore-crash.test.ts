@@ -18,11 +18,11 @@ import { diffTrees, readTree, type TreeEntry } from "./support/tree.js";
 
 const BS = 4096;
 const SMALL = 2000;
-const BIG = 2;
+const BIG = 3;
 const BIG_SIZE = 8 * 1024 * 1024;
 const MTIME = 1_700_000_000_000;
 
-/** A journal with 2000 small files and 16 MiB in 2 big ones, and the tree it holds. */
+/** A journal with 2000 small files and 24 MiB in 3 big ones, and the tree it holds. */
 async function buildJournal(dir: string, seed: number) {
   const rand = prng(seed);
   const journal = await Journal.open({ dir, blockSize: BS });
@@ -108,7 +108,7 @@ describe("a restore killed mid-way (SIGKILL of the CLI)", () => {
         if (cli.child.exitCode !== null) return true;
         return (await readdir(out)).some((n) => n.startsWith(`.${name}.pvj-partial-`));
       });
-      await new Promise((r) => setTimeout(r, rand.int(0, 150)));
+      await new Promise((r) => setTimeout(r, rand.int(0, 100)));
       cli.child.kill("SIGKILL");
       await cli.exited;
       const names = (await readdir(out)).filter((n) => n === name || n.includes(`.${name}.`));
@@ -120,7 +120,7 @@ describe("a restore killed mid-way (SIGKILL of the CLI)", () => {
         interrupted += 1;
       }
     }
-    // The seeded kills land inside the copy (it takes far longer than 150 ms).
+    // The seeded kills land inside the copy (writing takes far longer than 100 ms).
     expect(interrupted).toBeGreaterThan(0);
     const t1 = Date.now();
     const done = await runCli(args(join(out, "final")));

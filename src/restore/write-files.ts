@@ -7,7 +7,8 @@
  * restores CPU-bound. Nothing here fsyncs: callers make the whole tree
  * durable at the end (durable.ts), off the per-file critical path.
  */
-import { closeSync, ftruncateSync, openSync, writevSync } from "node:fs";
+import { closeSync, ftruncateSync, openSync, writev, writevSync } from "node:fs";
+import { promisify } from "node:util";
 import { ErrorCode, PvjError } from "../errors.js";
 import type { PlannedBlock } from "../journal/plan.js";
 import { unwritten } from "../util/fs.js";
@@ -19,6 +20,15 @@ const YIELD_BYTES = 8 * 1024 * 1024;
 const YIELD_MS = 20;
 /** Adjacent ranges are written together up to this size: one syscall per 1 MiB, not per 4 KiB block. */
 const RUN_BYTES = 1024 * 1024;
+/**
+ * Runs this large go to the thread pool (up to ASYNC_RUNS in flight per
+ * file) while this thread reads and hashes the next blocks: the page-cache
+ * copy of a large file then runs on the other core. Smaller runs (most
+ * small files) are written synchronously: a thread-pool round trip per file
+ * would cost more than the write.
+ */
+const ASYNC_RUN_BYTES = 256 * 1024;
+const ASYNC_RUNS = 4;
 
 /** `len` bytes at `offset`: the first `block.len` from the blob, zeros for the rest (or all zeros). */
 export interface PatchWrite {
@@ -88,9 +98,9 @@ export async function writeTask(
 ): Promise<number> {
   pacer.check();
   const fd = openSync(t.path, t.kind === "create" ? "w" : "r+", 0o600);
+  const run = new Run(fd);
   try {
     if (t.kind === "patch" && t.cut !== null) ftruncateSync(fd, t.cut);
-    const run = new Run(fd);
     let covered = 0;
     const items = t.kind === "create" ? t.blocks : t.writes;
     for (const item of items) {
@@ -115,26 +125,47 @@ export async function writeTask(
       }
       covered += n;
       progress(n);
+      if (run.backlog()) await run.drain(1);
       if (pacer.due(n)) {
         run.flush();
         await pacer.pause();
       }
     }
     run.flush();
+    await run.drain();
     ftruncateSync(fd, t.size);
     return covered;
   } finally {
+    await run.settle();
     closeSync(fd);
   }
 }
+
+const writevAsync = promisify(writev);
 
 /** Adjacent buffers gathered into one positioned writev. */
 class Run {
   private bufs: Buffer[] = [];
   private start = 0;
   private len = 0;
+  private readonly inflight: Promise<void>[] = [];
 
   constructor(private readonly fd: number) {}
+
+  /** True when ASYNC_RUNS writes are in flight. */
+  backlog(): boolean {
+    return this.inflight.length >= ASYNC_RUNS;
+  }
+
+  /** Waits until at most `keep` writes are in flight (the oldest first); throws a write's error. */
+  async drain(keep = 0): Promise<void> {
+    while (this.inflight.length > keep) await this.inflight.shift();
+  }
+
+  /** Waits for every write in flight, ignoring errors (the descriptor is about to close). */
+  async settle(): Promise<void> {
+    await Promise.allSettled(this.inflight.splice(0));
+  }
 
   add(offset: number, data: Buffer): void {
     if (this.len > 0 && (this.start + this.len !== offset || this.len >= RUN_BYTES)) this.flush();
@@ -144,9 +175,26 @@ class Run {
   }
 
   flush(): void {
-    if (this.len > 0) writevAllSync(this.fd, this.bufs, this.start);
+    if (this.len >= ASYNC_RUN_BYTES) {
+      const p = writevAllAsync(this.fd, this.bufs, this.start);
+      // Handled by drain() or settle(); never an unhandled rejection meanwhile.
+      p.catch(() => undefined);
+      this.inflight.push(p);
+    } else if (this.len > 0) writevAllSync(this.fd, this.bufs, this.start);
     this.bufs = [];
     this.len = 0;
+  }
+}
+
+/** writevAllSync through the thread pool. */
+async function writevAllAsync(fd: number, buffers: Buffer[], position: number): Promise<void> {
+  let pos = position;
+  let rest = buffers;
+  while (rest.length > 0) {
+    const { bytesWritten: n } = await writevAsync(fd, rest, pos);
+    if (n <= 0) throw new Error(`writev made no progress at offset ${pos}`);
+    pos += n;
+    rest = unwritten(rest, n);
   }
 }
 
