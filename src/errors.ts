@@ -107,3 +107,21 @@ export class NotAvailableError extends PvjError {
 export function isErrno(err: unknown, code: string): boolean {
   return err instanceof Error && (err as NodeJS.ErrnoException).code === code;
 }
+
+/**
+ * What the contract's error body (`{"error":{"code","message"}}`) of a
+ * refused request says, as far as `text` is one: each part, or null where the
+ * body does not have it (not JSON, a proxy's page). The clients' one parser.
+ */
+export function errorBodyOf(text: string): { code: ErrorCode | null; message: string | null } {
+  let err: { code?: unknown; message?: unknown } | undefined;
+  try {
+    err = (JSON.parse(text) as { error?: typeof err } | null)?.error;
+  } catch {
+    err = undefined;
+  }
+  return {
+    code: typeof err?.code === "string" ? (err.code as ErrorCode) : null,
+    message: typeof err?.message === "string" ? err.message : null,
+  };
+}

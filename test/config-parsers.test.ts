@@ -1,8 +1,8 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { formatDuration, parseDuration } from "../src/config/duration.js";
 import { envName, FIELDS, FIELDS_BY_ENV } from "../src/config/schema.js";
-import { formatBytes, parseSize } from "../src/config/size.js";
+import { formatDuration, parseDuration } from "../src/util/duration.js";
+import { formatBytes, parseSize } from "../src/util/size.js";
 
 describe("parseDuration", () => {
   it.each([

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from "fastify";
 import { afterEach, describe, expect, it } from "vitest";
-import { diffBody } from "../src/http/routes/diff.js";
+import { diffBody } from "../src/http/bodies.js";
 import type { Journal } from "../src/journal/journal.js";
 import {
   type ChangedEntry,

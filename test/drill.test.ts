@@ -16,7 +16,7 @@ import { createRootLogger } from "../src/log/logger.js";
 import { BlockHasher } from "../src/util/hash.js";
 import { tmpDir, waitFor } from "./helpers/index.js";
 import {
-  type ReplicaRig,
+  caughtUp,
   reflinkSupported,
   runDrill,
   serveStream,
@@ -51,15 +51,6 @@ async function source(ops = 120, bigFile = 0) {
   const last = await checkpoint();
   const { address } = await serveStream(journal);
   return { seed, journal, model, snaps, checkpoint, last, address };
-}
-
-async function caughtUp(rep: ReplicaRig, src: Journal) {
-  await waitFor(() => rep.journal.lastSeq === src.lastSeq, { timeout: 20_000, what: "replica" });
-  await waitFor(() => rep.mirror.seq === src.index.lastCheckpoint()!.seq, {
-    timeout: 20_000,
-    what: "mirror",
-  });
-  await rep.replica.mirrorIdle();
 }
 
 const sh = (script: string, timeout?: string) => ({

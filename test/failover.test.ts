@@ -3,21 +3,23 @@
  * at a checkpoint; its mirror then equals that checkpoint's reference tree,
  * and the stream is no longer applied, also after a restart.
  */
-import { copyFile, mkdir, readdir, readFile, writeFile } from "node:fs/promises";
+import { copyFile, readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it, onTestFinished } from "vitest";
-import { loadConfig } from "../src/config/load.js";
-import { createReplica } from "../src/daemon/replica.js";
-import { createSidecar } from "../src/daemon/sidecar.js";
-import type { FailoverReport } from "../src/drill/failover.js";
 import { failoverRoutes } from "../src/http/routes/failover.js";
-import { buildServer } from "../src/http/server.js";
 import { Journal } from "../src/journal/journal.js";
-import { silentLogger } from "../src/log/logger.js";
-import { createMetrics } from "../src/metrics/registry.js";
+import type { FailoverReport } from "../src/replica/failover.js";
 import { BlockHasher } from "../src/util/hash.js";
 import { tmpDir, waitFor } from "./helpers/index.js";
-import { type ReplicaRig, runDrill, serveStream, startReplica } from "./support/drill-rig.js";
+import {
+  appWith,
+  caughtUp,
+  type ReplicaRig,
+  runDrill,
+  serveStream,
+  startReplica,
+} from "./support/drill-rig.js";
+import { startSidecar } from "./support/inprocess-sidecar.js";
 import { VolumeModel } from "./support/model.js";
 import { freshSeed, prng } from "./support/prng.js";
 import { diffTrees, readTree, type TreeEntry } from "./support/tree.js";
@@ -40,15 +42,6 @@ async function source(ops = 200) {
   for (let i = 0; i < ops / 40; i++) await more(40);
   const { address } = await serveStream(journal);
   return { seed, journal, model, snaps, more, address };
-}
-
-async function caughtUp(rep: ReplicaRig, src: Journal) {
-  await waitFor(() => rep.journal.lastSeq === src.lastSeq, { timeout: 20_000, what: "replica" });
-  await waitFor(() => rep.mirror.seq === src.index.lastCheckpoint()!.seq, {
-    timeout: 20_000,
-    what: "mirror",
-  });
-  await rep.replica.mirrorIdle();
 }
 
 async function failover(rep: ReplicaRig, payload?: Record<string, unknown>) {
@@ -215,15 +208,7 @@ describe("failover", () => {
     expect(rep.replica.promoted).toBe(false);
     expect(rep.replica.status().connected).toBe(true);
 
-    const sidecar = await buildServer({
-      logger: silentLogger(),
-      token: null,
-      bodyLimit: 1024 * 1024,
-      role: "sidecar",
-      readiness: () => ({ ready: true }),
-      metrics: createMetrics(),
-      routes: [failoverRoutes(null)],
-    });
+    const sidecar = await appWith([failoverRoutes(null)]);
     try {
       const res = await sidecar.inject({ method: "POST", url: "/v1/failover", payload: {} });
       expect(res.statusCode).toBe(409);
@@ -238,91 +223,41 @@ describe("failover", () => {
 
 describe("the daemons serve drills and failover", () => {
   it("a sidecar drills (full path) and refuses failover; a replica fails over", async () => {
-    const dir = await tmpDir();
-    await mkdir(join(dir, "data"));
-    await writeFile(join(dir, "data", "hello.txt"), "hello\n");
-    const yaml = [
-      "sources:",
-      "  - name: data",
-      "    path: data",
-      "journal:",
-      "  dir: journal",
-      "api:",
-      "  listen: 127.0.0.1:0",
-      "restore:",
-      "  allowedRoots: [restore]",
-      "drills:",
-      "  sandboxRoot: drills",
-      "  verifyCommands:",
-      `    hello: ["sh", "-c", 'grep -qx hello "$PVJ_DRILL_DIR/data/hello.txt"']`,
-      "log:",
-      "  level: silent",
-      "",
-    ].join("\n");
-    await writeFile(join(dir, "sidecar.yaml"), yaml);
-    const config = loadConfig({ file: join(dir, "sidecar.yaml"), role: "sidecar", cwd: dir });
-    const sidecar = await createSidecar(config, silentLogger(), { token: null, https: null });
-    try {
-      sidecar.start();
-      await waitFor(() => sidecar.capture.status().ready, { timeout: 10_000, what: "scan" });
-      await sidecar.checkpointer.take("drill me");
-      // A configured command picked by name (request argv is off by default).
-      const r = await runDrill(sidecar.app, { verify: "hello" });
-      expect(r).toMatchObject({ passed: true, method: "full", materialise: { mirrorSeq: null } });
-      expect(r.materialise!.fallback).toBeUndefined();
-      const f = await sidecar.app.inject({ method: "POST", url: "/v1/failover", payload: {} });
-      expect(f.statusCode).toBe(409);
-      expect(f.json()).toMatchObject({ error: { code: "NOT_A_REPLICA" } });
-      const metrics = (await sidecar.app.inject({ url: "/metrics" })).body;
-      expect(metrics).toMatch(/^pvjournal_drills_total\{result="passed"\} 1$/m);
+    const cleanups: (() => Promise<void>)[] = [];
+    onTestFinished(async () => {
+      for (const c of cleanups.reverse()) await c();
+    });
+    const { s: sidecar } = await startSidecar({
+      prefix: "pvj-failover-daemons-",
+      drillLines: [`    hello: ["sh", "-c", 'grep -qx hello "$PVJ_DRILL_DIR/data/hello.txt"']`],
+      cleanups,
+    });
+    await sidecar.checkpointer.take("drill me");
+    // A configured command picked by name (request argv is off by default).
+    const r = await runDrill(sidecar.app, { verify: "hello" });
+    expect(r).toMatchObject({ passed: true, method: "full", materialise: { mirrorSeq: null } });
+    expect(r.materialise!.fallback).toBeUndefined();
+    const f = await sidecar.app.inject({ method: "POST", url: "/v1/failover", payload: {} });
+    expect(f.statusCode).toBe(409);
+    expect(f.json()).toMatchObject({ error: { code: "NOT_A_REPLICA" } });
+    const metrics = (await sidecar.app.inject({ url: "/metrics" })).body;
+    expect(metrics).toMatch(/^pvjournal_drills_total\{result="passed"\} 1$/m);
 
-      const address = await sidecar.app.listen({ host: "127.0.0.1", port: 0 });
-      await writeFile(
-        join(dir, "replica.yaml"),
-        [
-          "journal:",
-          "  dir: rjournal",
-          "api:",
-          "  listen: 127.0.0.1:0",
-          "replica:",
-          `  source: ${address}`,
-          "  mirrorDir: mirror",
-          "restore:",
-          "  allowedRoots: [restore]",
-          "drills:",
-          "  sandboxRoot: rdrills",
-          "log:",
-          "  level: silent",
-          "",
-        ].join("\n"),
-      );
-      const rconfig = loadConfig({ file: join(dir, "replica.yaml"), role: "replica", cwd: dir });
-      const replica = await createReplica(rconfig, silentLogger(), {
-        token: null,
-        https: null,
-        streamToken: null,
-        ca: null,
-      });
-      try {
-        replica.start();
-        await waitFor(() => replica.mirror.seq === sidecar.journal.index.lastCheckpoint()!.seq, {
-          timeout: 20_000,
-          what: "replica mirror",
-        });
-        const d = await runDrill(replica.app, {});
-        expect(d.passed).toBe(true);
-        const res = await replica.app.inject({ method: "POST", url: "/v1/failover", payload: {} });
-        expect(res.statusCode, res.body).toBe(200);
-        const status = (await replica.app.inject({ url: "/v1/status" })).json<{
-          replica: { promoted: boolean };
-        }>();
-        expect(status.replica.promoted).toBe(true);
-        expect(await readFile(join(dir, "mirror", "data", "hello.txt"), "utf8")).toBe("hello\n");
-      } finally {
-        await replica.stop();
-      }
-    } finally {
-      await sidecar.stop();
-    }
+    const address = await sidecar.app.listen({ host: "127.0.0.1", port: 0 });
+    // The real replica daemon (createReplica), as the drill rig builds it.
+    const replica = await startReplica(address);
+    await waitFor(() => replica.mirror.seq === sidecar.journal.index.lastCheckpoint()!.seq, {
+      timeout: 20_000,
+      what: "replica mirror",
+    });
+    const d = await runDrill(replica.app, {});
+    expect(d.passed).toBe(true);
+    const res = await replica.app.inject({ method: "POST", url: "/v1/failover", payload: {} });
+    expect(res.statusCode, res.body).toBe(200);
+    const status = (await replica.app.inject({ url: "/v1/status" })).json<{
+      replica: { promoted: boolean };
+    }>();
+    expect(status.replica.promoted).toBe(true);
+    expect(await readFile(join(replica.mirror.dir, "data", "hello.txt"), "utf8")).toBe("hello\n");
   });
 });

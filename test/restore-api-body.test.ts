@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { PvjError } from "../src/errors.js";
-import { parseRestoreBody } from "../src/http/routes/restore-body.js";
+import { parseRestoreBody } from "../src/http/routes/restores.js";
 
 const T = "/restore/x";
 

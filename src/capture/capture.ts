@@ -9,7 +9,7 @@ import type { CaptureConfig, SourceConfig } from "../config/types.js";
 import type { Journal } from "../journal/journal.js";
 import type { Logger } from "../log/logger.js";
 import type { BlockHasher } from "../util/hash.js";
-import { sleep } from "../util/sleep.js";
+import { backoffMs, sleep } from "../util/sleep.js";
 import { KnownTree } from "./known-tree.js";
 import { FileReader } from "./reader.js";
 import { Scheduler } from "./scheduler.js";
@@ -144,7 +144,7 @@ export class Capture {
         await this.exclusive(() => this.scan());
         break;
       } catch {
-        await sleep(Math.min(10_000, 100 * 2 ** attempt));
+        await sleep(backoffMs(attempt + 1, 100, 10_000));
       }
     }
     if ((this.state as string) === "stopped") return;

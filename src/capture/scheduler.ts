@@ -5,6 +5,7 @@
  * is unbounded but coalesced: nothing is ever dropped, a path is at most once
  * in it. A failed batch goes back into the set and the loop backs off.
  */
+import { backoffMs } from "../util/sleep.js";
 
 /** First and last time a path was marked dirty (ms). */
 interface Marks {
@@ -199,7 +200,7 @@ export class Scheduler {
           this.failures += 1;
           const min = this.opts.backoffMin ?? 100;
           const max = this.opts.backoffMax ?? 10_000;
-          this.notBefore = this.clock() + Math.min(max, min * 2 ** (this.failures - 1));
+          this.notBefore = this.clock() + backoffMs(this.failures, min, max);
           this.opts.onError(err);
         },
       )

@@ -5,7 +5,7 @@
 import { readFileSync } from "node:fs";
 import { request as httpRequest } from "node:http";
 import { request as httpsRequest } from "node:https";
-import { type ErrorCode as Code, ErrorCode, PvjError } from "../errors.js";
+import { type ErrorCode as Code, ErrorCode, errorBodyOf, PvjError } from "../errors.js";
 import { readTokenFile } from "./token.js";
 
 /** Where and how to reach a daemon. */
@@ -49,21 +49,20 @@ export async function apiRequest<T>(
       res.on("end", () => {
         const text = Buffer.concat(chunks).toString("utf8");
         const status = res.statusCode ?? 0;
-        let parsed: unknown = null;
-        try {
-          parsed = text ? JSON.parse(text) : null;
-        } catch {
-          parsed = null;
-        }
         if (status >= 200 && status < 300) {
+          let parsed: unknown = null;
+          try {
+            parsed = text ? JSON.parse(text) : null;
+          } catch {
+            parsed = null;
+          }
           resolve(parsed as T);
           return;
         }
-        const err = (parsed as { error?: { code?: string; message?: string } } | null)?.error;
-        const code = (err?.code ??
-          (status === 401 ? ErrorCode.UNAUTHORIZED : ErrorCode.INTERNAL)) as Code;
+        const err = errorBodyOf(text);
+        const code = err.code ?? (status === 401 ? ErrorCode.UNAUTHORIZED : ErrorCode.INTERNAL);
         const message =
-          err?.message ??
+          err.message ??
           (status === 401 ? "the daemon wants a valid token (--token-file)" : `HTTP ${status}`);
         reject(new ApiError(status, code, `${url.origin}: ${message} (${code})`));
       });

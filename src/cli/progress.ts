@@ -2,7 +2,7 @@
  * Progress for long operations: a redrawn bar on a TTY, plain periodic lines
  * otherwise (log collectors and CI logs cannot handle carriage returns).
  */
-import { formatBytes } from "../config/size.js";
+import { formatBytes } from "../util/size.js";
 
 /** Reports progress of one operation. */
 export interface Progress {

@@ -4,12 +4,12 @@
  * (maxWait >= debounce, overlapping paths, ...) live in validate.ts.
  */
 import path from "node:path";
-import { formatDuration, parseDuration } from "./duration.js";
+import { formatDuration, parseDuration } from "../util/duration.js";
+import { formatBytes, parseSize } from "../util/size.js";
 import type { Candidate } from "./layers.js";
 import { describe } from "./layers.js";
 import type { Reporter } from "./report.js";
 import type { FieldType } from "./schema.js";
-import { formatBytes, parseSize } from "./size.js";
 
 /** A converted value: what the Config holds for that key. */
 export type Converted =

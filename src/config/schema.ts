@@ -6,7 +6,7 @@
  * default file in config/pvjournal.yaml all follow this table.
  */
 import { LOG_LEVELS } from "../log/logger.js";
-import { MAX_TIMER_MS } from "./duration.js";
+import { MAX_TIMER_MS } from "../util/duration.js";
 
 /** Which daemon or tool is loading the config; decides what is required. */
 export type Role = "sidecar" | "replica" | "tool";

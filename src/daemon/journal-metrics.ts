@@ -1,5 +1,6 @@
 /** Journal gauges shared by the sidecar and the replica. */
 import { Gauge } from "prom-client";
+import { checkpointBody } from "../http/bodies.js";
 import type { Journal } from "../journal/journal.js";
 import type { Metrics } from "../metrics/registry.js";
 
@@ -51,6 +52,16 @@ export function registerJournalMetrics(
       this.set(cp ? cp.ts / 1000 : 0);
     },
   });
+}
+
+/** The /v1/status fields both roles fill from their journal: position, newest checkpoint, usage. */
+export function journalStatusFields(journal: Journal, sizeLimit: number) {
+  const cp = journal.index.lastCheckpoint();
+  return {
+    lastSeq: journal.lastSeq,
+    lastCheckpoint: cp ? checkpointBody(cp) : null,
+    journal: journalStatus(journal, sizeLimit),
+  };
 }
 
 /** Journal facts for /v1/status. */

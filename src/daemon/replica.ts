@@ -4,31 +4,33 @@
  * entry point listens and handles signals.
  */
 
-import type { FastifyInstance, FastifyPluginAsync } from "fastify";
+import type { FastifyInstance } from "fastify";
 import { Counter, Gauge } from "prom-client";
 import type { Config, ReplicaConfig } from "../config/types.js";
+import type { CloneFile } from "../drill/clone.js";
+import { failoverMaterialiser } from "../drill/failover-materialiser.js";
 import type { ApiTokens } from "../http/auth.js";
-import { checkpointBody, checkpointRoutes } from "../http/routes/checkpoints.js";
-import { drillRoutes } from "../http/routes/drills.js";
-import { failoverRoutes } from "../http/routes/failover.js";
-import { restoreApiRoutes } from "../http/routes/restores.js";
-import { type StatusBody, statusRoutes } from "../http/routes/status.js";
+import type { StatusBody } from "../http/bodies.js";
 import { buildServer } from "../http/server.js";
-import { Journal } from "../journal/journal.js";
+import type { Journal } from "../journal/journal.js";
 import { childLogger, type Logger } from "../log/logger.js";
 import { createMetrics } from "../metrics/registry.js";
+import { Failover } from "../replica/failover.js";
 import { Mirror } from "../replica/mirror.js";
 import { Replica, replicaId } from "../replica/replica.js";
 import { JobQueue } from "../restore/job-queue.js";
 import { HttpStreamSource } from "../stream/http-source.js";
 import { BlockHasher } from "../util/hash.js";
-import { journalStatus, registerJournalMetrics } from "./journal-metrics.js";
+import { createDrills } from "./drills.js";
+import { journalStatusFields, registerJournalMetrics } from "./journal-metrics.js";
+import { openJournal, sharedRoutes, targetPolicy } from "./parts.js";
 import { startRetentionLoop } from "./retention-loop.js";
 
 /** A running replica (not yet listening). */
 export interface ReplicaDaemon {
   readonly app: FastifyInstance;
   readonly journal: Journal;
+  readonly hasher: BlockHasher;
   readonly replica: Replica;
   readonly mirror: Mirror;
   start(): void;
@@ -45,30 +47,26 @@ export interface ReplicaSecrets {
   readonly ca: Buffer | null;
 }
 
-/** Extra route plugins a feature adds to a daemon (restores, drills, failover). */
-export type RouteFactory = (ctx: {
-  journal: Journal;
-  hasher: BlockHasher;
-  logger: Logger;
-}) => FastifyPluginAsync;
+/** Test seams of createReplica. */
+export interface ReplicaOptions {
+  /** Replaces the reflink call of drills and failover (filesystems without reflinks). */
+  readonly cloneFile?: CloneFile;
+}
 
 /** Builds a replica from a validated config (role "replica"). */
 export async function createReplica(
   config: Config,
   root: Logger,
   secrets: ReplicaSecrets,
+  options: ReplicaOptions = {},
 ): Promise<ReplicaDaemon> {
   const rc = config.replica as ReplicaConfig;
-  const journal = await Journal.open({
-    dir: config.journal.dir,
-    blockSize: config.journal.blockSize,
-    segmentSize: config.journal.segmentSize,
-    logger: childLogger(root, "journal"),
-  });
+  const journal = await openJournal(config, root);
   const hasher = await BlockHasher.create();
   const log = childLogger(root, "replica");
   const mirror = new Mirror(journal, rc.mirrorDir, hasher, childLogger(root, "mirror"));
   await mirror.init();
+  // The change stream's consumer side: the one place the replica picks its transport.
   const source = new HttpStreamSource({
     source: rc.source,
     replicaId: replicaId(journal),
@@ -76,8 +74,6 @@ export async function createReplica(
     ca: secrets.ca,
   });
   const metrics = createMetrics();
-  // One queue of restores and drills: restore.concurrency I/O bursts at once, drills one at a time.
-  const jobQueue = new JobQueue(config.restore.concurrency);
   const registers = [metrics.registry];
   const ackFailures = new Counter({
     name: "pvjournal_replica_ack_failures_total",
@@ -122,19 +118,48 @@ export async function createReplica(
   });
 
   const status = (): StatusBody => {
-    const cp = journal.index.lastCheckpoint();
     const rs = replica.status();
     return {
       role: "replica",
       sources: [],
-      lastSeq: journal.lastSeq,
-      lastCheckpoint: cp ? checkpointBody(cp) : null,
-      journal: journalStatus(journal, config.journal.sizeLimit),
+      ...journalStatusFields(journal, config.journal.sizeLimit),
       lagSeconds: rs.lagSeconds,
       ready: rs.ready || rs.promoted,
       replica: { ...rs, source: rc.source, mirrorDir: rc.mirrorDir },
     };
   };
+
+  const cloneFile = options.cloneFile ? { cloneFile: options.cloneFile } : {};
+  // The mirror is live replication state: no restore, sandbox or failover target goes there.
+  const forbidden = [config.journal.dir, rc.mirrorDir];
+  const drills = createDrills({
+    // One queue of restores and drills: restore.concurrency I/O bursts at once, drills one at a time.
+    queue: new JobQueue(config.restore.concurrency),
+    role: "replica",
+    journal,
+    hasher,
+    config: config.drills,
+    forbidden,
+    mirror,
+    metrics,
+    logger: childLogger(root, "drills"),
+    ...cloneFile,
+  });
+  const failoverLog = childLogger(root, "failover");
+  const failover = new Failover({
+    journal,
+    replica,
+    mirror,
+    materialiser: failoverMaterialiser({
+      journal,
+      hasher,
+      mirror,
+      logger: failoverLog,
+      ...cloneFile,
+    }),
+    policy: targetPolicy(config, forbidden),
+    logger: failoverLog,
+  });
 
   const app = await buildServer({
     logger: root,
@@ -153,47 +178,22 @@ export async function createReplica(
       };
     },
     metrics,
-    routes: [
-      statusRoutes(status),
-      checkpointRoutes({ journal, taker: null }),
-      ...restoreApiRoutes({
-        journal,
-        hasher,
-        policy: {
-          allowedRoots: config.restore.allowedRoots,
-          // The mirror is live replication state and the sandboxes belong to drills.
-          forbidden: [config.journal.dir, rc.mirrorDir],
-          sandboxRoot: config.drills.sandboxRoot,
-        },
-        concurrency: config.restore.concurrency,
-        logger: childLogger(root, "restore"),
-        queue: jobQueue,
-      }),
-      drillRoutes({
-        role: "replica",
-        queue: jobQueue,
-        journal,
-        hasher,
-        config: config.drills,
-        forbidden: [config.journal.dir, rc.mirrorDir],
-        mirror,
-        metrics,
-        logger: childLogger(root, "drills"),
-      }),
-      failoverRoutes({
-        journal,
-        hasher,
-        replica,
-        mirror,
-        policy: {
-          allowedRoots: config.restore.allowedRoots,
-          forbidden: [config.journal.dir, rc.mirrorDir],
-          sandboxRoot: config.drills.sandboxRoot,
-        },
-        logger: childLogger(root, "failover"),
-      }),
-    ],
+    routes: sharedRoutes({
+      config,
+      root,
+      journal,
+      hasher,
+      status,
+      taker: null,
+      forbidden,
+      drills,
+      failover,
+    }),
     https: secrets.https,
+  }).catch(async (err: unknown) => {
+    // Half a daemon must not leave the drill schedule's timer behind.
+    await drills.close();
+    throw err;
   });
 
   let stopRetention: (() => Promise<void>) | null = null;
@@ -201,6 +201,7 @@ export async function createReplica(
   return {
     app,
     journal,
+    hasher,
     replica,
     mirror,
     start() {
@@ -216,6 +217,7 @@ export async function createReplica(
       if (stopped) return;
       stopped = true;
       await app.close();
+      await drills.close();
       await replica.stop();
       if (stopRetention) await stopRetention();
       await journal.close();

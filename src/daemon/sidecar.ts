@@ -9,21 +9,19 @@ import { Counter, Gauge } from "prom-client";
 import { Checkpointer } from "../capture/checkpointer.js";
 import type { Config } from "../config/types.js";
 import type { ApiTokens } from "../http/auth.js";
-import { checkpointBody, checkpointRoutes } from "../http/routes/checkpoints.js";
-import { drillRoutes } from "../http/routes/drills.js";
-import { failoverRoutes } from "../http/routes/failover.js";
-import { restoreApiRoutes } from "../http/routes/restores.js";
-import { type StatusBody, statusRoutes } from "../http/routes/status.js";
+import type { StatusBody } from "../http/bodies.js";
 import { streamRoutes } from "../http/routes/stream.js";
 import { buildServer } from "../http/server.js";
-import { Journal } from "../journal/journal.js";
+import type { Journal } from "../journal/journal.js";
 import { childLogger, type Logger } from "../log/logger.js";
 import { createMetrics } from "../metrics/registry.js";
 import { JobQueue } from "../restore/job-queue.js";
 import { ReplicaTracker } from "../stream/replica-tracker.js";
 import { BlockHasher } from "../util/hash.js";
 import { type CaptureEngine, createCaptureEngine } from "./capture-engine.js";
-import { journalStatus, registerJournalMetrics } from "./journal-metrics.js";
+import { createDrills } from "./drills.js";
+import { journalStatusFields, registerJournalMetrics } from "./journal-metrics.js";
+import { openJournal, sharedRoutes } from "./parts.js";
 import { startRetentionLoop } from "./retention-loop.js";
 
 /** A running sidecar (not yet listening). */
@@ -48,16 +46,9 @@ export async function createSidecar(
   },
 ): Promise<Sidecar> {
   const log = childLogger(root, "sidecar");
-  const journal = await Journal.open({
-    dir: config.journal.dir,
-    blockSize: config.journal.blockSize,
-    segmentSize: config.journal.segmentSize,
-    logger: childLogger(root, "journal"),
-  });
+  const journal = await openJournal(config, root);
   const hasher = await BlockHasher.create();
   const metrics = createMetrics();
-  // One queue of restores and drills: restore.concurrency I/O bursts at once, drills one at a time.
-  const jobQueue = new JobQueue(config.restore.concurrency);
   registerJournalMetrics(metrics, journal, config.journal.sizeLimit);
   const captureErrors = new Counter({
     name: "pvjournal_capture_errors_total",
@@ -124,7 +115,6 @@ export async function createSidecar(
   });
 
   const status = (): StatusBody => {
-    const cp = journal.index.lastCheckpoint();
     const cap = capture.status();
     return {
       role: "sidecar",
@@ -133,9 +123,7 @@ export async function createSidecar(
         path: s.path,
         ...(s.mountPoint !== null ? { mountPoint: s.mountPoint } : {}),
       })),
-      lastSeq: journal.lastSeq,
-      lastCheckpoint: cp ? checkpointBody(cp) : null,
-      journal: journalStatus(journal, config.journal.sizeLimit),
+      ...journalStatusFields(journal, config.journal.sizeLimit),
       lagSeconds: lagSeconds(),
       ready: cap.ready,
       capture: cap,
@@ -143,11 +131,25 @@ export async function createSidecar(
     };
   };
 
-  // Never written by a restore or a drill: the volumes, their intercept mounts, the journal.
+  // Never written by a restore or a drill (drill sandboxes may sit below a
+  // restore root; drills own them): the volumes, their intercept mounts, the journal.
   const liveDirs = [
     ...config.sources.flatMap((s) => (s.mountPoint !== null ? [s.path, s.mountPoint] : [s.path])),
     config.journal.dir,
   ];
+  // Single-site setups drill on the sidecar (full materialisation: no mirror to clone).
+  const drills = createDrills({
+    // One queue of restores and drills: restore.concurrency I/O bursts at once, drills one at a time.
+    queue: new JobQueue(config.restore.concurrency),
+    role: "sidecar",
+    journal,
+    hasher,
+    config: config.drills,
+    forbidden: liveDirs,
+    mirror: null,
+    metrics,
+    logger: childLogger(root, "drills"),
+  });
   const app = await buildServer({
     logger: root,
     token: secrets.token,
@@ -172,37 +174,25 @@ export async function createSidecar(
     },
     metrics,
     routes: [
-      statusRoutes(status),
-      checkpointRoutes({ journal, taker: checkpointer }),
-      streamRoutes({ journal, hasher, tracker, logger: childLogger(root, "stream") }),
-      ...restoreApiRoutes({
+      ...sharedRoutes({
+        config,
+        root,
         journal,
         hasher,
-        policy: {
-          allowedRoots: config.restore.allowedRoots,
-          // Drill sandboxes may sit below a restore root; drills own them.
-          forbidden: liveDirs,
-          sandboxRoot: config.drills.sandboxRoot,
-        },
-        concurrency: config.restore.concurrency,
-        logger: childLogger(root, "restore"),
-        queue: jobQueue,
-      }),
-      // Single-site setups drill on the sidecar (full materialisation: no mirror to clone).
-      drillRoutes({
-        role: "sidecar",
-        queue: jobQueue,
-        journal,
-        hasher,
-        config: config.drills,
+        status,
+        taker: checkpointer,
         forbidden: liveDirs,
-        mirror: null,
-        metrics,
-        logger: childLogger(root, "drills"),
+        drills,
+        failover: null,
       }),
-      failoverRoutes(null),
+      // The change stream's producer side: the one place the sidecar picks its transport.
+      streamRoutes({ journal, hasher, tracker, logger: childLogger(root, "stream") }),
     ],
     https: secrets.https,
+  }).catch(async (err: unknown) => {
+    // Half a daemon must not leave the drill schedule's timer behind.
+    await drills.close();
+    throw err;
   });
 
   let stopRetention: (() => Promise<void>) | null = null;
@@ -232,6 +222,7 @@ export async function createSidecar(
       if (stopped) return;
       stopped = true;
       await app.close();
+      await drills.close();
       await checkpointer.stop();
       await capture.stop();
       if (started) await started;

@@ -3,7 +3,7 @@
  * two ways a person reads it: a terminal summary (`pvjournal drill`) and a
  * self-contained HTML page to attach to an audit (`?format=html`).
  */
-import { formatBytes as bytes } from "../config/size.js";
+import { formatBytes as bytes } from "../util/size.js";
 import type { MaterialiseMethod } from "./materialise.js";
 import type { VerifyOutcome } from "./verify.js";
 

@@ -31,20 +31,10 @@ export function scheduledCheckpoint(
   random: () => number = Math.random,
 ): number | null {
   const oldest = journal.window()?.oldestSeq ?? 0;
-  const count =
-    journal.index.all<{ n: number }>(
-      "SELECT count(*) AS n FROM checkpoints WHERE seq >= ?",
-      oldest,
-    )[0]?.n ?? 0;
+  const count = journal.index.checkpointCountFrom(oldest);
   const offset = pickCheckpointOffset(policy, count, random);
   if (offset === null) return null;
-  return (
-    journal.index.all<{ id: number }>(
-      "SELECT id FROM checkpoints WHERE seq >= ? ORDER BY id LIMIT 1 OFFSET ?",
-      oldest,
-      offset,
-    )[0]?.id ?? null
-  );
+  return journal.index.checkpointIdFrom(oldest, offset);
 }
 
 /** Starts the schedule (no-op when drills.schedule is 0 or drills are off); returns its stop function. */

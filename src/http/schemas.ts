@@ -44,6 +44,23 @@ export const pointSchema = {
   },
 } as const;
 
+/** The `{code, message}` a failed job or drill carries in its report. */
+export const failureSchema = {
+  type: "object",
+  required: ["code", "message"],
+  properties: { code: { type: "string" }, message: { type: "string" } },
+} as const;
+
+/** Path parameters of the routes that name one job or drill: `{id}` matching `pattern`. */
+export function idParamsSchema<P extends string>(pattern: P) {
+  return {
+    type: "object",
+    required: ["id"],
+    additionalProperties: false,
+    properties: { id: { type: "string", pattern } },
+  } as const;
+}
+
 /** The error body as a TypeScript type. */
 export interface ErrorBody {
   readonly error: { readonly code: string; readonly message: string };

@@ -20,6 +20,7 @@ import { QuietRequestLog } from "./request-log.js";
 import { healthRoutes, type Readiness } from "./routes/health.js";
 import { metricsRoutes } from "./routes/metrics.js";
 import { uiRoutes } from "./routes/ui.js";
+import { bodyErrors, validatorCompiler } from "./validation.js";
 
 /** A feature's routes: a fastify plugin mounted under /v1, behind the bearer token when set. */
 export type V1Routes = FastifyPluginAsync;
@@ -59,14 +60,8 @@ function factoryOptions(deps: ServerDeps) {
     loggerInstance,
     logController: new QuietRequestLog(),
     bodyLimit: deps.bodyLimit,
-    ajv: {
-      customOptions: {
-        // Reject unknown body fields (schemas say additionalProperties: false)
-        // instead of silently dropping them: a typo in `checkpoint` must not
-        // turn into "restore the latest point".
-        removeAdditional: false,
-      },
-    },
+    // Every refused request part in the contract's words (routes add their fields' messages).
+    schemaErrorFormatter: bodyErrors({}),
   };
 }
 
@@ -115,6 +110,8 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
 
 async function setUp(app: FastifyInstance, deps: ServerDeps): Promise<void> {
   installErrorHandlers(app);
+  // Bodies validated as sent (no coercion, unknown fields refused); see validation.ts.
+  app.setValidatorCompiler(validatorCompiler());
 
   await app.register(swagger, {
     openapi: {

@@ -13,7 +13,7 @@
  */
 import type { Journal } from "../journal/journal.js";
 import type { RecordBody } from "../journal/records.js";
-import { sleep } from "../util/sleep.js";
+import { backoffMs, sleep } from "../util/sleep.js";
 
 /**
  * Above this many queued block bytes, writes wait before they are answered:
@@ -165,7 +165,7 @@ export class WriteLog {
    * step that sees the queue empty: a submit in any later microtask kicks anew.
    */
   private async run(): Promise<void> {
-    let delay = RETRY_MIN_MS;
+    let failed = 0;
     let coalesced = false;
     for (;;) {
       if (this.queue.length === 0 || this.closed) {
@@ -214,8 +214,8 @@ export class WriteLog {
         this.failing = { code: failCode(err), message: (err as Error).message ?? String(err) };
         for (const w of this.waiters.splice(0)) w.reject(failError(this.failing));
         this.onFailure(err);
-        await sleep(delay);
-        delay = Math.min(RETRY_MAX_MS, delay * 2);
+        failed += 1;
+        await sleep(backoffMs(failed, RETRY_MIN_MS, RETRY_MAX_MS));
         continue;
       }
       if (this.inFlightAt !== null) this.lastCommitMs = Date.now() - this.inFlightAt;
@@ -224,7 +224,7 @@ export class WriteLog {
       this.inFlightAt = null;
       this.commits += 1;
       this.durableTicket = ticket;
-      delay = RETRY_MIN_MS;
+      failed = 0;
       if (this.failing) {
         this.failing = null;
         this.onRecovered();

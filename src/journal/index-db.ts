@@ -1,17 +1,34 @@
 import Database from "better-sqlite3";
+import { DrillRows } from "./index-drills.js";
 import {
   type BlockRow,
   type CheckpointRow,
   type NsRow,
-  type RawCheckpoint,
   type RecordLocation,
   type SegmentRow,
+  type TimelineRows,
   toCheckpoint,
 } from "./index-rows.js";
-import { SCHEMA } from "./index-sql.js";
+import {
+  type CountedTable,
+  prepare,
+  SCHEMA,
+  SCHEMA_VERSION,
+  SEQ_TABLES,
+  type Statements,
+} from "./index-sql.js";
 import type { JournalRecord } from "./records.js";
 
-export type { BlockRow, CheckpointRow, NsRow, RecordLocation, SegmentRow } from "./index-rows.js";
+export type {
+  BlockRow,
+  BucketRow,
+  CheckpointRow,
+  NsRow,
+  RecordLocation,
+  SegmentRow,
+  TimelineRows,
+} from "./index-rows.js";
+export { COUNTED_TABLES, type CountedTable } from "./index-sql.js";
 
 /**
  * The SQLite index of a journal: the only module that imports better-sqlite3.
@@ -21,117 +38,12 @@ export type { BlockRow, CheckpointRow, NsRow, RecordLocation, SegmentRow } from 
  * fsynced segments on the next open, so the index needs no fsync of its own.
  */
 
-const SCHEMA_VERSION = "1";
-
-/** Statements prepared once (better-sqlite3 guidance). */
-function prepare(db: Database.Database) {
-  return {
-    getMeta: db.prepare<[string], { value: string }>("SELECT value FROM meta WHERE key = ?"),
-    setMeta: db.prepare(
-      "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-    ),
-    segments: db.prepare<[], SegmentRow>("SELECT * FROM segments ORDER BY kind DESC, first_seq"),
-    insertSegment: db.prepare(
-      "INSERT INTO segments (name, kind, first_seq, last_seq, bytes) VALUES (?, ?, ?, ?, ?)",
-    ),
-    updateSegment: db.prepare("UPDATE segments SET last_seq = ?, bytes = ? WHERE id = ?"),
-    deleteSegment: db.prepare("DELETE FROM segments WHERE id = ?"),
-    insertBatch: db.prepare(
-      "INSERT OR REPLACE INTO batches (first_seq, last_seq, segment_id, offset, end_offset) VALUES (?, ?, ?, ?, ?)",
-    ),
-    batchFrom: db.prepare<
-      [number],
-      {
-        first_seq: number;
-        last_seq: number;
-        segment_id: number;
-        offset: number;
-        end_offset: number;
-      }
-    >("SELECT * FROM batches WHERE last_seq >= ? ORDER BY first_seq LIMIT 1"),
-    insertTime: db.prepare("INSERT OR IGNORE INTO times (seq, ts) VALUES (?, ?)"),
-    lastTime: db.prepare<[], { seq: number; ts: number }>(
-      "SELECT seq, ts FROM times ORDER BY seq DESC LIMIT 1",
-    ),
-    firstTsAfter: db.prepare<[number], { seq: number }>(
-      "SELECT min(seq) AS seq FROM times WHERE ts > ?",
-    ),
-    tsAfterSeq: db.prepare<[number], { ts: number }>(
-      "SELECT ts FROM times WHERE seq > ? ORDER BY seq LIMIT 1",
-    ),
-    tsAtSeq: db.prepare<[number], { ts: number }>(
-      "SELECT ts FROM times WHERE seq <= ? ORDER BY seq DESC LIMIT 1",
-    ),
-    insertNs: db.prepare(
-      "INSERT OR IGNORE INTO ns (seq, ord, op, file_id, path, path2, kind, target) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-    ),
-    nsUpTo: db.prepare<[number], NsRow>("SELECT * FROM ns WHERE seq <= ? ORDER BY seq, ord"),
-    nsBetween: db.prepare<[number, number], NsRow>(
-      "SELECT * FROM ns WHERE seq > ? AND seq <= ? ORDER BY seq, ord",
-    ),
-    insertAttr: db.prepare(
-      "INSERT OR REPLACE INTO attrs (file_id, seq, mode, mtime) VALUES (?, ?, ?, ?)",
-    ),
-    attrAt: db.prepare<[number, number], { mode: number; mtime: number }>(
-      "SELECT mode, mtime FROM attrs WHERE file_id = ? AND seq <= ? ORDER BY seq DESC LIMIT 1",
-    ),
-    insertSize: db.prepare(
-      "INSERT OR REPLACE INTO sizes (file_id, seq, size, shrink) VALUES (?, ?, ?, ?)",
-    ),
-    sizeAt: db.prepare<[number, number], { seq: number; size: number }>(
-      "SELECT seq, size FROM sizes WHERE file_id = ? AND seq <= ? ORDER BY seq DESC LIMIT 1",
-    ),
-    shrinksUpTo: db.prepare<[number, number], { seq: number; size: number }>(
-      "SELECT seq, size FROM sizes WHERE file_id = ? AND seq <= ? AND shrink = 1 ORDER BY seq",
-    ),
-    insertBlock: db.prepare(
-      "INSERT OR REPLACE INTO blocks (file_id, block, seq, len, hash) VALUES (?, ?, ?, ?, ?)",
-    ),
-    blockAt: db.prepare<[number, number, number], BlockRow>(
-      "SELECT block, seq, len, hash FROM blocks WHERE file_id = ? AND block = ? AND seq <= ? ORDER BY seq DESC LIMIT 1",
-    ),
-    maxBlockAt: db.prepare<[number, number], { block: number | null }>(
-      "SELECT max(block) AS block FROM blocks WHERE file_id = ? AND seq <= ?",
-    ),
-    blocksChangedBetween: db.prepare<
-      [number, number],
-      { file_id: number; block: number; len: number }
-    >("SELECT file_id, block, len FROM blocks WHERE seq > ? AND seq <= ?"),
-    sizesBetween: db.prepare<[number, number], { file_id: number; cut: number | null }>(
-      "SELECT file_id, min(CASE WHEN shrink = 1 THEN size END) AS cut FROM sizes WHERE seq > ? AND seq <= ? GROUP BY file_id",
-    ),
-    attrsBetween: db.prepare<[number, number], { file_id: number }>(
-      "SELECT DISTINCT file_id FROM attrs WHERE seq > ? AND seq <= ?",
-    ),
-    insertBlob: db.prepare(
-      "INSERT OR IGNORE INTO blobs (hash, segment_id, offset, len) VALUES (?, ?, ?, ?)",
-    ),
-    moveBlob: db.prepare("UPDATE blobs SET segment_id = ?, offset = ? WHERE hash = ?"),
-    blob: db.prepare<[Buffer], { segment_id: number; offset: number; len: number }>(
-      "SELECT segment_id, offset, len FROM blobs WHERE hash = ?",
-    ),
-    hasBlob: db.prepare<[Buffer], { one: number }>("SELECT 1 AS one FROM blobs WHERE hash = ?"),
-    insertCheckpoint: db.prepare(
-      "INSERT OR IGNORE INTO checkpoints (id, seq, ts, label, consistency, hooks) VALUES (?, ?, ?, ?, ?, ?)",
-    ),
-    checkpoint: db.prepare<[number], RawCheckpoint>("SELECT * FROM checkpoints WHERE id = ?"),
-    checkpointsRange: db.prepare<[number, number, number], RawCheckpoint>(
-      "SELECT * FROM checkpoints WHERE ts >= ? AND ts <= ? ORDER BY id LIMIT ?",
-    ),
-    lastCheckpoint: db.prepare<[], RawCheckpoint>(
-      "SELECT * FROM checkpoints ORDER BY id DESC LIMIT 1",
-    ),
-    maxFileId: db.prepare<[], { m: number | null }>(
-      "SELECT max(m) AS m FROM (SELECT max(file_id) AS m FROM ns UNION ALL SELECT max(file_id) FROM attrs)",
-    ),
-    counts: db.prepare<[], { records: number }>("SELECT count(*) AS records FROM times"),
-  };
-}
-
 /** Typed access to the index. All methods are synchronous (better-sqlite3). */
 export class JournalIndex {
   private readonly db: Database.Database;
-  private readonly st: ReturnType<typeof prepare>;
+  private readonly st: Statements;
+  /** The drill reports table. */
+  readonly drills: DrillRows;
 
   /** Opens (creating if needed) the index file; `fresh` tells whether it had to be created. */
   constructor(
@@ -144,6 +56,7 @@ export class JournalIndex {
     this.db.pragma("foreign_keys = OFF");
     this.db.exec(SCHEMA);
     this.st = prepare(this.db);
+    this.drills = new DrillRows(this.st);
     const v = this.getMeta("schema");
     if (v === null) this.setMeta("schema", SCHEMA_VERSION);
   }
@@ -328,11 +241,6 @@ export class JournalIndex {
     return this.st.maxBlockAt.get(fileId, seq)?.block ?? null;
   }
 
-  /** (file, block) pairs written in (from, to]: the blocks a fast drill must rewrite. */
-  blocksChangedBetween(fromExclusive: number, toInclusive: number) {
-    return this.st.blocksChangedBetween.iterate(fromExclusive, toInclusive);
-  }
-
   /** Files whose size changed in (from, to], with the smallest size a shrink cut them to (null: none). */
   sizesChangedBetween(fromExclusive: number, toInclusive: number): Map<number, number | null> {
     const rows = this.st.sizesBetween.all(fromExclusive, toInclusive);
@@ -342,6 +250,11 @@ export class JournalIndex {
   /** Files whose mode or mtime changed in (from, to]. */
   attrsChangedBetween(fromExclusive: number, toInclusive: number): Set<number> {
     return new Set(this.st.attrsBetween.all(fromExclusive, toInclusive).map((r) => r.file_id));
+  }
+
+  /** (file, block) pairs written in (from, to]: the blocks a fast drill must rewrite. */
+  blocksChangedBetween(fromExclusive: number, toInclusive: number) {
+    return this.st.blocksChangedBetween.iterate(fromExclusive, toInclusive);
   }
 
   checkpoint(id: number): CheckpointRow | null {
@@ -362,18 +275,86 @@ export class JournalIndex {
     return this.st.maxFileId.get()?.m ?? 0;
   }
 
-  /** Raw statement access for retention, which deletes history below a cut. */
-  exec(sql: string, ...params: (number | string)[]): void {
-    this.db.prepare(sql).run(...params);
+  /** Oldest indexed seq (null for an empty index). */
+  minSeq(): number | null {
+    return this.st.minSeq.get()?.seq ?? null;
   }
 
-  /** Runs a read query returning rows (retention and verify use it for whole-table walks). */
+  /** Meta rows whose key starts with `prefix` (the sidecar's replica positions). */
+  metaWithPrefix(prefix: string): { key: string; value: string }[] {
+    return this.st.metaWithPrefix.all(prefix, prefix);
+  }
+
+  /**
+   * Retention: drops every seq-keyed row at or below `cutoff` and the batches
+   * ending there, then the blob and batch rows of the segments being dropped.
+   * Call inside tx() with the rest of the switch-over.
+   */
+  dropHistory(cutoff: number, segmentIds: readonly number[]): void {
+    for (const t of SEQ_TABLES) this.st.deleteUpTo[t].run(cutoff);
+    this.st.deleteBatchesUpTo.run(cutoff);
+    for (const id of segmentIds) {
+      this.st.deleteSegmentBlobs.run(id);
+      this.st.deleteSegmentBatches.run(id);
+      this.st.deleteSegment.run(id);
+    }
+  }
+
+  /** Records `ts` for `seq` unless a time is known for it (a base keeps its cut's time). */
+  insertTime(seq: number, ts: number): void {
+    this.st.insertTime.run(seq, ts);
+  }
+
+  /**
+   * Distinct block hashes written in (from, to]. An array, not an iterator: an
+   * open better-sqlite3 iterator makes every write on the connection fail
+   * ("busy"), and callers consume this across awaits while appends go on.
+   */
+  hashesWrittenBetween(fromExclusive: number, toInclusive: number): Buffer[] {
+    return this.st.hashesWrittenBetween.all(fromExclusive, toInclusive).map((r) => r.hash);
+  }
+
+  /** Ids of the checkpoints stamped at exactly `seq`. */
+  checkpointIdsAt(seq: number): number[] {
+    return this.st.checkpointIdsAt.all(seq).map((r) => r.id);
+  }
+
+  /** How many checkpoints lie at or after `seq`. */
+  checkpointCountFrom(seq: number): number {
+    return this.st.checkpointsFrom.get(seq)?.n ?? 0;
+  }
+
+  /** The id of the `offset`-th checkpoint (oldest first) at or after `seq`, or null. */
+  checkpointIdFrom(seq: number, offset: number): number | null {
+    return this.st.checkpointIdFrom.get(seq, offset)?.id ?? null;
+  }
+
+  /** Rows in one of the tables verify checks against the segments. */
+  rowCount(table: CountedTable): number {
+    return this.st.rowCount[table].get()?.n ?? 0;
+  }
+
+  /** The sparse timeline counts of [from, to] (ms, inclusive) in buckets of `size` ms. */
+  timelineRows(from: number, to: number, size: number): TimelineRows {
+    const range = this.st.seqRangeByTs.get(from, to);
+    const checkpoints = this.st.bucketCheckpoints.all(size, from, to);
+    const lo = range?.lo ?? null;
+    const hi = range?.hi ?? null;
+    // Times are non-decreasing in seq, so a time range is a seq range.
+    if (lo === null || hi === null) return { records: [], bytes: [], files: [], checkpoints };
+    return {
+      records: this.st.bucketRecords.all(size, lo, hi),
+      bytes: this.st.bucketBytes.all(size, lo, hi),
+      files: this.st.bucketFiles.all(...[0, 1, 2, 3].flatMap(() => [size, lo, hi])),
+      checkpoints,
+    };
+  }
+
+  /**
+   * Raw read query, prepared on every call: an escape hatch for tests that
+   * inspect the index. No source module uses it (architecture test).
+   */
   all<T>(sql: string, ...params: (number | string)[]): T[] {
     return this.db.prepare(sql).all(...params) as T[];
-  }
-
-  /** Streams rows of a read query. */
-  iterate<T>(sql: string, ...params: (number | string)[]): IterableIterator<T> {
-    return this.db.prepare(sql).iterate(...params) as IterableIterator<T>;
   }
 }

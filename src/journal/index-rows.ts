@@ -36,6 +36,20 @@ export interface BlockRow {
   readonly hash: Buffer;
 }
 
+/** One aggregated timeline row: bucket number (ts / size) and a value. */
+export interface BucketRow {
+  readonly b: number;
+  readonly n: number;
+}
+
+/** The sparse per-bucket counts of a timeline range (buckets without rows are absent). */
+export interface TimelineRows {
+  readonly records: readonly BucketRow[];
+  readonly bytes: readonly BucketRow[];
+  readonly files: readonly BucketRow[];
+  readonly checkpoints: readonly BucketRow[];
+}
+
 /** Where a stored record lives: segment id and frame offset. */
 export interface RecordLocation {
   readonly segmentId: number;

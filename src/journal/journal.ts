@@ -246,9 +246,7 @@ export class Journal {
   window(): JournalWindow | null {
     if (this.seq === 0) return null;
     const base = this.index.getMeta("baseSeq");
-    const oldestSeq = base
-      ? Number(base)
-      : (this.index.all<{ seq: number }>("SELECT min(seq) AS seq FROM times")[0]?.seq ?? 1);
+    const oldestSeq = base ? Number(base) : (this.index.minSeq() ?? 1);
     return {
       oldestSeq,
       oldestTs: this.index.tsAtSeq(oldestSeq) ?? this.ts,

@@ -112,17 +112,12 @@ export async function* baseBodies(
       };
     }
   }
-  // .all(), not .iterate(): an open better-sqlite3 iterator makes every write
-  // on the connection fail ("busy"), and this generator is consumed across
-  // awaits (a replica's bootstrap, retention) while appends go on.
-  const later = ix.all<{ hash: Buffer }>(
-    "SELECT DISTINCT hash FROM blocks WHERE seq > ? AND seq <= ?",
-    cutoff,
-    upTo ?? Number.MAX_SAFE_INTEGER,
-  );
-  for (const row of later) yield* blob(row.hash);
-  for (const cp of ix.all<{ id: number }>("SELECT id FROM checkpoints WHERE seq = ?", cutoff)) {
-    const row = ix.checkpoint(cp.id)!;
+  // An array, not an iterator: this generator is consumed across awaits (a
+  // replica's bootstrap, retention) while appends go on.
+  const later = ix.hashesWrittenBetween(cutoff, upTo ?? Number.MAX_SAFE_INTEGER);
+  for (const hash of later) yield* blob(hash);
+  for (const id of ix.checkpointIdsAt(cutoff)) {
+    const row = ix.checkpoint(id)!;
     yield {
       type: "checkpoint",
       id: row.id,
@@ -200,21 +195,16 @@ async function commitBase(
   await rename(w.tmpPath, join(journal.dir, w.name));
   await fsyncDir(journal.dir);
   ix.tx(() => {
-    for (const table of ["ns", "attrs", "sizes", "blocks", "times", "checkpoints"]) {
-      ix.exec(`DELETE FROM ${table} WHERE seq <= ?`, cutoff);
-    }
-    ix.exec("DELETE FROM batches WHERE last_seq <= ?", cutoff);
-    for (const s of drop) {
-      ix.exec("DELETE FROM blobs WHERE segment_id = ?", s.id);
-      ix.exec("DELETE FROM batches WHERE segment_id = ?", s.id);
-      ix.deleteSegment(s.id);
-    }
+    ix.dropHistory(
+      cutoff,
+      drop.map((s) => s.id),
+    );
     const id = ix.insertSegment(w.name, SegmentKind.base, cutoff, cutoff, w.offset);
     w.written.forEach((r, ord) => {
       if ("blob" in r) ix.indexBlobLocation(r.blob, id, r.offset, r.len);
       else ix.indexRecord(r.rec, { segmentId: id, offset: r.offset }, ord);
     });
-    ix.exec("INSERT OR IGNORE INTO times (seq, ts) VALUES (?, ?)", cutoff, ts);
+    ix.insertTime(cutoff, ts);
     ix.insertBatch(cutoff, cutoff, id, HEADER_BYTES, w.offset);
     ix.setMeta("baseSeq", String(cutoff));
   });
@@ -339,11 +329,8 @@ async function* lateBlobs(
   wantBlob: (hash: Buffer) => boolean,
   sent: Set<string>,
 ): AsyncGenerator<RecordBody> {
-  const rows = journal.index.all<{ hash: Buffer }>(
-    "SELECT DISTINCT hash FROM blocks WHERE seq > ?",
-    afterSeq,
-  );
-  for (const { hash } of rows) {
+  const hashes = journal.index.hashesWrittenBetween(afterSeq, Number.MAX_SAFE_INTEGER);
+  for (const hash of hashes) {
     const key = hash.toString("hex");
     if (sent.has(key) || !wantBlob(hash)) continue;
     sent.add(key);

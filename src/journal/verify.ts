@@ -2,6 +2,7 @@ import { readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { BlockHasher } from "../util/hash.js";
 import { buildPlan } from "./build-plan.js";
+import { COUNTED_TABLES, type CountedTable } from "./index-db.js";
 import type { Journal } from "./journal.js";
 import { parseSegmentFileName, SegmentKind } from "./segment-format.js";
 import { scanSegment } from "./segment-io.js";
@@ -25,7 +26,7 @@ export interface VerifyReport {
   readonly problems: readonly VerifyProblem[];
 }
 
-type Counts = Record<"ns" | "attrs" | "sizes" | "blocks" | "checkpoints", number>;
+type Counts = Record<CountedTable, number>;
 
 /**
  * Checks a journal end to end: every frame's checksum and every stored
@@ -148,9 +149,8 @@ export async function verifyJournal(
     onProgress?.(bytes, total);
   }
 
-  for (const table of Object.keys(expected) as (keyof Counts)[]) {
-    const [row] = ix.all<{ n: number }>(`SELECT count(*) AS n FROM ${table}`);
-    const n = row?.n ?? 0;
+  for (const table of COUNTED_TABLES) {
+    const n = ix.rowCount(table);
     if (n !== expected[table]) {
       problems.push({
         kind: "index",

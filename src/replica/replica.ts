@@ -12,7 +12,7 @@ import { installBase } from "../journal/retention.js";
 import type { Logger } from "../log/logger.js";
 import type { StreamSource } from "../stream/source.js";
 import type { StreamMessage } from "../stream/wire.js";
-import { sleep } from "../util/sleep.js";
+import { backoffMs, sleep } from "../util/sleep.js";
 import { Acker } from "./acker.js";
 import type { Mirror } from "./mirror.js";
 import type { Promotion, ReplicaHooks, ReplicaStatus } from "./status.js";
@@ -174,25 +174,26 @@ export class Replica {
   }
 
   private async follow(): Promise<void> {
-    let backoff = BACKOFF_MIN_MS;
+    // Attempts since the last session that worked: the reconnect delay doubles with each.
+    let attempt = 1;
     // Catch the mirror up with what the journal already holds (after a restart).
     this.queueMirror(this.journal.index.lastCheckpoint()?.seq ?? 0);
     while (!this.stopped) {
       this.abort = new AbortController();
       try {
         await this.session(this.abort.signal);
-        backoff = BACKOFF_MIN_MS;
+        attempt = 1;
       } catch (err) {
         if (this.stopped) break;
-        this.streamFailed(err, backoff);
+        this.streamFailed(err, backoffMs(attempt, BACKOFF_MIN_MS, BACKOFF_MAX_MS));
       } finally {
         if (this.connected) this.lastContact = Date.now();
         this.connected = false;
       }
       if (this.stopped) break;
       this.reconnects += 1;
-      await sleep(backoff, this.abort.signal);
-      backoff = Math.min(BACKOFF_MAX_MS, backoff * 2);
+      await sleep(backoffMs(attempt, BACKOFF_MIN_MS, BACKOFF_MAX_MS), this.abort.signal);
+      attempt += 1;
     }
   }
 

@@ -3,7 +3,7 @@
  * choosing a restore point and for dashboards. Bucketing is pure; the counts
  * come from a few GROUP BY queries on the index.
  */
-import type { CheckpointRow, JournalIndex } from "../journal/index-db.js";
+import type { BucketRow, CheckpointRow, JournalIndex, TimelineRows } from "../journal/index-db.js";
 
 const SECOND = 1000;
 const MINUTE = 60 * SECOND;
@@ -68,12 +68,6 @@ export interface TimelineBucket {
   readonly checkpoints: number;
 }
 
-/** One aggregated row from the index: bucket number (ts / size) and a value. */
-export interface BucketRow {
-  readonly b: number;
-  readonly n: number;
-}
-
 /**
  * Lays out the dense list of buckets covering [from, to] and fills in the
  * sparse per-bucket counts (a bucket without rows has zeros). Pure.
@@ -82,12 +76,7 @@ export function fillBuckets(
   from: number,
   to: number,
   size: number,
-  rows: {
-    readonly records: readonly BucketRow[];
-    readonly bytes: readonly BucketRow[];
-    readonly files: readonly BucketRow[];
-    readonly checkpoints: readonly BucketRow[];
-  },
+  rows: TimelineRows,
 ): TimelineBucket[] {
   const byBucket = (rs: readonly BucketRow[]) => new Map(rs.map((r) => [r.b, r.n]));
   const records = byBucket(rows.records);
@@ -121,56 +110,11 @@ export interface Timeline {
 }
 
 /**
- * Reads the timeline of [from, to] (ms, inclusive) from the index. Records
- * are found by time through times_ts, then change rows by seq range (times
- * are non-decreasing in seq, so a time range is a seq range).
+ * Reads the timeline of [from, to] (ms, inclusive) from the index (sparse
+ * counts per bucket, see JournalIndex.timelineRows) and lays out its buckets.
  */
 export function readTimeline(ix: JournalIndex, from: number, to: number): Timeline {
   const size = chooseBucketMs(from, to);
-  const range = ix.all<{ lo: number | null; hi: number | null }>(
-    "SELECT min(seq) AS lo, max(seq) AS hi FROM times WHERE ts >= ? AND ts <= ?",
-    from,
-    to,
-  )[0];
-  const lo = range?.lo ?? null;
-  const hi = range?.hi ?? null;
-  // CAST: better-sqlite3 may bind the size as REAL; truncation equals floor for positive times.
-  const bucket = "CAST(t.ts / ? AS INTEGER)";
-  const perTable = (table: string, key: string) =>
-    `SELECT ${bucket} AS b, ${key} AS k FROM ${table} x JOIN times t ON t.seq = x.seq WHERE x.seq >= ? AND x.seq <= ?`;
-  const rows =
-    lo === null || hi === null
-      ? { records: [], bytes: [], files: [] }
-      : {
-          records: ix.all<BucketRow>(
-            `SELECT ${bucket} AS b, count(*) AS n FROM times t WHERE t.seq >= ? AND t.seq <= ? GROUP BY b`,
-            size,
-            lo,
-            hi,
-          ),
-          bytes: ix.all<BucketRow>(
-            `SELECT ${bucket} AS b, sum(x.len) AS n FROM blocks x JOIN times t ON t.seq = x.seq WHERE x.seq >= ? AND x.seq <= ? GROUP BY b`,
-            size,
-            lo,
-            hi,
-          ),
-          // Unlinks and renames carry a path, not a file id: counted by path.
-          files: ix.all<BucketRow>(
-            `SELECT b, count(DISTINCT k) AS n FROM (${[
-              perTable("blocks", "x.file_id"),
-              perTable("sizes", "x.file_id"),
-              perTable("attrs", "x.file_id"),
-              perTable("ns", "coalesce(x.file_id, x.path)"),
-            ].join(" UNION ALL ")}) GROUP BY b`,
-            ...[0, 1, 2, 3].flatMap(() => [size, lo, hi]),
-          ),
-        };
-  const checkpoints = ix.all<BucketRow>(
-    "SELECT CAST(ts / ? AS INTEGER) AS b, count(*) AS n FROM checkpoints WHERE ts >= ? AND ts <= ? GROUP BY b",
-    size,
-    from,
-    to,
-  );
   const listed = ix.checkpoints(from, to, MAX_TIMELINE_CHECKPOINTS + 1);
   return {
     from,
@@ -178,6 +122,6 @@ export function readTimeline(ix: JournalIndex, from: number, to: number): Timeli
     bucketMs: size,
     checkpoints: listed.slice(0, MAX_TIMELINE_CHECKPOINTS),
     checkpointsTruncated: listed.length > MAX_TIMELINE_CHECKPOINTS,
-    buckets: fillBuckets(from, to, size, { ...rows, checkpoints }),
+    buckets: fillBuckets(from, to, size, ix.timelineRows(from, to, size)),
   };
 }

@@ -2,7 +2,7 @@
 import { readFileSync } from "node:fs";
 import { request as httpRequest, type IncomingMessage } from "node:http";
 import { request as httpsRequest } from "node:https";
-import { type ErrorCode as Code, CorruptionError, ErrorCode, PvjError } from "../errors.js";
+import { CorruptionError, ErrorCode, errorBodyOf, PvjError } from "../errors.js";
 import type { StreamSource } from "./source.js";
 import { FrameDecoder, type StreamMessage } from "./wire.js";
 
@@ -65,19 +65,10 @@ export class HttpStreamSource implements StreamSource {
   private async failure(res: IncomingMessage): Promise<PvjError> {
     const chunks: Buffer[] = [];
     for await (const c of res) chunks.push(c as Buffer);
-    let code: Code = res.statusCode === 401 ? ErrorCode.UNAUTHORIZED : ErrorCode.IO_ERROR;
-    let message = `HTTP ${res.statusCode}`;
-    try {
-      const err = (
-        JSON.parse(Buffer.concat(chunks).toString("utf8")) as {
-          error?: { code?: string; message?: string };
-        }
-      ).error;
-      if (err?.code) code = err.code as Code;
-      if (err?.message) message = err.message;
-    } catch {
-      // not a JSON error body: keep the status line
-    }
+    const err = errorBodyOf(Buffer.concat(chunks).toString("utf8"));
+    // Not the contract's body (a proxy's page): the status line says what there is.
+    const code = err.code || (res.statusCode === 401 ? ErrorCode.UNAUTHORIZED : ErrorCode.IO_ERROR);
+    const message = err.message || `HTTP ${res.statusCode}`;
     return new PvjError(code, `${this.opts.source} refused the stream: ${message}`);
   }
 

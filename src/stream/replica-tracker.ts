@@ -20,9 +20,7 @@ export class ReplicaTracker {
   private readonly replicas = new Map<string, ReplicaState>();
 
   constructor(private readonly journal: Journal) {
-    for (const row of journal.index.all<{ key: string; value: string }>(
-      "SELECT key, value FROM meta WHERE key LIKE 'replica:%'",
-    )) {
+    for (const row of journal.index.metaWithPrefix("replica:")) {
       const st = JSON.parse(row.value) as { ackedSeq: number; lastSeen: number };
       const id = row.key.slice("replica:".length);
       this.replicas.set(id, { id, ackedSeq: st.ackedSeq, lastSeen: st.lastSeen, connected: 0 });

@@ -19,3 +19,11 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     );
   });
 }
+
+/**
+ * The retry policy every loop uses: `minMs` after the first failure, doubling
+ * with each further one, never more than `maxMs`. `failures` counts from 1.
+ */
+export function backoffMs(failures: number, minMs: number, maxMs: number): number {
+  return Math.min(maxMs, minMs * 2 ** Math.max(0, failures - 1));
+}

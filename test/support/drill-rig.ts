@@ -1,27 +1,24 @@
 /**
- * In-process sidecar stream + replica with the drill, failover and status
- * routes, for the drill and failover tests. Everything is closed when the
- * current test finishes.
+ * In-process sidecar stream + a real replica daemon (createReplica) for the
+ * drill and failover tests. Everything is closed when the current test
+ * finishes.
  */
+import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
 import { onTestFinished } from "vitest";
-import type { DrillsConfig } from "../../src/config/types.js";
-import { journalStatus } from "../../src/daemon/journal-metrics.js";
+import { loadConfig } from "../../src/config/load.js";
+import type { Config, DrillsConfig, ReplicaConfig } from "../../src/config/types.js";
+import { createReplica } from "../../src/daemon/replica.js";
 import type { CloneFile } from "../../src/drill/clone.js";
 import type { DrillReport } from "../../src/drill/report.js";
-import { checkpointBody } from "../../src/http/routes/checkpoints.js";
-import { drillRoutes } from "../../src/http/routes/drills.js";
-import { failoverRoutes } from "../../src/http/routes/failover.js";
-import { statusRoutes } from "../../src/http/routes/status.js";
 import { streamRoutes } from "../../src/http/routes/stream.js";
-import { buildServer } from "../../src/http/server.js";
-import { Journal } from "../../src/journal/journal.js";
+import { buildServer, type V1Routes } from "../../src/http/server.js";
+import type { Journal } from "../../src/journal/journal.js";
 import { type Logger, silentLogger } from "../../src/log/logger.js";
-import { createMetrics, type Metrics } from "../../src/metrics/registry.js";
-import { Mirror } from "../../src/replica/mirror.js";
-import { Replica, replicaId } from "../../src/replica/replica.js";
-import { HttpStreamSource } from "../../src/stream/http-source.js";
+import { createMetrics } from "../../src/metrics/registry.js";
+import type { Mirror } from "../../src/replica/mirror.js";
+import type { Replica } from "../../src/replica/replica.js";
 import { ReplicaTracker } from "../../src/stream/replica-tracker.js";
 import { BlockHasher } from "../../src/util/hash.js";
 import { tmpDir, waitFor } from "../helpers/index.js";
@@ -47,30 +44,43 @@ export function drillsConfig(
   };
 }
 
+/** An app with only `routes` under /v1 (no token, always ready), for route-level tests. */
+export function appWith(
+  routes: readonly V1Routes[],
+  role: "sidecar" | "replica" = "sidecar",
+): Promise<FastifyInstance> {
+  return buildServer({
+    logger: silentLogger(),
+    token: null,
+    bodyLimit: 1024 * 1024,
+    role,
+    readiness: () => ({ ready: true }),
+    metrics: createMetrics(),
+    routes,
+  });
+}
+
 /** Serves a journal's change stream on 127.0.0.1 (a sidecar without capture). */
 export async function serveStream(
   journal: Journal,
 ): Promise<{ address: string; app: FastifyInstance }> {
   const hasher = await BlockHasher.create();
-  const app = await buildServer({
-    logger: silentLogger(),
-    token: null,
-    bodyLimit: 1024 * 1024,
-    role: "sidecar",
-    readiness: () => ({ ready: true }),
-    metrics: createMetrics(),
-    routes: [
-      streamRoutes({
-        journal,
-        hasher,
-        tracker: new ReplicaTracker(journal),
-        logger: silentLogger(),
-      }),
-    ],
-  });
+  const app = await appWith([
+    streamRoutes({ journal, hasher, tracker: new ReplicaTracker(journal), logger: silentLogger() }),
+  ]);
   const address = await app.listen({ host: "127.0.0.1", port: 0 });
   onTestFinished(() => app.close());
   return { address, app };
+}
+
+/** Waits until the replica holds all of `src` and its mirror shows the newest checkpoint. */
+export async function caughtUp(rep: ReplicaRig, src: Journal): Promise<void> {
+  await waitFor(() => rep.journal.lastSeq === src.lastSeq, { timeout: 20_000, what: "replica" });
+  await waitFor(() => rep.mirror.seq === src.index.lastCheckpoint()!.seq, {
+    timeout: 20_000,
+    what: "mirror",
+  });
+  await rep.replica.mirrorIdle();
 }
 
 /** A replica with its HTTP app (status, drills, failover). */
@@ -81,7 +91,6 @@ export interface ReplicaRig {
   readonly replica: Replica;
   readonly hasher: BlockHasher;
   readonly app: FastifyInstance;
-  readonly metrics: Metrics;
   readonly sandboxRoot: string;
   readonly restoreRoot: string;
   /** Stops the app, the follow loop and the journal (idempotent). */
@@ -99,85 +108,66 @@ export interface ReplicaRigOptions {
   readonly cloneFile?: CloneFile;
   /** Do not start following (a promoted replica after restart, or a test that drives the mirror). */
   readonly follow?: boolean;
-  /** Logger of the drill routes (tests read its lines). */
+  /** The replica's root logger (tests read the drills' lines). */
   readonly logger?: Logger;
 }
 
-/** Starts a replica following `source` (a stream URL). */
+/**
+ * Starts a replica following `source` (a stream URL): the real assembly
+ * (createReplica) from a config written as a user would, with the rig's
+ * drills settings and directories laid over it.
+ */
 export async function startReplica(
   source: string,
   opts: ReplicaRigOptions = {},
 ): Promise<ReplicaRig> {
   const dir = opts.dir ?? (await tmpDir("pvj-replica-"));
-  const journal = await Journal.open({ dir: join(dir, "journal") });
-  const hasher = await BlockHasher.create();
   const mirrorDir = opts.mirrorDir ?? join(dir, "mirror");
-  const mirror = new Mirror(journal, mirrorDir, hasher, silentLogger());
-  await mirror.init();
-  const replica = new Replica(
-    journal,
-    new HttpStreamSource({ source, replicaId: replicaId(journal), token: null, ca: null }),
-    mirror,
-    silentLogger(),
-  );
   const sandboxRoot = opts.sandboxRoot ?? join(dir, "drills");
   const restoreRoot = join(dir, "restore");
-  const metrics = createMetrics();
-  const app = await buildServer({
-    logger: silentLogger(),
-    token: null,
-    bodyLimit: 1024 * 1024,
-    role: "replica",
-    readiness: () => ({ ready: true }),
-    metrics,
-    routes: [
-      statusRoutes(() => {
-        const cp = journal.index.lastCheckpoint();
-        const rs = replica.status();
-        return {
-          role: "replica",
-          sources: [],
-          lastSeq: journal.lastSeq,
-          lastCheckpoint: cp ? checkpointBody(cp) : null,
-          journal: journalStatus(journal, 0),
-          lagSeconds: rs.lagSeconds,
-          ready: rs.ready || rs.promoted,
-          replica: { ...rs, source, mirrorDir },
-        };
-      }),
-      drillRoutes({
-        role: "replica",
-        journal,
-        hasher,
-        config: drillsConfig(opts.drillsOff ? null : sandboxRoot, opts.drills),
-        forbidden: [journal.dir, mirrorDir],
-        mirror,
-        metrics,
-        logger: opts.logger ?? silentLogger(),
-        ...(opts.cloneFile ? { cloneFile: opts.cloneFile } : {}),
-      }),
-      failoverRoutes({
-        journal,
-        hasher,
-        replica,
-        mirror,
-        policy: { allowedRoots: [restoreRoot], forbidden: [journal.dir, mirrorDir, sandboxRoot] },
-        logger: silentLogger(),
-        ...(opts.cloneFile ? { cloneFile: opts.cloneFile } : {}),
-      }),
-    ],
-  });
-  if (opts.follow !== false) replica.start();
-  let stopped = false;
-  const stop = async () => {
-    if (stopped) return;
-    stopped = true;
-    await app.close();
-    await replica.stop();
-    await journal.close();
+  await writeFile(
+    join(dir, "replica.yaml"),
+    [
+      "journal:",
+      "  dir: journal",
+      "api:",
+      "  listen: 127.0.0.1:0",
+      "replica:",
+      `  source: ${source}`,
+      "  mirrorDir: mirror",
+      "restore:",
+      "  allowedRoots: [restore]",
+      "log:",
+      "  level: silent",
+      "",
+    ].join("\n"),
+  );
+  const loaded = loadConfig({ file: join(dir, "replica.yaml"), role: "replica", cwd: dir });
+  // Laid over after validation: some tests place the sandbox where validation would refuse it.
+  const config: Config = {
+    ...loaded,
+    replica: { ...(loaded.replica as ReplicaConfig), mirrorDir },
+    drills: drillsConfig(opts.drillsOff ? null : sandboxRoot, opts.drills),
   };
-  onTestFinished(stop);
-  return { dir, journal, mirror, replica, hasher, app, metrics, sandboxRoot, restoreRoot, stop };
+  const daemon = await createReplica(
+    config,
+    opts.logger ?? silentLogger(),
+    { token: null, https: null, streamToken: null, ca: null },
+    opts.cloneFile ? { cloneFile: opts.cloneFile } : {},
+  );
+  if (opts.follow !== false) daemon.start();
+  onTestFinished(() => daemon.stop());
+  return {
+    dir,
+    journal: daemon.journal,
+    mirror: daemon.mirror,
+    replica: daemon.replica,
+    hasher: daemon.hasher,
+    app: daemon.app,
+    sandboxRoot,
+    restoreRoot,
+    stop: () => daemon.stop(),
+  };
 }
 
 /** POSTs a drill and waits for its report. */

@@ -1,6 +1,6 @@
 /** `pvjournal checkpoints --journal DIR [--json]`: list restore points. */
 import type { Command } from "commander";
-import { checkpointBody } from "../../http/routes/checkpoints.js";
+import { checkpointBody } from "../../http/bodies.js";
 import type { CheckpointRow } from "../../journal/index-db.js";
 import { apiRequest } from "../api-client.js";
 import { openForTool } from "../journal-access.js";

@@ -1,10 +1,10 @@
 /** `pvjournal diff --from POINT --to POINT`: what changed between two points. */
 import type { Command } from "commander";
-import { formatBytes } from "../../config/size.js";
 import { PvjError, UsageError } from "../../errors.js";
-import { diffBody } from "../../http/routes/diff.js";
+import { diffBody } from "../../http/bodies.js";
 import { type Point, parsePoint } from "../../journal/points.js";
 import { diffPoints } from "../../restore/diff-journal.js";
+import { formatBytes } from "../../util/size.js";
 import { apiRequest } from "../api-client.js";
 import { openForTool } from "../journal-access.js";
 import { chooseSource, parseServerUrl } from "../options.js";

@@ -13,9 +13,10 @@
  */
 import type { Command } from "commander";
 import { InvalidArgumentError } from "commander";
-import { parseDuration } from "../../config/duration.js";
 import { type DrillReport, formatSummary } from "../../drill/report.js";
 import { ErrorCode, PvjError, UsageError } from "../../errors.js";
+import { parseDuration } from "../../util/duration.js";
+import { sleep } from "../../util/sleep.js";
 import { type ApiTarget, apiRequest } from "../api-client.js";
 import { choosePoint, parseServerUrl, parseTime } from "../options.js";
 
@@ -76,7 +77,7 @@ export async function runDrill(opts: DrillOptions): Promise<void> {
   if (!opts.json) process.stderr.write(`drill ${started.id} started\n`);
   let report = await apiRequest<DrillReport>(api, "GET", `/v1/drills/${started.id}`);
   while (report.state === "queued" || report.state === "running") {
-    await new Promise((r) => setTimeout(r, POLL_MS));
+    await sleep(POLL_MS);
     report = await apiRequest<DrillReport>(api, "GET", `/v1/drills/${started.id}`);
   }
   process.stdout.write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : formatSummary(report));

@@ -4,12 +4,12 @@
  */
 import { isAbsolute } from "node:path";
 import type { Command } from "commander";
-import { formatBytes } from "../../config/size.js";
 import { ErrorCode, PvjError, UsageError } from "../../errors.js";
 import type { Point } from "../../journal/points.js";
 import type { RestoreJobView } from "../../restore/jobs.js";
 import { prepareRestore, runRestore as restoreJournal } from "../../restore/restore.js";
 import { BlockHasher } from "../../util/hash.js";
+import { formatBytes } from "../../util/size.js";
 import { sleep } from "../../util/sleep.js";
 import { type ApiTarget, apiRequest } from "../api-client.js";
 import { openForTool } from "../journal-access.js";

@@ -1,7 +1,7 @@
 /** `pvjournal status --server URL [--json]`: the daemon's status. */
 import type { Command } from "commander";
-import { formatBytes } from "../../config/size.js";
-import type { StatusBody } from "../../http/routes/status.js";
+import type { StatusBody } from "../../http/bodies.js";
+import { formatBytes } from "../../util/size.js";
 import { apiRequest } from "../api-client.js";
 import { parseServerUrl } from "../options.js";
 

@@ -4,6 +4,7 @@ import { ErrorCode, RequestError } from "../../errors.js";
 import type { CheckpointRow } from "../../journal/index-db.js";
 import type { Journal } from "../../journal/journal.js";
 import { parseTime } from "../../journal/points.js";
+import { checkpointBody } from "../bodies.js";
 import { errorResponseSchema } from "../schemas.js";
 
 /** What the routes need: the journal to list from, and something that takes checkpoints (null on a replica). */
@@ -41,18 +42,6 @@ export const checkpointSchema = {
     },
   },
 } as const;
-
-/** A checkpoint row as the API shows it (ISO time). */
-export function checkpointBody(cp: CheckpointRow) {
-  return {
-    id: cp.id,
-    seq: cp.seq,
-    ts: new Date(cp.ts).toISOString(),
-    label: cp.label,
-    consistency: cp.consistency,
-    ...(cp.hooks ? { hooks: cp.hooks } : {}),
-  };
-}
 
 /** Max checkpoints per list answer. */
 const MAX_LIMIT = 10_000;

@@ -1,8 +1,9 @@
 /** GET /v1/diff?from=POINT&to=POINT: what changed between two points. */
 import type { FastifyPluginAsync } from "fastify";
 import type { Journal } from "../../journal/journal.js";
-import { parsePoint, type ResolvedPoint } from "../../journal/points.js";
-import { diffPoints, type PointDiff } from "../../restore/diff-journal.js";
+import { parsePoint } from "../../journal/points.js";
+import { diffPoints } from "../../restore/diff-journal.js";
+import { diffBody } from "../bodies.js";
 import { pointSchema } from "../schemas.js";
 import { errorResponses } from "./error-responses.js";
 
@@ -87,31 +88,6 @@ export const diffSchema = {
     },
   },
 } as const;
-
-/** A resolved point as the API shows it. */
-export function pointBody(p: ResolvedPoint) {
-  return { seq: p.seq, ts: new Date(p.ts).toISOString(), checkpoint: p.checkpoint };
-}
-
-/** A diff as the API (and `pvjournal diff --json`) shows it. */
-export function diffBody(d: PointDiff) {
-  return {
-    from: pointBody(d.from),
-    to: pointBody(d.to),
-    created: d.created,
-    deleted: d.deleted,
-    renamed: d.renamed,
-    changed: d.changed,
-    summary: {
-      created: d.created.length,
-      deleted: d.deleted.length,
-      renamed: d.renamed.length,
-      changed: d.changed.length,
-      createdBytes: d.created.reduce((a, e) => a + e.bytes, 0),
-      changedBytes: d.changed.reduce((a, e) => a + e.changedBytes, 0),
-    },
-  };
-}
 
 /** The diff route, for buildServer's `routes`. */
 export function diffRoutes(deps: DiffRoutesDeps): FastifyPluginAsync {

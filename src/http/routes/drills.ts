@@ -1,48 +1,112 @@
 /**
  * POST /v1/drills, GET /v1/drills, GET /v1/drills/:id[?format=html]: failover
  * drills on a sidecar (full materialisation) or a replica (clone of the
- * mirror where the filesystem can). The plugin owns the drill runner, the
- * schedule (drills.schedule) and the drill metrics; all stop with the app.
+ * mirror where the filesystem can). The daemon assembly owns the runner, its
+ * schedule and metrics (daemon/drills.ts); these routes only call it.
  */
 import type { FastifyPluginAsync } from "fastify";
-import type { DrillsConfig } from "../../config/types.js";
-import type { CloneFile } from "../../drill/clone.js";
-import { mirrorView } from "../../drill/materialise.js";
-import { registerDrillMetrics } from "../../drill/metrics.js";
-import { type DrillReport, DrillState, renderHtml } from "../../drill/report.js";
-import { DRILL_ID_PATTERN, DrillRunner } from "../../drill/runner.js";
-import { startDrillSchedule } from "../../drill/schedule.js";
+import { COMMAND_NAME_RE } from "../../config/convert.js";
+import { DrillState, renderHtml } from "../../drill/report.js";
+import { DRILL_ID_PATTERN, type DrillRequest, type DrillRunner } from "../../drill/runner.js";
 import { MAX_REPORTS } from "../../drill/store.js";
 import { ErrorCode, RequestError } from "../../errors.js";
-import type { Journal } from "../../journal/journal.js";
-import type { Logger } from "../../log/logger.js";
-import type { Metrics } from "../../metrics/registry.js";
-import type { Mirror } from "../../replica/mirror.js";
-import type { JobQueue } from "../../restore/job-queue.js";
-import type { BlockHasher } from "../../util/hash.js";
-import { pointSchema } from "../schemas.js";
-import { MAX_ARGV, parseDrillBody } from "./drill-body.js";
+import { MAX_TIMER_MS, parseDuration } from "../../util/duration.js";
+import { FIELD_MESSAGES, pointFields, pointOf } from "../request-fields.js";
+import { failureSchema, idParamsSchema, pointSchema } from "../schemas.js";
+import { bodyErrors } from "../validation.js";
 import { errorResponses } from "./error-responses.js";
 
-export { parseDrillBody, parseOptionalPoint } from "./drill-body.js";
-
-/** What the drill routes need from a daemon. */
+/** What the drill routes call: the daemon's drill runner. */
 export interface DrillRoutesDeps {
   readonly role: "sidecar" | "replica";
-  readonly journal: Journal;
-  readonly hasher: BlockHasher;
-  readonly config: DrillsConfig;
-  /** Paths a sandbox may never overlap: sources, the journal, the mirror. */
-  readonly forbidden: readonly string[];
-  /** The replica's mirror (fast clone path); null on a sidecar. */
-  readonly mirror: Mirror | null;
-  readonly metrics: Metrics;
-  readonly logger: Logger;
-  readonly clock?: () => number;
-  /** Replaces the reflink call (tests). */
-  readonly cloneFile?: CloneFile;
-  /** The daemon's one queue of restores and drills (shared with the restore routes). */
-  readonly queue?: JobQueue;
+  readonly runner: DrillRunner;
+}
+
+/** Longest verify argv accepted, in items and per item. */
+const MAX_ARGV = 256;
+const MAX_ARG_LENGTH = 8192;
+
+/** A POST /v1/drills body as the schema lets it through (null or absent: all defaults). */
+type DrillBody = {
+  readonly checkpoint?: number;
+  readonly at?: string;
+  readonly verify?: string | null | { readonly command: string[]; readonly timeout?: string };
+  readonly keep?: boolean;
+} | null;
+
+const drillBodySchema = {
+  type: ["object", "null"],
+  additionalProperties: false,
+  description:
+    "At most one of checkpoint, at (default: the latest checkpoint). verify absent = drills.verify; null = none.",
+  properties: {
+    ...pointFields,
+    verify: {
+      description:
+        'A name from drills.verifyCommands (e.g. "pg-check"); null = none; or {command: [argv]}, accepted only when drills.allowRequestCommands is true',
+      anyOf: [
+        { type: "string", pattern: COMMAND_NAME_RE.source },
+        { type: "null" },
+        {
+          type: "object",
+          additionalProperties: false,
+          required: ["command"],
+          properties: {
+            command: {
+              type: "array",
+              minItems: 1,
+              maxItems: MAX_ARGV,
+              items: { type: "string", maxLength: MAX_ARG_LENGTH },
+              description:
+                "argv, run without a shell in the sandbox with PVJ_DRILL_DIR, PVJ_DRILL_POINT_TS, PVJ_DRILL_POINT_SEQ",
+            },
+            timeout: {
+              type: "string",
+              maxLength: 64,
+              description: 'Duration, e.g. "60s" (default drills.verifyTimeout)',
+            },
+          },
+        },
+      ],
+    },
+    keep: { type: "boolean", description: "Keep the sandbox after the drill" },
+  },
+} as const;
+
+const ARGV_MESSAGE = `verify.command must be an argv array of 1..${MAX_ARGV} strings, e.g. ["sh", "-c", "test -f $PVJ_DRILL_DIR/data/db"]`;
+
+const DRILL_MESSAGES = {
+  ...FIELD_MESSAGES,
+  verify:
+    'verify must name a command of drills.verifyCommands ([a-z0-9_-]+), be null, or be {command: [argv...], timeout?: "60s"}',
+  keep: "keep must be true or false",
+};
+
+function bad(message: string): RequestError {
+  return new RequestError(ErrorCode.BAD_REQUEST, message);
+}
+
+/** The drill a schema-valid body asks for. Throws BAD_REQUEST or INVALID_POINT. Pure. */
+function drillRequestOf(body: DrillBody): DrillRequest {
+  const b = body ?? {};
+  const point = pointOf(b, ["checkpoint", "at"], false);
+  const keep = b.keep === true;
+  const v = b.verify;
+  if (v === undefined) return { point, keep };
+  if (v === null) return { point, keep, verify: null };
+  if (typeof v === "string") return { point, keep, verify: { name: v } };
+  if (v.command[0] === "") throw bad(ARGV_MESSAGE);
+  let timeoutMs: number | null = null;
+  if (v.timeout !== undefined) {
+    try {
+      timeoutMs = parseDuration(v.timeout);
+    } catch (err) {
+      throw bad(`verify.timeout: ${(err as Error).message}`);
+    }
+    if (timeoutMs <= 0 || timeoutMs > MAX_TIMER_MS)
+      throw bad("verify.timeout must be more than 0 and at most 24d");
+  }
+  return { point, keep, verify: { command: v.command, timeoutMs } };
 }
 
 /** JSON schema of a drill report. */
@@ -111,94 +175,25 @@ export const drillReportSchema = {
     passed: { type: ["boolean", "null"], description: "null until the drill finished" },
     keep: { type: "boolean" },
     sandbox: { type: "string", description: "The sandbox, only when kept" },
-    error: {
-      type: "object",
-      required: ["code", "message"],
-      properties: { code: { type: "string" }, message: { type: "string" } },
-    },
+    error: failureSchema,
   },
 } as const;
 
-const idParams = {
-  type: "object",
-  required: ["id"],
-  additionalProperties: false,
-  properties: { id: { type: "string", pattern: DRILL_ID_PATTERN } },
-} as const;
+const idParams = idParamsSchema(DRILL_ID_PATTERN);
 
 /** The drill routes, for buildServer's `routes`. */
 export function drillRoutes(deps: DrillRoutesDeps): FastifyPluginAsync {
   return async (app) => {
-    let observe: ((r: DrillReport) => void) | null = null;
-    const runner = new DrillRunner({
-      journal: deps.journal,
-      hasher: deps.hasher,
-      config: deps.config,
-      forbidden: deps.forbidden,
-      mirror: deps.mirror ? mirrorView(deps.mirror) : null,
-      logger: deps.logger,
-      onFinished: (r) => observe?.(r),
-      ...(deps.clock ? { clock: deps.clock } : {}),
-      ...(deps.cloneFile ? { cloneFile: deps.cloneFile } : {}),
-      ...(deps.queue ? { queue: deps.queue } : {}),
-    });
-    observe = registerDrillMetrics(deps.metrics.registry, runner.lastPassed());
-    const stopSchedule = startDrillSchedule({
-      runner,
-      journal: deps.journal,
-      config: deps.config,
-      logger: deps.logger,
-    });
-    app.addHook("onClose", async () => {
-      stopSchedule();
-      await runner.close();
-    });
+    const { runner } = deps;
 
-    app.post<{ Body: unknown }>(
+    app.post<{ Body: DrillBody }>(
       "/drills",
       {
         schema: {
           summary:
             "Start a failover drill: materialise a point into a sandbox, run the verify command, record RPO/RTO",
           tags: ["drills"],
-          body: {
-            type: ["object", "null"],
-            additionalProperties: false,
-            description:
-              "At most one of checkpoint, at (default: the latest checkpoint). verify absent = drills.verify; null = none.",
-            properties: {
-              checkpoint: { type: "integer", minimum: 0 },
-              at: { type: "string", maxLength: 64, description: "ISO 8601 time with a zone" },
-              verify: {
-                description:
-                  'A name from drills.verifyCommands (e.g. "pg-check"); null = none; or {command: [argv]}, accepted only when drills.allowRequestCommands is true',
-                anyOf: [
-                  { type: "string", maxLength: 64 },
-                  { type: "null" },
-                  {
-                    type: "object",
-                    additionalProperties: false,
-                    required: ["command"],
-                    properties: {
-                      command: {
-                        type: "array",
-                        minItems: 1,
-                        maxItems: MAX_ARGV,
-                        items: { type: "string" },
-                        description:
-                          "argv, run without a shell in the sandbox with PVJ_DRILL_DIR, PVJ_DRILL_POINT_TS, PVJ_DRILL_POINT_SEQ",
-                      },
-                      timeout: {
-                        type: "string",
-                        description: 'Duration, e.g. "60s" (default drills.verifyTimeout)',
-                      },
-                    },
-                  },
-                ],
-              },
-              keep: { type: "boolean", description: "Keep the sandbox after the drill" },
-            },
-          },
+          body: drillBodySchema,
           response: {
             202: {
               type: "object",
@@ -216,12 +211,10 @@ export function drillRoutes(deps: DrillRoutesDeps): FastifyPluginAsync {
             }),
           },
         },
-        preValidation: async (request) => {
-          parseDrillBody(request.body);
-        },
+        schemaErrorFormatter: bodyErrors(DRILL_MESSAGES),
       },
       async (request, reply) => {
-        const r = runner.submit(parseDrillBody(request.body));
+        const r = runner.submit(drillRequestOf(request.body));
         return reply
           .code(202)
           .header("location", `/v1/drills/${r.id}`)

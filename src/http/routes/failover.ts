@@ -3,47 +3,32 @@
  * the mirror (or `target`), mark the replica promoted, answer with the RTO.
  * A sidecar answers 409 NOT_A_REPLICA.
  */
-import { isAbsolute } from "node:path";
 import type { FastifyPluginAsync } from "fastify";
+import { type Failover, type FailoverRequest, notAReplica } from "../../replica/failover.js";
 import {
-  Failover,
-  type FailoverDeps,
-  type FailoverRequest,
-  notAReplica,
-} from "../../drill/failover.js";
-import { ErrorCode, RequestError } from "../../errors.js";
+  absoluteTarget,
+  FIELD_MESSAGES,
+  pointFields,
+  pointOf,
+  targetField,
+} from "../request-fields.js";
 import { pointSchema } from "../schemas.js";
-import { parseOptionalPoint } from "./drills.js";
+import { bodyErrors } from "../validation.js";
 import { errorResponses } from "./error-responses.js";
-import { MAX_PATH_LENGTH } from "./restore-body.js";
 
-const KEYS = new Set(["checkpoint", "at", "target"]);
+/** A POST /v1/failover body as the schema lets it through (null or absent: all defaults). */
+type FailoverBody = {
+  readonly checkpoint?: number;
+  readonly at?: string;
+  readonly target?: string | null;
+} | null;
 
-/** Parses `{checkpoint | at ?, target?}` as sent. Pure; throws BAD_REQUEST, INVALID_POINT or TARGET_NOT_ALLOWED. */
-export function parseFailoverBody(body: unknown): FailoverRequest {
-  const b = body === undefined || body === null ? {} : body;
-  if (typeof b !== "object" || Array.isArray(b))
-    throw new RequestError(ErrorCode.BAD_REQUEST, "the body must be a JSON object");
-  const o = b as Record<string, unknown>;
-  const unknown = Object.keys(o).filter((k) => !KEYS.has(k));
-  if (unknown.length > 0) {
-    throw new RequestError(
-      ErrorCode.BAD_REQUEST,
-      `unknown field(s) ${unknown.map((k) => JSON.stringify(k)).join(", ")}`,
-    );
-  }
-  const point = parseOptionalPoint(o);
-  if (o.target === undefined || o.target === null) return { point, target: null };
-  if (typeof o.target !== "string" || o.target.length === 0 || o.target.length > MAX_PATH_LENGTH)
-    throw new RequestError(ErrorCode.BAD_REQUEST, "target must be a non-empty path string");
-  if (!isAbsolute(o.target)) {
-    throw new RequestError(
-      ErrorCode.TARGET_NOT_ALLOWED,
-      `failover target ${o.target}: must be an absolute path`,
-      { path: o.target },
-    );
-  }
-  return { point, target: o.target };
+/** The failover a schema-valid body asks for. Throws BAD_REQUEST, INVALID_POINT or TARGET_NOT_ALLOWED. Pure. */
+function failoverRequestOf(body: FailoverBody): FailoverRequest {
+  const b = body ?? {};
+  const point = pointOf(b, ["checkpoint", "at"], false);
+  const t = b.target;
+  return { point, target: t === undefined || t === null ? null : absoluteTarget(t, "failover") };
 }
 
 /** JSON schema of the failover report. */
@@ -65,11 +50,10 @@ const failoverReportSchema = {
   },
 } as const;
 
-/** The failover route; `deps` null on a sidecar (it answers NOT_A_REPLICA). */
-export function failoverRoutes(deps: FailoverDeps | null): FastifyPluginAsync {
+/** The failover route: calls the replica's Failover; null on a sidecar (it answers NOT_A_REPLICA). */
+export function failoverRoutes(failover: Failover | null): FastifyPluginAsync {
   return async (app) => {
-    const failover = deps ? new Failover(deps) : null;
-    app.post<{ Body: unknown }>(
+    app.post<{ Body: FailoverBody }>(
       "/failover",
       {
         schema: {
@@ -81,10 +65,10 @@ export function failoverRoutes(deps: FailoverDeps | null): FastifyPluginAsync {
             additionalProperties: false,
             description: "At most one of checkpoint, at (default: the latest checkpoint)",
             properties: {
-              checkpoint: { type: "integer", minimum: 0 },
-              at: { type: "string", maxLength: 64 },
+              ...pointFields,
               target: {
-                type: "string",
+                ...targetField,
+                type: ["string", "null"],
                 description:
                   "Materialise here (below restore.allowedRoots) instead of into the mirror",
               },
@@ -102,14 +86,15 @@ export function failoverRoutes(deps: FailoverDeps | null): FastifyPluginAsync {
             }),
           },
         },
-        preValidation: async (request) => {
+        schemaErrorFormatter: bodyErrors(FIELD_MESSAGES),
+        // Before the schema: a sidecar refuses every failover, whatever the body.
+        preValidation: async () => {
           if (!failover) throw notAReplica();
-          parseFailoverBody(request.body);
         },
       },
       async (request) => {
         if (!failover) throw notAReplica();
-        return failover.run(parseFailoverBody(request.body));
+        return failover.run(failoverRequestOf(request.body));
       },
     );
   };

@@ -16,15 +16,76 @@ import {
   type RestoreJobView,
   type RestoreRunner,
 } from "../../restore/jobs.js";
+import type { RestoreRequest } from "../../restore/restore.js";
 import type { TargetPolicy } from "../../restore/target.js";
 import type { BlockHasher } from "../../util/hash.js";
-import { pointSchema } from "../schemas.js";
+import {
+  absoluteTarget,
+  FIELD_MESSAGES,
+  MAX_PATH_LENGTH,
+  pointFields,
+  pointOf,
+  seqField,
+  targetField,
+} from "../request-fields.js";
+import { failureSchema, idParamsSchema, pointSchema } from "../schemas.js";
 import type { V1Routes } from "../server.js";
+import { bodyErrors, checkedBody } from "../validation.js";
 import { diffRoutes } from "./diff.js";
 import { errorResponses } from "./error-responses.js";
-import { MAX_PATH_LENGTH, MAX_RESTORE_PATHS, parseRestoreBody } from "./restore-body.js";
 import { restorePolicyRoutes } from "./restore-policy.js";
 import { timelineRoutes } from "./timeline.js";
+
+/** Most `paths` entries per request. */
+export const MAX_RESTORE_PATHS = 1000;
+
+/** A POST /v1/restores body as the schema lets it through. */
+interface RestoreBody {
+  readonly checkpoint?: number;
+  readonly at?: string;
+  readonly seq?: number;
+  readonly target: string;
+  readonly paths?: string[];
+}
+
+const restoreBodySchema = {
+  type: "object",
+  required: ["target"],
+  additionalProperties: false,
+  description: "Exactly one of checkpoint, at, seq.",
+  properties: {
+    ...pointFields,
+    seq: seqField,
+    target: {
+      ...targetField,
+      description:
+        "Absolute path below restore.allowedRoots; must not exist or be an empty directory",
+    },
+    paths: {
+      type: "array",
+      maxItems: MAX_RESTORE_PATHS,
+      items: { type: "string", minLength: 1, maxLength: MAX_PATH_LENGTH },
+      description: "Restore only these journal paths (<source>/<path>), e.g. data/db",
+    },
+  },
+} as const;
+
+const RESTORE_MESSAGES = {
+  ...FIELD_MESSAGES,
+  paths: `paths must be an array of at most ${MAX_RESTORE_PATHS} non-empty strings`,
+};
+
+/**
+ * The restore a schema-valid body asks for: exactly one point, an absolute
+ * target. Throws BAD_REQUEST, INVALID_POINT or TARGET_NOT_ALLOWED. Pure.
+ */
+function restoreRequestOf(b: RestoreBody): RestoreRequest {
+  const point = pointOf(b, ["checkpoint", "at", "seq"], true)!;
+  return { point, target: absoluteTarget(b.target, "restore"), paths: b.paths ?? null };
+}
+
+/** Pure: checks a POST /v1/restores body as the route does (schema, then the point and target). */
+export const parseRestoreBody = checkedBody(restoreBodySchema, RESTORE_MESSAGES, restoreRequestOf);
 
 /** What the restore, diff and timeline routes need from a daemon. */
 export interface RestoreApiDeps {
@@ -82,19 +143,20 @@ export const restoreJobSchema = {
     createdAt: { type: "string", format: "date-time" },
     startedAt: { type: ["string", "null"], format: "date-time" },
     finishedAt: { type: ["string", "null"], format: "date-time" },
-    error: {
-      type: "object",
-      required: ["code", "message"],
-      properties: { code: { type: "string" }, message: { type: "string" } },
-    },
+    error: failureSchema,
   },
 } as const;
 
-const idParams = {
-  type: "object",
-  required: ["id"],
-  additionalProperties: false,
-  properties: { id: { type: "string", pattern: JOB_ID_PATTERN } },
+const idParams = idParamsSchema(JOB_ID_PATTERN);
+
+/** What GET and DELETE /v1/restores/:id answer. */
+const oneJobResponses = {
+  200: restoreJobSchema,
+  ...errorResponses({
+    400: ["BAD_REQUEST (malformed id)"],
+    401: ["UNAUTHORIZED"],
+    404: ["NOT_FOUND"],
+  }),
 } as const;
 
 /** The restore job routes, for buildServer's `routes`. Jobs still running are cancelled when the app closes. */
@@ -118,42 +180,14 @@ export function restoreRoutes(deps: RestoreApiDeps): FastifyPluginAsync {
         `no restore job ${id} (finished jobs are kept for a while, not forever)`,
       );
 
-    app.post<{ Body: unknown }>(
+    app.post<{ Body: RestoreBody }>(
       "/restores",
       {
         schema: {
           summary:
             "Start a restore of a point into a target (checked before 202; then runs as a job)",
           tags: ["restores"],
-          body: {
-            type: "object",
-            required: ["target"],
-            additionalProperties: false,
-            description: "Exactly one of checkpoint, at, seq.",
-            properties: {
-              checkpoint: { type: "integer", minimum: 0, description: "Checkpoint id" },
-              at: {
-                type: "string",
-                maxLength: 64,
-                description:
-                  "Newest position at or before this ISO 8601 time (with a zone, e.g. 2026-11-25T12:00:00.000Z)",
-              },
-              seq: { type: "integer", minimum: 0, description: "Journal position" },
-              target: {
-                type: "string",
-                minLength: 1,
-                maxLength: MAX_PATH_LENGTH,
-                description:
-                  "Absolute path below restore.allowedRoots; must not exist or be an empty directory",
-              },
-              paths: {
-                type: "array",
-                maxItems: MAX_RESTORE_PATHS,
-                items: { type: "string", minLength: 1, maxLength: MAX_PATH_LENGTH },
-                description: "Restore only these journal paths (<source>/<path>), e.g. data/db",
-              },
-            },
-          },
+          body: restoreBodySchema,
           response: {
             202: restoreJobSchema,
             ...errorResponses({
@@ -169,13 +203,10 @@ export function restoreRoutes(deps: RestoreApiDeps): FastifyPluginAsync {
             }),
           },
         },
-        // Before the schema: ajv would coerce wrong types instead of rejecting them.
-        preValidation: async (request) => {
-          parseRestoreBody(request.body);
-        },
+        schemaErrorFormatter: bodyErrors(RESTORE_MESSAGES),
       },
       async (request, reply) => {
-        const view = await jobs.submit(parseRestoreBody(request.body));
+        const view = await jobs.submit(restoreRequestOf(request.body));
         return reply.code(202).header("location", `/v1/restores/${view.id}`).send(view);
       },
     );
@@ -206,14 +237,7 @@ export function restoreRoutes(deps: RestoreApiDeps): FastifyPluginAsync {
           summary: "A restore job: state, point, progress, error",
           tags: ["restores"],
           params: idParams,
-          response: {
-            200: restoreJobSchema,
-            ...errorResponses({
-              400: ["BAD_REQUEST (malformed id)"],
-              401: ["UNAUTHORIZED"],
-              404: ["NOT_FOUND"],
-            }),
-          },
+          response: oneJobResponses,
         },
       },
       async (request): Promise<RestoreJobView> => {
@@ -231,14 +255,7 @@ export function restoreRoutes(deps: RestoreApiDeps): FastifyPluginAsync {
             "Cancel a queued or running restore; answers once its partial output is removed (a finished job is returned unchanged)",
           tags: ["restores"],
           params: idParams,
-          response: {
-            200: restoreJobSchema,
-            ...errorResponses({
-              400: ["BAD_REQUEST (malformed id)"],
-              401: ["UNAUTHORIZED"],
-              404: ["NOT_FOUND"],
-            }),
-          },
+          response: oneJobResponses,
         },
       },
       async (request): Promise<RestoreJobView> => {

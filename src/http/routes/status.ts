@@ -1,33 +1,8 @@
 /** GET /v1/status: what the daemon is, how far its journal goes, and how far behind it is. */
 import type { FastifyPluginAsync } from "fastify";
+import type { StatusBody } from "../bodies.js";
 import { errorResponseSchema } from "../schemas.js";
 import { checkpointSchema } from "./checkpoints.js";
-
-/** The status body (contract: role, sources, lastSeq, lastCheckpoint, journal, lagSeconds). */
-export interface StatusBody {
-  readonly role: "sidecar" | "replica";
-  readonly sources: readonly {
-    readonly name: string;
-    readonly path: string;
-    /** Intercept mode: where the app sees the journaled view of `path`. */
-    readonly mountPoint?: string;
-  }[];
-  readonly lastSeq: number;
-  readonly lastCheckpoint: Record<string, unknown> | null;
-  readonly journal: {
-    readonly bytes: number;
-    readonly oldest: string | null;
-    readonly newest: string | null;
-    readonly sizeLimit: number;
-    readonly nearLimit: boolean;
-    /** Retention pins held right now (restores, drills, failover, diff, mirror). */
-    readonly pins: number;
-  };
-  /** Age in seconds of the oldest change not yet durable (capture lag on a sidecar, replication lag on a replica). */
-  readonly lagSeconds: number;
-  readonly ready: boolean;
-  readonly [extra: string]: unknown;
-}
 
 /** The status route, for buildServer's `routes`. */
 export function statusRoutes(status: () => StatusBody): FastifyPluginAsync {

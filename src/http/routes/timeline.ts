@@ -4,7 +4,8 @@ import { ErrorCode, RequestError } from "../../errors.js";
 import type { Journal } from "../../journal/journal.js";
 import { parseTime } from "../../journal/points.js";
 import { readTimeline } from "../../restore/timeline.js";
-import { checkpointBody, checkpointSchema } from "./checkpoints.js";
+import { checkpointBody } from "../bodies.js";
+import { checkpointSchema } from "./checkpoints.js";
 import { errorResponses } from "./error-responses.js";
 
 /** What the timeline route needs. */

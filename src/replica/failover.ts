@@ -10,24 +10,39 @@ import type { Journal } from "../journal/journal.js";
 import { pinPoint } from "../journal/pins.js";
 import { type Point, type ResolvedPoint, resolvePoint } from "../journal/points.js";
 import type { Logger } from "../log/logger.js";
-import type { Mirror } from "../replica/mirror.js";
-import type { Replica } from "../replica/replica.js";
 import { checkTarget, type TargetPolicy } from "../restore/target.js";
-import type { BlockHasher } from "../util/hash.js";
-import type { CloneFile } from "./clone.js";
-import { heldMirrorView, materialise, mirrorView } from "./materialise.js";
+import type { Mirror } from "./mirror.js";
+import type { Replica } from "./replica.js";
+
+/** How a materialisation went: reflinked from the mirror, or written from the journal. */
+export interface MaterialisedHow {
+  readonly method: "clone" | "full";
+}
+
+/**
+ * How a failover writes a point as a new tree. The daemon assembly wires the
+ * drill materialiser in (replica/ does not import drill/).
+ */
+export interface FailoverMaterialiser {
+  /** Into `target`, cloning from the mirror (while it holds still) where it can. */
+  intoTarget(point: ResolvedPoint, target: string): Promise<MaterialisedHow>;
+  /**
+   * Into `dir`, the mirror's next tree inside Mirror.moveTo: cloning from the
+   * mirror directory, held still at `baseSeq`, or from nothing (null).
+   */
+  rebuild(point: ResolvedPoint, dir: string, baseSeq: number | null): Promise<MaterialisedHow>;
+}
 
 /** What a failover needs from the replica daemon. */
 export interface FailoverDeps {
   readonly journal: Journal;
-  readonly hasher: BlockHasher;
   readonly replica: Replica;
   readonly mirror: Mirror;
+  readonly materialiser: FailoverMaterialiser;
   /** restore.allowedRoots for a `target`, and what a target may not overlap. */
   readonly policy: TargetPolicy;
   readonly logger: Logger;
   readonly clock?: () => number;
-  readonly cloneFile?: CloneFile;
 }
 
 /** A failover request, parsed. */
@@ -72,7 +87,7 @@ export class Failover {
 
   /** Fails over; throws before touching anything when the point or target is bad. */
   async run(req: FailoverRequest): Promise<FailoverReport> {
-    const { journal, replica, mirror, logger: log } = this.deps;
+    const { journal, replica, mirror, materialiser, logger: log } = this.deps;
     if (replica.promoted || this.running) {
       const p = replica.promotion;
       throw new RequestError(
@@ -103,17 +118,7 @@ export class Failover {
       const t0 = performance.now();
       let method: FailoverMethod;
       if (target !== null) {
-        const m = await materialise({
-          journal,
-          hasher: this.deps.hasher,
-          point,
-          target,
-          mirror: mirrorView(mirror),
-          durable: true,
-          logger: log,
-          ...(this.deps.cloneFile ? { cloneFile: this.deps.cloneFile } : {}),
-        });
-        method = m.method;
+        method = (await materialiser.intoTarget(point, target)).method;
       } else if (point.seq === before && !wasDirty) {
         method = "unchanged";
       } else if (point.seq > before && !wasDirty) {
@@ -122,17 +127,7 @@ export class Failover {
       } else {
         let built: FailoverMethod = "full";
         await mirror.moveTo(point.seq, async (dir) => {
-          const m = await materialise({
-            journal,
-            hasher: this.deps.hasher,
-            point,
-            target: dir,
-            mirror: wasDirty ? null : heldMirrorView(mirror.dir, before),
-            durable: true,
-            logger: log,
-            ...(this.deps.cloneFile ? { cloneFile: this.deps.cloneFile } : {}),
-          });
-          built = m.method;
+          built = (await materialiser.rebuild(point, dir, wasDirty ? null : before)).method;
         });
         method = built;
       }

@@ -4,6 +4,8 @@
  * count (`4096`). Pure functions; callers wrap the RangeError.
  */
 
+import { wholeOrNull } from "./whole.js";
+
 /** Bytes per size unit. IEC units are powers of 1024, SI units powers of 1000. */
 export const SIZE_UNITS = {
   B: 1,
@@ -38,10 +40,9 @@ export function parseSize(text: string): number {
   }
   const amount = Number(match[1]);
   const unit = (match[2] ?? "B") as SizeUnit;
-  const exact = amount * SIZE_UNITS[unit];
-  const bytes = Math.round(exact);
   // 1.5GiB is fine, 1.5B or 0.1KiB (102.4 bytes) is not a byte count.
-  if (Math.abs(exact - bytes) > 1e-6 || !Number.isSafeInteger(bytes)) {
+  const bytes = wholeOrNull(amount * SIZE_UNITS[unit]);
+  if (bytes === null) {
     throw new RangeError(
       `${JSON.stringify(text)} is not a valid size: not a whole number of bytes ${EXPECTED}`,
     );

@@ -5,6 +5,8 @@
  * (ConfigError in the loader, a 400 in the HTTP API).
  */
 
+import { wholeOrNull } from "./whole.js";
+
 /** Milliseconds per duration unit. Lower case only: `m` is minutes, never months. */
 export const DURATION_UNITS = {
   ms: 1,
@@ -44,10 +46,9 @@ export function parseDuration(text: string): number {
   }
   const amount = Number(match[1]);
   const unit = match[2] as DurationUnit;
-  const exact = amount * DURATION_UNITS[unit];
-  const ms = Math.round(exact);
-  // Tolerate binary floating point noise (1.1 * 1000), not real sub-ms values.
-  if (Math.abs(exact - ms) > 1e-6 || !Number.isSafeInteger(ms)) {
+  // Binary floating point noise (1.1 * 1000) is fine, real sub-ms values are not.
+  const ms = wholeOrNull(amount * DURATION_UNITS[unit]);
+  if (ms === null) {
     throw new RangeError(
       `${JSON.stringify(text)} is not a valid duration: not a whole number of milliseconds ${EXPECTED}`,
     );
