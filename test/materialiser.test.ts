@@ -115,25 +115,26 @@ describe("one materialiser for restore, drill and mirror", () => {
       target,
       durable: true,
     });
-    expect(r.durableMethod).toBe("syncfs");
+    expect(r.durableMethod).toBe("fsync");
     const st = await stat(join(target, "data", "sparse"));
     expect(st.size).toBe(content.length);
     expect(st.blocks * 512).toBeLessThan(64 * 1024);
     expect(diffTrees(model.snapshot(), await readTree(target), { mtimes: true })).toEqual([]);
   });
 
-  it("fsyncs file by file when there are few, or when sync -f cannot run", async () => {
+  it("fsyncs file by file, syncfs only for very large trees (and not when sync -f cannot run)", async () => {
     const dir = await tmpDir("pvj-mat-durable-");
     const few = [join(dir, "a"), join(dir, "b")];
     for (const f of few) await writeFile(f, "x");
     expect(await makeDurable(dir, few, [dir])).toBe("fsync");
     const many = Array.from({ length: 80 }, (_, i) => join(dir, `m${i}`));
     for (const f of many) await writeFile(f, "y");
-    expect(await makeDurable(dir, many, [dir])).toBe("syncfs");
+    expect(await makeDurable(dir, many, [dir])).toBe("fsync");
+    expect(await makeDurable(dir, many, [dir], 64)).toBe("syncfs");
     const path = process.env.PATH;
     process.env.PATH = join(dir, "no-such-bin");
     try {
-      expect(await makeDurable(dir, many, [dir])).toBe("fsync");
+      expect(await makeDurable(dir, many, [dir], 64)).toBe("fsync");
     } finally {
       process.env.PATH = path;
     }

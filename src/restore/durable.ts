@@ -1,12 +1,12 @@
 /**
  * Makes a freshly written tree durable in one step after all of it is
- * written, instead of an fsync per file on the critical path. Many files:
- * one syncfs(2) of the target's filesystem (`sync -f`, coreutils; Node has no
- * binding), which writes back every dirty page and inode of that
- * filesystem in one pass (10k 4 KiB files: about 70 ms here, against 350 ms
- * for 10k fdatasyncs four at a time through libuv's thread pool). Few files,
- * or no `sync -f`: fdatasync of each file and fsync of each directory,
- * DURABLE_CONCURRENCY at a time. Errors (EIO from writeback) are thrown: a
+ * written, instead of an fsync per file on the critical path: fdatasync of
+ * each file and fsync of each directory, DURABLE_CONCURRENCY at a time. Very
+ * large trees: one syncfs(2) of the target's filesystem (`sync -f`,
+ * coreutils; Node has no binding), one pass over every dirty page and inode
+ * (10k 4 KiB files on a quiet disk: about 70 ms, against 350 ms for 10k
+ * fdatasyncs four at a time through libuv's thread pool), falling back to
+ * the fsyncs when `sync -f` cannot run. Errors (EIO from writeback) are thrown: a
  * tree that may not be on disk is never renamed into place.
  */
 import { open } from "node:fs/promises";
@@ -14,8 +14,14 @@ import { ErrorCode, PvjError } from "../errors.js";
 import { fsyncDir } from "../util/fs.js";
 import { type CommandOutcome, runCommand } from "../util/run-command.js";
 
-/** At or above this many files and directories, one syncfs beats one fsync each. */
-const SYNCFS_MIN_ENTRIES = 64;
+/**
+ * At or above this many files and directories, one syncfs is used instead of
+ * an fsync each. syncfs also flushes everyone else's dirty data on that
+ * filesystem: on a shared, busy filesystem it measured slower than the
+ * parallel fsyncs of a 2k-10k file restore (benchmarks of issue 16), so only
+ * trees where per-file fsyncs cost seconds use it.
+ */
+const SYNCFS_MIN_ENTRIES = 50_000;
 /** fsyncs in flight (libuv runs four at a time; more keep its queue full). */
 const DURABLE_CONCURRENCY = 16;
 /** A syncfs of a large restore may write gigabytes: an hour before it counts as hung. */
@@ -34,57 +40,8 @@ export async function eachLimited<T>(
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
-/** A background syncfs starts once this many bytes were written since the last one started. */
-const EARLY_SYNC_BYTES = 32 * 1024 * 1024;
-/** What a file costs writeback besides its data (inode, directory entry, extent tree), in bytes. */
-const FILE_OVERHEAD_BYTES = 4096;
-
 function syncfs(root: string): Promise<CommandOutcome> {
   return runCommand(["sync", "-f", root], { timeoutMs: SYNCFS_TIMEOUT_MS, tailBytes: 2048 });
-}
-
-/**
- * Overlaps writeback with writing: while a large tree is written, a syncfs
- * runs in the background (another process, so on the other core) each time
- * EARLY_SYNC_BYTES more were written, and the final durability step only
- * flushes the tail. A background flush that fails fails the whole tree
- * (its error is reported once: the final syncfs would not see it again).
- */
-export class Writeback {
-  private inflight: Promise<void> | null = null;
-  private since = 0;
-  private failure: string | null = null;
-
-  /** `enabled` false (a drill sandbox, few files): does nothing. */
-  constructor(
-    private readonly root: string,
-    private readonly enabled: boolean,
-  ) {}
-
-  /** Counts a written file; may start a background syncfs. */
-  wrote(bytes: number): void {
-    if (!this.enabled) return;
-    this.since += bytes + FILE_OVERHEAD_BYTES;
-    if (this.since < EARLY_SYNC_BYTES || this.inflight !== null) return;
-    this.since = 0;
-    this.inflight = syncfs(this.root).then((o) => {
-      this.inflight = null;
-      if (o.exitCode !== 0 && o.exitCode !== null)
-        this.failure ??= `${o.error ?? ""} ${o.output.trim()}`.trim();
-      // Could not start: the final step falls back to fsyncs by itself.
-      if (o.exitCode === null) this.since = Number.NEGATIVE_INFINITY;
-    });
-  }
-
-  /** Waits for a background flush; throws if one failed. */
-  async settle(): Promise<void> {
-    await this.inflight;
-    if (this.failure !== null) {
-      throw new PvjError(ErrorCode.IO_ERROR, `syncfs of ${this.root} failed: ${this.failure}`, {
-        path: this.root,
-      });
-    }
-  }
 }
 
 /** How a tree was made durable (tests and logs). */
@@ -98,8 +55,9 @@ export async function makeDurable(
   root: string,
   files: readonly string[],
   dirs: readonly string[],
+  syncfsMinEntries = SYNCFS_MIN_ENTRIES,
 ): Promise<DurableMethod> {
-  if (files.length + dirs.length >= SYNCFS_MIN_ENTRIES) {
+  if (files.length + dirs.length >= syncfsMinEntries) {
     const o = await syncfs(root);
     if (o.exitCode === 0) return "syncfs";
     // A `sync` without -f (old coreutils) says so; anything else that ran and

@@ -18,7 +18,7 @@ import type { Journal } from "../journal/journal.js";
 import type { PlannedEntry, RestorePlan } from "../journal/plan.js";
 import type { BlockHasher } from "../util/hash.js";
 import { BlockReader } from "./block-reader.js";
-import { type DurableMethod, makeDurable, Writeback } from "./durable.js";
+import { type DurableMethod, makeDurable } from "./durable.js";
 import { moveIntoPlace } from "./tree-io.js";
 import { type FileTask, Pacer, writeTask } from "./write-files.js";
 
@@ -95,7 +95,6 @@ export async function materialiseTree(
     const dirs = await skeleton(tmp, plan.entries, pacer);
     const prepared = opts.prepareFiles ? await opts.prepareFiles(tmp, files) : new Map();
     const reader = new BlockReader(opts.journal, opts.hasher);
-    const writeback = new Writeback(tmp, opts.durable);
     for (const e of files) {
       const task: FileTask = prepared.get(e) ?? {
         kind: "create",
@@ -104,18 +103,15 @@ export async function materialiseTree(
         size: e.size,
         blocks: e.blocks,
       };
-      writeback.wrote(
-        await writeTask(task, reader, pacer, (n) => {
-          bytesDone += n;
-        }),
-      );
+      await writeTask(task, reader, pacer, (n) => {
+        bytesDone += n;
+      });
       filesDone += 1;
       report();
     }
     // Attributes last, deepest first: writing into a directory changes its mtime,
     // and a read-only directory mode must not stop its children being written.
     await setAllAttributes(tmp, plan.entries, pacer);
-    await writeback.settle();
     const durableMethod = opts.durable
       ? await makeDurable(
           tmp,
