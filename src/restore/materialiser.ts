@@ -11,7 +11,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { chmodSync, lutimesSync, mkdirSync, symlinkSync, utimesSync } from "node:fs";
-import { mkdir, realpath, rm } from "node:fs/promises";
+import { mkdir, open, realpath, rm } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { ErrorCode, PvjError } from "../errors.js";
 import type { Journal } from "../journal/journal.js";
@@ -95,6 +95,9 @@ export async function materialiseTree(
     const dirs = await skeleton(tmp, plan.entries, pacer);
     const prepared = opts.prepareFiles ? await opts.prepareFiles(tmp, files) : new Map();
     const reader = new BlockReader(opts.journal, opts.hasher);
+    // Durable trees: each file's fdatasync starts as soon as it is written and
+    // runs in the thread pool while the next files are written (16 in flight).
+    const syncing: Promise<void>[] = [];
     for (const e of files) {
       const task: FileTask = prepared.get(e) ?? {
         kind: "create",
@@ -106,19 +109,21 @@ export async function materialiseTree(
       await writeTask(task, reader, pacer, (n) => {
         bytesDone += n;
       });
+      if (opts.durable) {
+        if (syncing.length >= 16) await syncing.shift();
+        const p = datasyncPath(task.path);
+        p.catch(() => undefined);
+        syncing.push(p);
+      }
       filesDone += 1;
       report();
     }
     // Attributes last, deepest first: writing into a directory changes its mtime,
     // and a read-only directory mode must not stop its children being written.
     await setAllAttributes(tmp, plan.entries, pacer);
-    const durableMethod = opts.durable
-      ? await makeDurable(
-          tmp,
-          files.map((e) => join(tmp, e.path)),
-          dirs,
-        )
-      : null;
+    for (const p of syncing.splice(0)) await p;
+    // Files are synced already: only the directories are left.
+    const durableMethod = opts.durable ? await makeDurable(tmp, [], dirs) : null;
     pacer.check();
     await assertStillBelow(tmp, parent, target);
     await moveIntoPlace(tmp, target);
@@ -177,6 +182,15 @@ async function setAllAttributes(
       utimesSync(p, mtime, mtime);
     }
     if (pacer.due(0)) await pacer.pause();
+  }
+}
+
+async function datasyncPath(path: string): Promise<void> {
+  const fh = await open(path, "r");
+  try {
+    await fh.datasync();
+  } finally {
+    await fh.close();
   }
 }
 
