@@ -350,12 +350,4 @@ export class JournalIndex {
       checkpoints,
     };
   }
-
-  /**
-   * Raw read query, prepared on every call: an escape hatch for tests that
-   * inspect the index. No source module uses it (architecture test).
-   */
-  all<T>(sql: string, ...params: (number | string)[]): T[] {
-    return this.db.prepare(sql).all(...params) as T[];
-  }
 }
