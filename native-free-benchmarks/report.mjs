@@ -184,7 +184,7 @@ export function report(raw, { blockSize, rounds, notes }) {
     "pvjournal runs as a child process like the sidecar (shipped capture defaults: debounce 100 ms, maxWait 500 ms); its CPU and peak RSS cover the whole round (capture works while the app writes); time to protect = last write of the round -> checkpoint durable (settle + checkpoint record). Peers: one `restic backup` / `borg create` run after the round",
     "stored = growth of the journal directory (segments + SQLite index) / repository directory; changed = bytes the workload wrote",
     "RPO achievable: pvjournal = capture latency p99 (every write is in the journal that soon after it completed); peers = their backup run time (they cannot run more often)",
-    "restores: `pvjournal restore --checkpoint` (offline CLI; checks every block's hash, fsyncs every file), `restic restore`, `borg extract`, `cp -r` of the same tree (floor: no checks, no fsync); page cache warm; 'incl. sync' adds a `sync` after the command",
+    "restores: `pvjournal restore --checkpoint` (offline CLI; checks every block's hash, makes the tree durable before its rename), `restic restore`, `borg extract`, `cp -r` of the same tree (floor: no checks, no fsync); page cache warm; 'incl. sync' adds a `sync` after the command",
     raw.missing.length > 0
       ? `peers not installed, skipped (figures null): ${raw.missing.join(", ")} — native-free-benchmarks/setup-peers.sh installs them`
       : "peers: restic and borg installed and measured",

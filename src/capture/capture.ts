@@ -1,9 +1,12 @@
 /**
  * The sidecar's capture: warm start from the journal, initial reconcile scan,
- * then chokidar events (hints) coalesced by the scheduler, plus a periodic
+ * then watcher events (hints) coalesced by the scheduler, plus a periodic
  * reconcile rescan for what events miss (mmap writes, inotify overflow).
- * settle() is the checkpoint barrier. All journal work runs one pass at a
- * time (a promise chain), so passes never interleave.
+ * settle() is the checkpoint barrier: it captures the dirty paths, and walks
+ * every source only when events cannot be trusted (polling, or a watcher gap
+ * since the last full walk). All journal work runs one pass at a time (a
+ * promise chain), so passes never interleave; the periodic rescan runs in
+ * slices and yields to a waiting settle.
  */
 import type { CaptureConfig, SourceConfig } from "../config/types.js";
 import { ErrorCode, PvjError } from "../errors.js";
@@ -11,6 +14,7 @@ import type { Journal } from "../journal/journal.js";
 import type { Logger } from "../log/logger.js";
 import type { BlockHasher } from "../util/hash.js";
 import { backoffMs, sleep } from "../util/sleep.js";
+import { type CaptureStatus, errorMessage, eventTurns } from "./capture-status.js";
 import { KnownTree } from "./known-tree.js";
 import { FileReader } from "./reader.js";
 import { Scheduler } from "./scheduler.js";
@@ -26,6 +30,7 @@ import {
 import { warmTree } from "./warm-tree.js";
 import { Watcher } from "./watcher.js";
 
+export type { CaptureStatus } from "./capture-status.js";
 export { RESTART_RACY_WINDOW_MS } from "./warm-tree.js";
 
 /** A path that failed to be captured (permission, I/O on the source) is retried after this many ms. */
@@ -44,28 +49,6 @@ export interface CaptureOptions {
   readonly logger: Logger;
   /** Called for every capture error (after it is counted and logged). */
   readonly onError?: (err: unknown) => void;
-}
-
-/** The capture's state for /v1/status, /readyz and metrics. */
-export interface CaptureStatus {
-  /** The initial scan is done (/readyz). */
-  readonly ready: boolean;
-  readonly scanning: {
-    readonly active: boolean;
-    readonly paths: number;
-    readonly bytesRead: number;
-  };
-  readonly dirtyPaths: number;
-  /** When the oldest un-journaled change was noticed (ms since epoch), or null. */
-  readonly oldestDirtyAt: number | null;
-  /** Time of the last successful capture pass (ms since epoch), or null. */
-  readonly lastCaptureAt: number | null;
-  readonly lastError: { readonly message: string; readonly at: number } | null;
-  /** True while the newest capture attempt failed (e.g. ENOSPC on the journal): retrying. */
-  readonly degraded: boolean;
-  readonly errors: number;
-  readonly filesTracked: number;
-  readonly bytesTracked: number;
 }
 
 /** Captures every source into the journal. One instance per sidecar. */
@@ -90,6 +73,10 @@ export class Capture {
   private scanBytes = 0;
   private needsResync = false;
   private rescanQueued = false;
+  /** settle() calls waiting for the chain: a running rescan slice yields to them. */
+  private settlesWaiting = 0;
+  /** Watcher gaps seen when the newest complete walk of every source began. */
+  private gapsWalked = -1;
   private lastCaptureAt: number | null = null;
   private lastError: { message: string; at: number } | null = null;
   private degraded = false;
@@ -113,7 +100,8 @@ export class Capture {
       maxWait: opts.capture.maxWait,
       process: (paths) => this.exclusive(() => this.syncDirty(paths)),
       onError: () => undefined, // already recorded by syncDirty
-      recheckWindow: CHOKIDAR_SUPPRESS_MS,
+      // Only chokidar (polling) suppresses events after one; inotify reports every write.
+      recheckWindow: opts.capture.usePolling ? CHOKIDAR_SUPPRESS_MS : 0,
     });
   }
 
@@ -138,6 +126,11 @@ export class Capture {
       ignored: (abs) => this.sources.toJournal(abs) === null,
       onDirty: (abs) => this.markDirty(abs),
       onError: (err) => this.recordError(err, "watcher"),
+      onGap: (reason) =>
+        this.log.warn(
+          { reason },
+          "capture: watch events may have been lost; next checkpoint walks every source",
+        ),
     });
     const started = Date.now();
     for (let attempt = 0; (this.state as string) !== "stopped"; attempt++) {
@@ -164,28 +157,43 @@ export class Capture {
 
   /**
    * Resolves once every write to a source that completed before the call is
-   * journaled and durable: the dirty set is flushed and every source is
-   * reconciled (stat everything, read what differs or is racily clean), so it
-   * holds even if no event was ever delivered. Rejects if that cannot be done
-   * (the changes stay dirty and are retried).
+   * journaled and durable. inotify queues an event before write(2) returns,
+   * so once the queued events are taken in (an event-loop turn) the dirty set
+   * holds every path written before the call: settle captures it, O(dirty).
+   * When events cannot be trusted (polling, a directory without a watch, an
+   * event-loop stall that may have overflowed the kernel queue, a failed
+   * pass), every source is reconciled instead (stat everything, read what
+   * differs or is racily clean). Writes inotify never reports (through a
+   * shared mmap) are caught by the periodic rescan, not by settle. Rejects
+   * if the capture cannot be done (the changes stay dirty and are retried).
    */
   async settle(): Promise<void> {
     if (this.state === "stopped") throw new Error("capture is stopped");
+    this.settlesWaiting += 1;
     await this.exclusive(async () => {
+      this.settlesWaiting -= 1; // exclusive() always runs fn, so this always balances
+      await this.watcher?.caughtUp();
+      await eventTurns();
+      const gaps = this.watcher?.gaps ?? 0;
+      const full = this.needsResync || !this.watcher?.trusted(this.gapsWalked);
       const taken = this.scheduler.dirty.takeAll();
       try {
         if (this.needsResync) this.resync();
+        // A batch the scheduler took but has not run yet (it waits behind
+        // this settle in the chain) is part of what settle must capture.
         const res = await this.syncer.sync(
-          taken.map((t) => t.path),
+          [...taken.map((t) => t.path), ...this.scheduler.pendingPaths()],
           { walk: false, deferVanish: false },
         );
-        const all = await this.syncer.sync(this.sources.roots(), {
-          walk: true,
-          deferVanish: false,
-        });
-        const failures = [...res.failures, ...all.failures];
+        const all = full
+          ? await this.syncer.sync(this.sources.roots(), { walk: true, deferVanish: false })
+          : null;
+        const failures = [...res.failures, ...(all?.failures ?? [])];
         this.afterPass(res);
-        this.afterPass(all);
+        if (all) {
+          this.afterPass(all);
+          if (all.failures.length === 0) this.gapsWalked = gaps;
+        }
         if (failures.length > 0) {
           const f = failures[0]!;
           // A named error, so the checkpoint's answer says which path failed
@@ -222,8 +230,8 @@ export class Capture {
     return {
       ready: this.ready,
       scanning: { active: this.scanning, paths: this.scanPaths, bytesRead: this.scanBytes },
-      dirtyPaths: this.scheduler.dirty.size,
-      oldestDirtyAt: this.scheduler.dirty.oldest(),
+      dirtyPaths: this.scheduler.uncaptured,
+      oldestDirtyAt: this.scheduler.oldestMark(),
       lastCaptureAt: this.lastCaptureAt,
       lastError: this.lastError,
       degraded: this.degraded,
@@ -278,6 +286,7 @@ export class Capture {
     this.scanPaths = 0;
     const bytes0 = this.totals.bytesRead;
     let lastLog = Date.now();
+    const gaps = this.watcher?.gaps ?? 0;
     try {
       const res = await this.runPass(this.sources.roots(), {
         walk: true,
@@ -296,20 +305,45 @@ export class Capture {
         },
       });
       this.afterPass(res);
+      if (res.failures.length === 0) this.gapsWalked = gaps;
     } finally {
       this.scanning = false;
     }
   }
 
+  /**
+   * A walk of every source, in slices: a slice stops as soon as a settle is
+   * waiting (so a checkpoint never waits for a whole walk) and the next slice
+   * goes on from the paths it did not visit.
+   */
   private periodicRescan(): void {
     if (this.rescanQueued || this.state !== "running") return;
     this.rescanQueued = true;
-    void this.exclusive(async () => {
-      this.rescanQueued = false;
-      if (this.state !== "running") return;
-      if (this.needsResync) this.resync();
-      this.afterPass(await this.runPass(this.sources.roots(), { walk: true, deferVanish: false }));
-    }).catch(() => undefined);
+    void (async () => {
+      const gaps = this.watcher?.gaps ?? 0;
+      let todo = this.sources.roots();
+      let clean = true;
+      while (todo.length > 0 && this.state === "running") {
+        const res = await this.exclusive(async () => {
+          if (this.state !== "running") return null;
+          if (this.needsResync) this.resync();
+          return this.runPass(todo, {
+            walk: true,
+            deferVanish: false,
+            shouldYield: () => this.settlesWaiting > 0,
+          });
+        });
+        if (res === null) break;
+        this.afterPass(res);
+        clean &&= res.failures.length === 0;
+        todo = res.remaining;
+      }
+      if (todo.length === 0 && clean) this.gapsWalked = Math.max(this.gapsWalked, gaps);
+    })()
+      .catch(() => undefined)
+      .finally(() => {
+        this.rescanQueued = false;
+      });
   }
 
   private async syncDirty(paths: string[]): Promise<void> {
@@ -362,8 +396,4 @@ export class Capture {
       // a faulty callback must not stop the capture
     }
   }
-}
-
-function errorMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

@@ -7,6 +7,9 @@
 import type { EntryKind, RecordBody } from "../journal/records.js";
 import type { KnownEntry } from "../journal/state.js";
 
+/** What the differ needs to know of a journaled entry (everything but its block hashes). */
+export type EntryFacts = Omit<KnownEntry, "blocks">;
+
 /** What was observed at a path: kind, mode bits, mtime, size (0 unless a file), symlink target. */
 export interface Observed {
   readonly kind: EntryKind;
@@ -65,17 +68,11 @@ export function blockRecords(fileId: number, b: ReadBlock): RecordBody[] {
   ];
 }
 
-/** The baseline a known entry gives its next read (empty unless it is a file). */
-export function baselineOf(known: KnownEntry | null): BlockBaseline {
-  if (known?.kind !== "file") return EMPTY_BASELINE;
-  return { size: known.size, blocks: known.blocks };
-}
-
 /**
  * True when `known` cannot be updated in place and a new identity is needed:
  * no history, or the kind changed (a file replaced by a directory...).
  */
-export function needsNewIdentity(known: KnownEntry | null, obs: Observed): boolean {
+export function needsNewIdentity(known: EntryFacts | null, obs: Observed): boolean {
   return known === null || known.kind !== obs.kind;
 }
 
@@ -87,7 +84,7 @@ export function needsNewIdentity(known: KnownEntry | null, obs: Observed): boole
  */
 export function headRecords(
   path: string,
-  known: KnownEntry | null,
+  known: EntryFacts | null,
   obs: Observed,
   fileId: number,
   replacing: boolean,
@@ -109,7 +106,7 @@ export function headRecords(
 
 /** size when it changed (always for a new file), attr when mode or mtime changed (always when new). */
 export function tailRecords(
-  known: KnownEntry | null,
+  known: EntryFacts | null,
   obs: Observed,
   fileId: number,
   fresh: boolean,
@@ -165,7 +162,8 @@ export function diffEntry(input: DiffInput): DiffResult {
   const fresh = replacing || needsNewIdentity(known, obs);
   const fileId = fresh ? input.newFileId() : known!.fileId;
   const records = headRecords(input.path, known, obs, fileId, replacing);
-  const base = fresh ? EMPTY_BASELINE : baselineOf(known);
+  const base: BlockBaseline =
+    fresh || known?.kind !== "file" ? EMPTY_BASELINE : { size: known.size, blocks: known.blocks };
   if (obs.kind === "file") {
     for (const b of input.blocks) {
       if (blockNeedsWrite(base, b.index, b.hash, b.zero)) records.push(...blockRecords(fileId, b));

@@ -69,7 +69,10 @@ export interface FileReaderOptions {
 export class FileReader {
   private readonly bs: number;
   private readonly hasher: BlockHasher;
-  private readonly windows: [Buffer, Buffer];
+  private readonly opts: FileReaderOptions;
+  private readonly windowBytes: number;
+  /** Allocated on first read: a forked reader that never reads costs nothing. */
+  private windows: [Buffer, Buffer] | null = null;
   private readonly zeros: Buffer;
   private readonly flushBytes: number;
   private readonly maxAttempts: number;
@@ -77,12 +80,17 @@ export class FileReader {
   constructor(opts: FileReaderOptions) {
     this.bs = opts.blockSize;
     this.hasher = opts.hasher;
-    const win =
+    this.opts = opts;
+    this.windowBytes =
       Math.max(1, Math.floor((opts.windowBytes ?? DEFAULT_WINDOW_BYTES) / this.bs)) * this.bs;
-    this.windows = [Buffer.allocUnsafe(win), Buffer.allocUnsafe(win)];
     this.zeros = Buffer.alloc(this.bs);
     this.flushBytes = Math.max(this.bs, opts.flushBytes ?? DEFAULT_FLUSH_BYTES);
     this.maxAttempts = Math.max(1, opts.maxAttempts ?? DEFAULT_MAX_ATTEMPTS);
+  }
+
+  /** Another reader with the same options and its own buffers (for reads in parallel). */
+  fork(): FileReader {
+    return new FileReader(this.opts);
   }
 
   /**
@@ -178,20 +186,22 @@ export class FileReader {
     onBlock: (index: number, data: Buffer) => Promise<void>,
   ): Promise<number> {
     const bs = this.bs;
+    this.windows ??= [Buffer.allocUnsafe(this.windowBytes), Buffer.allocUnsafe(this.windowBytes)];
+    const windows = this.windows;
     let pos = 0;
     let cur = 0;
     const start = (buf: Buffer, at: number) =>
       readFull(fh, buf, Math.min(buf.length, limit - at), at);
-    let inflight: Promise<number> | null = limit > 0 ? start(this.windows[0], 0) : null;
+    let inflight: Promise<number> | null = limit > 0 ? start(windows[0], 0) : null;
     while (inflight) {
-      const want = Math.min(this.windows[cur]!.length, limit - pos);
+      const want = Math.min(windows[cur]!.length, limit - pos);
       const n = await inflight;
-      const buf = this.windows[cur]!;
+      const buf = windows[cur]!;
       const at = pos;
       pos += n;
       const more = n === want && pos < limit;
       cur ^= 1;
-      inflight = more ? start(this.windows[cur]!, pos) : null;
+      inflight = more ? start(windows[cur]!, pos) : null;
       for (let off = 0; off < n; off += bs) {
         await onBlock((at + off) / bs, buf.subarray(off, Math.min(off + bs, n)));
       }

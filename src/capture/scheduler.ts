@@ -13,6 +13,10 @@ interface Marks {
   last: number;
   /** At least one mark came from a watcher event (not an internal re-check). */
   event: boolean;
+  /** The due time this path's newest entry in the due heap carries. */
+  heapDue: number;
+  /** The `first` this path's newest entry in the age heap carries. */
+  heapFirst: number;
 }
 
 /** A taken path with its marks, so a failed batch can be put back unchanged. */
@@ -23,9 +27,87 @@ export interface TakenPath {
   readonly event: boolean;
 }
 
-/** The pure core: dirty paths with their mark times. */
+/**
+ * A binary min-heap of (key, path) with lazy deletion: an entry is stale when
+ * its path is clean or carries another key now; stale entries are dropped
+ * when they reach the top. Each path has at most a few live entries.
+ */
+class LazyHeap {
+  private keys: number[] = [];
+  private paths: string[] = [];
+
+  get length(): number {
+    return this.keys.length;
+  }
+
+  push(key: number, path: string): void {
+    const k = this.keys;
+    const p = this.paths;
+    let i = k.length;
+    k.push(key);
+    p.push(path);
+    while (i > 0) {
+      const up = (i - 1) >> 1;
+      if (k[up]! <= key) break;
+      k[i] = k[up]!;
+      p[i] = p[up]!;
+      i = up;
+    }
+    k[i] = key;
+    p[i] = path;
+  }
+
+  topKey(): number | undefined {
+    return this.keys[0];
+  }
+
+  topPath(): string | undefined {
+    return this.paths[0];
+  }
+
+  pop(): void {
+    const k = this.keys;
+    const p = this.paths;
+    const lastKey = k.pop()!;
+    const lastPath = p.pop()!;
+    const n = k.length;
+    if (n === 0) return;
+    let i = 0;
+    for (;;) {
+      let c = 2 * i + 1;
+      if (c >= n) break;
+      if (c + 1 < n && k[c + 1]! < k[c]!) c += 1;
+      if (k[c]! >= lastKey) break;
+      k[i] = k[c]!;
+      p[i] = p[c]!;
+      i = c;
+    }
+    k[i] = lastKey;
+    p[i] = lastPath;
+  }
+
+  clear(): void {
+    this.keys = [];
+    this.paths = [];
+  }
+}
+
+/**
+ * The pure core: dirty paths with their mark times. Marking is O(1) (plus
+ * O(log n) when a path's due time moves earlier, which only a delayed
+ * re-check followed by an event does); the next due time and the oldest mark
+ * are heap tops, so nothing ever scans the whole set.
+ */
 export class DirtySet {
   private readonly items = new Map<string, Marks>();
+  private readonly due: LazyHeap = new LazyHeap();
+  private readonly age: LazyHeap = new LazyHeap();
+
+  constructor(
+    /** Quiet period and longest wait in ms; takeDue/nextDue may pass others (tests). */
+    private readonly debounce = 0,
+    private readonly maxWait = 0,
+  ) {}
 
   get size(): number {
     return this.items.size;
@@ -33,56 +115,115 @@ export class DirtySet {
 
   /** Marks `path` dirty at `at` (a future `at` delays it). The first mark is kept. */
   mark(path: string, at: number, event = true): void {
+    this.compact();
     const m = this.items.get(path);
     if (m) {
       m.first = Math.min(m.first, at);
       m.last = Math.max(m.last, at);
       m.event ||= event;
-    } else this.items.set(path, { first: at, last: at, event });
+      if (m.first < m.heapFirst) {
+        m.heapFirst = m.first;
+        this.age.push(m.first, path);
+      }
+      // Due times only move later with newer marks; an earlier one needs a new heap entry.
+      const d = DirtySet.dueAt(m, this.debounce, this.maxWait);
+      if (d < m.heapDue) {
+        m.heapDue = d;
+        this.due.push(d, path);
+      }
+    } else {
+      const m: Marks = { first: at, last: at, event, heapDue: 0, heapFirst: at };
+      m.heapDue = DirtySet.dueAt(m, this.debounce, this.maxWait);
+      this.items.set(path, m);
+      this.due.push(m.heapDue, path);
+      this.age.push(at, path);
+    }
   }
 
   /** When the oldest un-captured mark was made, or null when clean. */
   oldest(): number | null {
-    let o: number | null = null;
-    for (const m of this.items.values()) if (o === null || m.first < o) o = m.first;
-    return o;
+    for (;;) {
+      const path = this.age.topPath();
+      if (path === undefined) return null;
+      const m = this.items.get(path);
+      if (m && m.heapFirst === this.age.topKey()) return m.first;
+      this.age.pop();
+    }
   }
 
   /** When a path becomes due. */
-  static dueAt(m: Marks, debounce: number, maxWait: number): number {
+  static dueAt(m: Pick<Marks, "first" | "last">, debounce: number, maxWait: number): number {
     return Math.min(m.last + debounce, Math.max(m.first + maxWait, m.last));
   }
 
-  /** The earliest time some path becomes due, or null when clean. */
-  nextDue(debounce: number, maxWait: number): number | null {
-    let t: number | null = null;
-    for (const m of this.items.values()) {
+  /**
+   * The earliest time some path becomes due, or null when clean. Heap keys
+   * are computed with the set's own debounce/maxWait; other values (tests)
+   * are answered from the heap top's marks after re-keying stale entries.
+   */
+  nextDue(debounce = this.debounce, maxWait = this.maxWait): number | null {
+    for (;;) {
+      const path = this.due.topPath();
+      if (path === undefined) return null;
+      const m = this.items.get(path);
+      const key = this.due.topKey()!;
+      if (!m || m.heapDue !== key) {
+        this.due.pop();
+        continue;
+      }
       const d = DirtySet.dueAt(m, debounce, maxWait);
-      if (t === null || d < t) t = d;
+      if (d === key) return d;
+      // Newer marks moved it later (or other parameters): re-key it and look again.
+      this.due.pop();
+      m.heapDue = d;
+      this.due.push(d, path);
     }
-    return t;
   }
 
   /** Removes and returns the paths due at `now` (at most `limit`). */
   takeDue(
     now: number,
-    debounce: number,
-    maxWait: number,
+    debounce = this.debounce,
+    maxWait = this.maxWait,
     limit = Number.POSITIVE_INFINITY,
   ): TakenPath[] {
     const out: TakenPath[] = [];
-    for (const [path, m] of this.items) {
-      if (out.length >= limit) break;
-      if (DirtySet.dueAt(m, debounce, maxWait) <= now) out.push({ path, ...m });
+    while (out.length < limit) {
+      const d = this.nextDue(debounce, maxWait);
+      if (d === null || d > now) break;
+      const path = this.due.topPath()!;
+      this.due.pop();
+      const m = this.items.get(path)!;
+      this.items.delete(path);
+      out.push({ path, first: m.first, last: m.last, event: m.event });
     }
-    for (const t of out) this.items.delete(t.path);
     return out;
+  }
+
+  /**
+   * Rebuilds the heaps once stale entries (of paths taken since) outnumber
+   * live ones: amortised O(1) per mark, and memory stays O(dirty paths).
+   */
+  private compact(): void {
+    const limit = 2 * this.items.size + 1024;
+    if (this.due.length <= limit && this.age.length <= limit) return;
+    this.due.clear();
+    this.age.clear();
+    for (const [path, m] of this.items) {
+      this.due.push(m.heapDue, path);
+      m.heapFirst = m.first;
+      this.age.push(m.first, path);
+    }
   }
 
   /** Removes and returns every path. */
   takeAll(): TakenPath[] {
-    const out = [...this.items].map(([path, m]) => ({ path, ...m }));
+    const out: TakenPath[] = [];
+    for (const [path, m] of this.items)
+      out.push({ path, first: m.first, last: m.last, event: m.event });
     this.items.clear();
+    this.due.clear();
+    this.age.clear();
     return out;
   }
 
@@ -120,7 +261,7 @@ export interface SchedulerOptions {
 
 /** The timer-driven loop over a DirtySet. */
 export class Scheduler {
-  readonly dirty = new DirtySet();
+  readonly dirty: DirtySet;
   private readonly opts: SchedulerOptions;
   private readonly clock: () => number;
   private timer: NodeJS.Timeout | null = null;
@@ -128,9 +269,14 @@ export class Scheduler {
   private started = false;
   private failures = 0;
   private notBefore = 0;
+  /** The batch taken for processing and not finished yet (empty when idle). */
+  private pending: readonly TakenPath[] = [];
+  /** When the armed timer fires (ms), or null. */
+  private armedAt: number | null = null;
 
   constructor(opts: SchedulerOptions) {
     this.opts = opts;
+    this.dirty = new DirtySet(opts.debounce, opts.maxWait);
     this.clock = opts.clock ?? Date.now;
   }
 
@@ -146,6 +292,23 @@ export class Scheduler {
     this.arm();
   }
 
+  /** Paths taken for a batch that has not finished (it may still wait for its turn). */
+  pendingPaths(): string[] {
+    return this.pending.map((t) => t.path);
+  }
+
+  /** Paths not captured yet: dirty, or in a batch that has not finished. */
+  get uncaptured(): number {
+    return this.dirty.size + this.pending.length;
+  }
+
+  /** When the oldest un-captured mark was made (dirty or in a running batch), or null. */
+  oldestMark(): number | null {
+    let o = this.dirty.oldest();
+    for (const t of this.pending) if (o === null || t.first < o) o = t.first;
+    return o;
+  }
+
   /** Starts processing due paths. */
   start(): void {
     this.started = true;
@@ -157,20 +320,25 @@ export class Scheduler {
     this.started = false;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
+    this.armedAt = null;
     while (this.running) await this.running;
   }
 
   private arm(): void {
     if (!this.started || this.running) return;
-    const due = this.dirty.nextDue(this.opts.debounce, this.opts.maxWait);
+    const due = this.dirty.nextDue();
     if (due === null) return;
     const at = Math.max(due, this.notBefore);
+    // A timer that fires no later already covers this: marking stays O(1), no timer churn.
+    if (this.timer && this.armedAt !== null && this.armedAt <= at) return;
     if (this.timer) clearTimeout(this.timer);
+    this.armedAt = at;
     this.timer = setTimeout(() => this.tick(), Math.max(0, at - this.clock()));
   }
 
   private tick(): void {
     this.timer = null;
+    this.armedAt = null;
     if (!this.started || this.running) return;
     const taken = this.dirty.takeDue(
       this.clock(),
@@ -183,6 +351,7 @@ export class Scheduler {
       return;
     }
     const takenAt = this.clock();
+    this.pending = taken;
     this.running = this.opts
       .process(taken.map((t) => t.path))
       .then(
@@ -205,6 +374,7 @@ export class Scheduler {
         },
       )
       .finally(() => {
+        this.pending = [];
         this.running = null;
         this.arm();
       });

@@ -45,7 +45,8 @@ export class SourceMap {
     if (!best) return null;
     const rel = relative(best.root, abs);
     if (rel === "") return best.name;
-    if (rel.startsWith("..") || isAbsolute(rel)) return null;
+    // "..data" (a ConfigMap's symlink) is inside; only ".." itself or "../x" is outside.
+    if (rel === ".." || rel.startsWith(`..${sep}`) || isAbsolute(rel)) return null;
     const posix = sep === "/" ? rel : rel.split(sep).join("/");
     if (best.ignored(posix)) return null;
     return `${best.name}/${posix}`;

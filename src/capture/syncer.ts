@@ -12,9 +12,9 @@ import { lstat, readdir, readlink } from "node:fs/promises";
 import { isErrno } from "../errors.js";
 import type { Journal } from "../journal/journal.js";
 import { type EntryKind, isAtOrBelow } from "../journal/records.js";
-import { AppendBatch, type CaptureCounters } from "./append-batch.js";
+import type { CaptureCounters } from "./append-batch.js";
 import {
-  baselineOf,
+  type BlockBaseline,
   blockRecords,
   EMPTY_BASELINE,
   headRecords,
@@ -22,15 +22,17 @@ import {
   type Observed,
   tailRecords,
 } from "./differ.js";
-import { type KnownTree, parentOf } from "./known-tree.js";
+import { type KnownTree, parentOf, type Tracked, unpackHashes } from "./known-tree.js";
 import type { FileReader } from "./reader.js";
 import type { SourceMap } from "./sources.js";
+import { Pass, type SyncOptions, type SyncResult } from "./sync-pass.js";
 
 export {
   BATCH_FLUSH_BYTES,
   type CaptureCounters,
   newCounters,
 } from "./append-batch.js";
+export type { SyncOptions, SyncResult } from "./sync-pass.js";
 
 /**
  * A file whose mtime is within this many ms of the moment it was read may
@@ -47,31 +49,12 @@ export const RACY_MS = 50;
  */
 export const VANISH_HOLD_MS = 1500;
 
-/** How a sync pass treats its paths. */
-export interface SyncOptions {
-  /** Reconcile: list and visit every directory below the given paths, not only changed ones. */
-  readonly walk: boolean;
-  /** Hold an unlink back (VANISH_HOLD_MS): the other half of a rename may still arrive. */
-  readonly deferVanish: boolean;
-  /**
-   * A file read at or after this time (ms) is not re-read for being racily
-   * clean: that read already saw every write completed before it (settle
-   * passes the moment it was called).
-   */
-  readonly freshSince?: number;
-  /** Called after each visited path. */
-  readonly onVisit?: () => void;
-}
-
-/** What a pass leaves for later. */
-export interface SyncResult {
-  /** Paths to visit again after a quiet period (still changing, deferred unlinks). */
-  readonly again: string[];
-  /** Paths read while their mtime was fresh: visit again once it is safely old. */
-  readonly racy: string[];
-  /** Paths that could not be captured (permission, I/O on the source); journal failures throw instead. */
-  readonly failures: { path: string; error: unknown }[];
-}
+/**
+ * Files read at once by one pass (each with its own 2 MiB of read windows):
+ * small files are bound by syscall round trips through libuv's 4 threads,
+ * so a few reads in flight per thread keep them busy.
+ */
+export const DEFAULT_READ_CONCURRENCY = 8;
 
 /** Options of a Syncer. */
 export interface SyncerOptions {
@@ -80,6 +63,8 @@ export interface SyncerOptions {
   readonly reader: FileReader;
   readonly tree: KnownTree;
   readonly counters: CaptureCounters;
+  /** Files read at once (DEFAULT_READ_CONCURRENCY); 1 = one at a time. */
+  readonly readConcurrency?: number;
 }
 
 function kindOf(st: Stats): EntryKind | null {
@@ -93,15 +78,10 @@ function isGone(err: unknown): boolean {
   return isErrno(err, "ENOENT") || isErrno(err, "ENOTDIR");
 }
 
-/** Per-pass state. */
-interface Pass {
-  readonly opts: SyncOptions;
-  readonly batch: AppendBatch;
-  readonly result: SyncResult;
-  readonly queued: Set<string>;
-  readonly done: Set<string>;
-  readonly stack: string[];
-  readonly vanished: string[];
+/** The block baseline of a tracked path (empty unless a file). */
+function baselineOf(known: Tracked | null): BlockBaseline {
+  if (known?.kind !== "file") return EMPTY_BASELINE;
+  return { size: known.size, blocks: unpackHashes(known.hashes) };
 }
 
 /** See the module comment. Not re-entrant: the capture runs one pass at a time. */
@@ -109,45 +89,48 @@ export class Syncer {
   tree: KnownTree;
   private readonly journal: Journal;
   private readonly sources: SourceMap;
-  private readonly reader: FileReader;
   private readonly counters: CaptureCounters;
+  private readonly readers: FileReader[];
   /** Vanished paths whose unlink is held back, with when it first vanished (see SyncOptions.deferVanish). */
   private readonly deferred = new Map<string, number>();
 
   constructor(opts: SyncerOptions) {
     this.journal = opts.journal;
     this.sources = opts.sources;
-    this.reader = opts.reader;
     this.tree = opts.tree;
     this.counters = opts.counters;
+    this.readers = [opts.reader];
+    for (let i = 1; i < (opts.readConcurrency ?? DEFAULT_READ_CONCURRENCY); i++)
+      this.readers.push(opts.reader.fork());
   }
 
   /** Syncs `paths` (journal paths), parents before children; appends before resolving. */
   async sync(paths: Iterable<string>, opts: SyncOptions): Promise<SyncResult> {
-    const pass: Pass = {
-      opts,
-      batch: new AppendBatch(this.journal, this.counters),
-      result: { again: [], racy: [], failures: [] },
-      queued: new Set(),
-      done: new Set(),
-      stack: [],
-      vanished: [],
-    };
-    for (const p of [...new Set(paths)].sort().reverse()) this.enqueue(pass, p);
-    while (pass.stack.length > 0) await this.visit(pass, pass.stack.pop()!);
-    await this.unlinkVanished(pass);
-    await pass.batch.flush();
+    const pass = new Pass(opts, this.journal, this.counters, this.readers, (p) =>
+      this.sources.toAbs(p),
+    );
+    try {
+      for (const p of [...new Set(paths)].sort().reverse()) pass.enqueue(p);
+      for (let p = pass.next(); p !== undefined; p = pass.next()) {
+        await this.visit(pass, p);
+        if (opts.shouldYield?.()) pass.yieldRest();
+      }
+      await pass.drain();
+      await this.unlinkVanished(pass);
+      await pass.batch.flush();
+    } finally {
+      pass.close();
+      // A failed pass must not leave reads running into the next one.
+      await pass.drain().catch(() => undefined);
+    }
     return pass.result;
   }
 
-  private enqueue(pass: Pass, path: string): void {
-    if (pass.queued.has(path)) return;
-    pass.queued.add(path);
-    pass.stack.push(path);
-  }
-
   private async visit(pass: Pass, path: string): Promise<void> {
-    if (pass.done.has(path)) return;
+    if (pass.done.has(path)) {
+      pass.forget(path);
+      return;
+    }
     pass.done.add(path);
     const parent = parentOf(path);
     // A path whose directory is unknown (its event was missed) brings the directory first.
@@ -155,12 +138,17 @@ export class Syncer {
     try {
       await this.visitOne(pass, path);
     } catch (err) {
-      if (pass.batch.failed) throw err;
-      if (isGone(err)) pass.vanished.push(path);
-      else pass.result.failures.push({ path, error: err });
+      this.failedVisit(pass, path, err);
     }
     this.counters.visited += 1;
     pass.opts.onVisit?.();
+  }
+
+  /** A visit (or its read task) failed: a journal failure ends the pass, anything else is noted. */
+  private failedVisit(pass: Pass, path: string, err: unknown): void {
+    if (pass.batch.failed) throw err;
+    if (isGone(err)) pass.vanished.push(path);
+    else pass.result.failures.push({ path, error: err });
   }
 
   private async visitOne(pass: Pass, path: string): Promise<void> {
@@ -173,7 +161,7 @@ export class Syncer {
     const abs = this.sources.toAbs(path);
     let st: Stats;
     try {
-      st = await lstat(abs);
+      st = await pass.lstatOf(path);
     } catch (err) {
       if (!isGone(err)) throw err;
       if (tracked || this.tree.subtree(path).length > 0) pass.vanished.push(path);
@@ -191,11 +179,17 @@ export class Syncer {
       known.kind === kind &&
       (known.ino === undefined || (known.ino === st.ino && known.dev === st.dev));
     let renamed = false;
+    // Renames and replacements move or remove other paths: no read may be in flight.
+    if (!same && (known !== null || this.tree.pathOfInode(st.dev, st.ino) !== undefined))
+      await pass.drain();
     if (!same) {
       const from = await this.renameSource(path, kind, st);
       if (from !== null) {
         batch.add([{ type: "rename", from, to: path }]);
         this.tree.moveTree(from, path);
+        // What the tree moved may hold paths whose unlink is still held back
+        // under their old names: walk the moved subtree against the disk.
+        if (kind === "dir") pass.walkBelow(path);
         this.deferred.delete(from);
         this.counters.renames += 1;
         known = this.tree.get(path)!;
@@ -220,7 +214,7 @@ export class Syncer {
         fresh || renamed || known!.mtimeMs !== st.mtimeMs || known!.ctimeMs !== st.ctimeMs;
       if (replacing) this.tree.removeTree(path);
       this.tree.set(path, { ...nextEntry(fileId, obs, []), ...ids, readAt: Date.now() });
-      if (kind === "dir" && (pass.opts.walk || changed)) await this.listChildren(pass, path, abs);
+      if (kind === "dir" && (pass.walks(path) || changed)) await this.listChildren(pass, path, abs);
       return;
     }
 
@@ -241,7 +235,34 @@ export class Syncer {
       this.tree.set(path, { ...known!, mode, ...ids });
       return;
     }
+    const read = { path, abs, st, known, fresh, replacing, mode };
+    if (replacing) {
+      await this.readFile(pass, this.readers[0]!, read);
+      return;
+    }
+    await pass.spawn(
+      (reader) => this.readFile(pass, reader, read),
+      (err) => this.failedVisit(pass, path, err),
+    );
+  }
 
+  /** Reads, diffs and queues one file whose contents may have changed (see visitOne). */
+  private async readFile(
+    pass: Pass,
+    reader: FileReader,
+    f: {
+      path: string;
+      abs: string;
+      st: Stats;
+      known: Tracked | null;
+      fresh: boolean;
+      replacing: boolean;
+      mode: number;
+    },
+  ): Promise<void> {
+    const { batch } = pass;
+    const { path, abs, st, known, fresh, replacing, mode } = f;
+    const kind = "file";
     const fileId = fresh ? this.journal.allocateFileId() : known!.fileId;
     const head = headRecords(
       path,
@@ -257,7 +278,7 @@ export class Syncer {
       if (replacing) this.tree.removeTree(path);
       batch.add(head);
     };
-    const res = await this.reader.read(
+    const res = await reader.read(
       abs,
       fresh ? EMPTY_BASELINE : baselineOf(known),
       async (blocks) => {
@@ -319,14 +340,15 @@ export class Syncer {
   /** Queues new children (all children when walking) and tracked children that are no longer listed. */
   private async listChildren(pass: Pass, path: string, abs: string): Promise<void> {
     const names = await readdir(abs);
+    const walk = pass.walks(path);
     const listed = new Set<string>();
     for (const name of names) {
       const child = `${path}/${name}`;
       if (this.sources.isIgnored(child)) continue;
       listed.add(child);
-      if (pass.opts.walk || !this.tree.has(child)) this.enqueue(pass, child);
+      if (walk || !this.tree.has(child)) pass.enqueue(child);
     }
-    for (const c of this.tree.childrenOf(path)) if (!listed.has(c)) this.enqueue(pass, c);
+    for (const c of this.tree.childrenOf(path)) if (!listed.has(c)) pass.enqueue(c);
   }
 
   /** One unlink per vanished subtree (the topmost vanished ancestor), parents first. */

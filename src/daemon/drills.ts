@@ -14,6 +14,7 @@ import type { Journal } from "../journal/journal.js";
 import type { Logger } from "../log/logger.js";
 import type { Metrics } from "../metrics/registry.js";
 import type { Mirror } from "../replica/mirror.js";
+import { JobQueue } from "../restore/job-queue.js";
 import type { BlockHasher } from "../util/hash.js";
 
 /** What a daemon's drills need. */
@@ -31,12 +32,16 @@ export interface DrillServiceDeps {
   readonly clock?: () => number;
   /** Replaces the reflink call (tests). */
   readonly cloneFile?: CloneFile;
+  /** The daemon's one queue of restores and drills; default: one of its own. */
+  readonly queue?: JobQueue;
 }
 
 /** A daemon's drills: the runner the routes call, and how to stop it all. */
 export interface DrillService {
   readonly role: "sidecar" | "replica";
   readonly runner: DrillRunner;
+  /** The queue the drills run in (the restore routes share it). */
+  readonly queue: JobQueue;
   /** Stops the schedule, then the runner (a running drill is recorded as stopped). */
   close(): Promise<void>;
 }
@@ -44,7 +49,9 @@ export interface DrillService {
 /** Builds the runner, registers its metrics and starts the schedule (a no-op when off). */
 export function createDrills(deps: DrillServiceDeps): DrillService {
   let observe: ((r: DrillReport) => void) | null = null;
+  const queue = deps.queue ?? new JobQueue(1);
   const runner = new DrillRunner({
+    queue,
     journal: deps.journal,
     hasher: deps.hasher,
     config: deps.config,
@@ -66,6 +73,7 @@ export function createDrills(deps: DrillServiceDeps): DrillService {
   return {
     role: deps.role,
     runner,
+    queue,
     close() {
       closed ??= (async () => {
         stopSchedule();

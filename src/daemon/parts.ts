@@ -67,6 +67,8 @@ export function sharedRoutes(p: {
       policy: targetPolicy(p.config, p.forbidden),
       concurrency: p.config.restore.concurrency,
       logger: childLogger(p.root, "restore"),
+      // One queue of restores and drills (the drill service's).
+      queue: p.drills.queue,
     }),
     drillRoutes({ role: p.drills.role, runner: p.drills.runner }),
     failoverRoutes(p.failover),

@@ -18,6 +18,7 @@ import { createMetrics } from "../metrics/registry.js";
 import { Failover } from "../replica/failover.js";
 import { Mirror } from "../replica/mirror.js";
 import { Replica, replicaId } from "../replica/replica.js";
+import { JobQueue } from "../restore/job-queue.js";
 import { BlockHasher } from "../util/hash.js";
 import { createDrills } from "./drills.js";
 import { journalStatusFields, registerJournalMetrics } from "./journal-metrics.js";
@@ -136,6 +137,8 @@ export async function createReplica(
   // The mirror is live replication state: no restore, sandbox or failover target goes there.
   const forbidden = [config.journal.dir, rc.mirrorDir];
   const drills = createDrills({
+    // One queue of restores and drills: restore.concurrency I/O bursts at once, drills one at a time.
+    queue: new JobQueue(config.restore.concurrency),
     role: "replica",
     journal,
     hasher,

@@ -15,6 +15,7 @@ import { buildServer } from "../http/server.js";
 import type { Journal } from "../journal/journal.js";
 import { childLogger, type Logger } from "../log/logger.js";
 import { createMetrics } from "../metrics/registry.js";
+import { JobQueue } from "../restore/job-queue.js";
 import { ReplicaTracker } from "../stream/replica-tracker.js";
 import { BlockHasher } from "../util/hash.js";
 import { type CaptureEngine, createCaptureEngine } from "./capture-engine.js";
@@ -150,6 +151,8 @@ export async function createSidecar(
   ];
   // Single-site setups drill on the sidecar (full materialisation: no mirror to clone).
   const drills = createDrills({
+    // One queue of restores and drills: restore.concurrency I/O bursts at once, drills one at a time.
+    queue: new JobQueue(config.restore.concurrency),
     role: "sidecar",
     journal,
     hasher,

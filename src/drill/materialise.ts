@@ -8,26 +8,31 @@
  *   file that shrank in that interval. Files absent from the mirror are
  *   written from the journal; directories, symlinks, modes and mtimes come
  *   from the plan. Time grows with the changes since P, not the volume size.
- * - full: the restore applier (every block read from the journal).
+ * - full: the shared materialiser (restore/materialiser.ts), every block
+ *   read from the journal.
+ *
+ * Both paths build through the same materialiser: a hidden sibling
+ * directory, synchronous coalesced writes with a hash check on every block,
+ * one durability step at the end when `durable` (a failover), the rename last.
  *
  * The clone reads the mirror while it holds still (Mirror.withStable), and
  * never writes to it. Where the filesystem cannot clone (ENOTSUP, EXDEV,
  * EINVAL), the full path runs and the result says so.
  */
-import { randomBytes } from "node:crypto";
-import { type FileHandle, mkdir, open, rm, symlink } from "node:fs/promises";
-import { basename, dirname, join } from "node:path";
-import { ErrorCode, HashMismatchError, PvjError } from "../errors.js";
-import { buildPlan } from "../journal/build-plan.js";
+import { mkdir } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { ErrorCode, PvjError } from "../errors.js";
+import { outlinePlan, planInSlices } from "../journal/build-plan.js";
 import type { Journal } from "../journal/journal.js";
 import { replayNamespace } from "../journal/namespace.js";
-import type { PlannedBlock, PlannedEntry, RestorePlan } from "../journal/plan.js";
+import type { PlannedEntry, RestorePlan } from "../journal/plan.js";
 import type { ResolvedPoint } from "../journal/points.js";
 import type { Logger } from "../log/logger.js";
 import { silentLogger } from "../log/logger.js";
 import type { Mirror } from "../replica/mirror.js";
-import { isZero, moveIntoPlace, setAttributes } from "../restore/tree-io.js";
-import { fsyncDir, writeAll } from "../util/fs.js";
+import { eachLimited } from "../restore/durable.js";
+import { materialiseTree } from "../restore/materialiser.js";
+import type { FileTask, PatchWrite } from "../restore/write-files.js";
 import type { BlockHasher } from "../util/hash.js";
 import { type CloneFile, isCloneUnsupported, reflinkFile } from "./clone.js";
 
@@ -38,8 +43,8 @@ export type MaterialiseMethod = (typeof MaterialiseMethod)[keyof typeof Material
 
 /** A cloned file with more than this fraction of its blocks changed is written whole instead. */
 const REWRITE_WHOLE_FRACTION = 0.5;
-/** Files cloned or written at once: reflinks are metadata calls, 4 keeps two cores busy. */
-const CONCURRENCY = 4;
+/** Reflinks in flight: each is one metadata call through the thread pool. */
+const CLONE_CONCURRENCY = 4;
 
 /** A mirror as the materialiser uses it: a directory that equals the journal at some position. */
 export interface MirrorView {
@@ -99,7 +104,7 @@ export interface MaterialiseResult {
 /** Materialises `point` into `target`, cloning the mirror where possible. */
 export async function materialise(opts: MaterialiseOptions): Promise<MaterialiseResult> {
   const started = performance.now();
-  const plan = buildPlan(opts.journal, opts.point);
+  const plan = await planInSlices(opts.journal, outlinePlan(opts.journal, opts.point));
   const files = plan.entries.filter((e) => e.kind === "file").length;
   const seconds = () => (performance.now() - started) / 1000;
   let fallback: string | undefined;
@@ -132,11 +137,13 @@ type BuildOutcome =
     }
   | { ok: false; reason: string };
 
+/** Thrown inside the materialiser's prepare step when the filesystem cannot clone at all. */
+class CloneUnsupported extends Error {}
+
 /**
- * Builds the point's tree beside `target` and renames it into place. With a
- * mirror, files are cloned from it first and patched; without one (or for
- * files the mirror lacks), files are written from the journal. Unlike the
- * restore applier it fsyncs only when `durable`: a drill sandbox is thrown away.
+ * Builds the point's tree at `target` through the shared materialiser. With a
+ * mirror, files are cloned from it first and only what differs is patched;
+ * the rest (or everything, without a mirror) is written from the journal.
  */
 async function build(
   opts: MaterialiseOptions,
@@ -145,84 +152,90 @@ async function build(
 ): Promise<BuildOutcome> {
   const { journal, target } = opts;
   const log = opts.logger ?? silentLogger();
-  const tmp = join(
-    dirname(target),
-    `.${basename(target)}.pvj-partial-${randomBytes(4).toString("hex")}`,
-  );
   await mkdir(dirname(target), { recursive: true });
-  await mkdir(tmp);
+  let filesCloned = 0;
+  let mirrorSeq: number | null = null;
   try {
-    // The skeleton first, outside the mirror's lock: the lock covers only the clones.
-    for (const e of plan.entries) {
-      const p = join(tmp, e.path);
-      if (e.kind === "dir") await mkdir(p, { recursive: true });
-      else await mkdir(dirname(p), { recursive: true });
-      if (e.kind === "symlink") await symlink(e.target ?? "", p);
-    }
-    const files = plan.entries.filter((e) => e.kind === "file");
-    let cloned = new Set<PlannedEntry>();
-    let mirrorSeq: number | null = null;
-    if (mirror !== null) {
-      const c = await cloneFromMirror(opts, mirror, files, tmp, log);
-      if (!c.ok) {
-        await rm(tmp, { recursive: true, force: true });
-        return { ok: false, reason: c.reason };
-      }
-      cloned = c.cloned;
-      mirrorSeq = c.mirrorSeq;
-    }
-
-    const p = opts.point.seq;
-    const lo = Math.min(p, mirrorSeq ?? p);
-    const hi = Math.max(p, mirrorSeq ?? p);
-    const changed = new Map<number, Set<number>>();
-    const shrunk = new Map<number, number>();
-    if (lo < hi) {
-      for (const row of journal.index.blocksChangedBetween(lo, hi)) {
-        const s = changed.get(row.file_id) ?? new Set<number>();
-        changed.set(row.file_id, s);
-        s.add(row.block);
-      }
-      for (const r of journal.index.all<{ file_id: number; size: number }>(
-        "SELECT file_id, min(size) AS size FROM sizes WHERE seq > ? AND seq <= ? AND shrink = 1 GROUP BY file_id",
-        lo,
-        hi,
-      ))
-        shrunk.set(r.file_id, r.size);
-    }
-    const reader = new BlockReader(journal, opts.hasher);
-    const bs = journal.blockSize;
-    let bytesWritten = 0;
-    await pool(files, async (e) => {
-      const path = join(tmp, e.path);
-      // `x += await f()` would read x before the await and lose the other workers' sums.
-      if (!cloned.has(e)) {
-        const n = await writeWhole(path, e, reader, opts.durable === true);
-        bytesWritten += n;
-        return;
-      }
-      const blocks = new Set(changed.get(e.fileId) ?? []);
-      // A shrink in the interval cut everything from its size on: rewrite that tail.
-      const cut = shrunk.get(e.fileId);
-      const nBlocks = Math.ceil(e.size / bs);
-      if (cut !== undefined) for (let b = Math.floor(cut / bs); b < nBlocks; b++) blocks.add(b);
-      // Mostly rewritten anyway: writing the file whole beats patching a clone
-      // (every patched block of a clone is a copy-on-write break of a shared extent).
-      const n =
-        blocks.size > nBlocks * REWRITE_WHOLE_FRACTION
-          ? await writeWhole(path, e, reader, opts.durable === true)
-          : await patch(path, e, [...blocks], reader, bs, opts.durable === true);
-      bytesWritten += n;
+    const r = await materialiseTree({
+      journal,
+      plan,
+      target,
+      hasher: opts.hasher,
+      durable: opts.durable === true,
+      ...(mirror === null
+        ? {}
+        : {
+            prepareFiles: async (tmp: string, files: readonly PlannedEntry[]) => {
+              const c = await cloneFromMirror(opts, mirror, files, tmp, log);
+              if (!c.ok) throw new CloneUnsupported(c.reason);
+              filesCloned = c.cloned.size;
+              mirrorSeq = c.mirrorSeq;
+              return patchTasks(journal, opts.point.seq, c.mirrorSeq, c.cloned, tmp);
+            },
+          }),
     });
-    // Attributes last, deepest first (as the applier does).
-    for (const e of [...plan.entries].reverse()) await setAttributes(join(tmp, e.path), e);
-    if (opts.durable) await fsyncDir(tmp);
-    await moveIntoPlace(tmp, target);
-    return { ok: true, result: { filesCloned: cloned.size, bytesWritten, mirrorSeq } };
+    return { ok: true, result: { filesCloned, bytesWritten: r.bytes, mirrorSeq } };
   } catch (err) {
-    await rm(tmp, { recursive: true, force: true }).catch(() => undefined);
+    if (err instanceof CloneUnsupported) return { ok: false, reason: err.message };
     throw err;
   }
+}
+
+/**
+ * What each cloned file needs to equal the point P, given the clone shows the
+ * mirror's position M: the blocks written in (min(P,M), max(P,M)], and the
+ * tail from the smallest size a shrink in that interval cut the file to.
+ */
+function patchTasks(
+  journal: Journal,
+  p: number,
+  m: number,
+  cloned: ReadonlySet<PlannedEntry>,
+  tmp: string,
+): Map<PlannedEntry, FileTask> {
+  const lo = Math.min(p, m);
+  const hi = Math.max(p, m);
+  const changed = new Map<number, Set<number>>();
+  const sizes =
+    lo < hi ? journal.index.sizesChangedBetween(lo, hi) : new Map<number, number | null>();
+  if (lo < hi) {
+    for (const row of journal.index.blocksChangedBetween(lo, hi)) {
+      const s = changed.get(row.file_id) ?? new Set<number>();
+      changed.set(row.file_id, s);
+      s.add(row.block);
+    }
+  }
+  const bs = journal.blockSize;
+  const tasks = new Map<PlannedEntry, FileTask>();
+  for (const e of cloned) {
+    const path = join(tmp, e.path);
+    const blocks = new Set(changed.get(e.fileId) ?? []);
+    const nBlocks = Math.ceil(e.size / bs);
+    // A shrink in the interval cut everything from its size on: rewrite that tail.
+    const cut = sizes.get(e.fileId);
+    if (cut !== undefined && cut !== null)
+      for (let b = Math.floor(cut / bs); b < nBlocks; b++) blocks.add(b);
+    // Mostly rewritten anyway: writing the file whole beats patching a clone
+    // (every patched block of a clone is a copy-on-write break of a shared extent).
+    if (blocks.size > nBlocks * REWRITE_WHOLE_FRACTION) {
+      tasks.set(e, { kind: "create", path, label: e.path, size: e.size, blocks: e.blocks });
+      continue;
+    }
+    const byOffset = new Map(e.blocks.map((b) => [b.offset, b]));
+    const writes: PatchWrite[] = [];
+    for (const b of [...blocks].sort((x, y) => x - y)) {
+      const offset = b * bs;
+      if (offset >= e.size) continue;
+      // The block as it was at the point: its stored range, zeros for the rest.
+      writes.push({
+        offset,
+        len: Math.min(bs, e.size - offset),
+        block: byOffset.get(offset) ?? null,
+      });
+    }
+    tasks.set(e, { kind: "patch", path, label: e.path, size: e.size, cut: null, writes });
+  }
+  return tasks;
 }
 
 /**
@@ -251,7 +264,7 @@ async function cloneFromMirror(
     const pathById = new Map<number, string>();
     for (const [p, e] of replayNamespace(journal.index.nsUpTo(m)))
       if (e.kind === "file") pathById.set(e.fileId, p);
-    await pool(files, async (e) => {
+    await eachLimited(files, CLONE_CONCURRENCY, async (e) => {
       const src = pathById.get(e.fileId);
       if (src === undefined || unsupported !== null) return;
       try {
@@ -269,103 +282,4 @@ async function cloneFromMirror(
   });
   if (unsupported !== null) return { ok: false, reason: unsupported };
   return { ok: true, cloned, mirrorSeq };
-}
-
-/** Runs `fn` over `items`, CONCURRENCY at a time. */
-async function pool<T>(items: readonly T[], fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) await fn(items[next++]!);
-  };
-  await Promise.all(Array.from({ length: Math.min(CONCURRENCY, items.length) }, worker));
-}
-
-/** Reads blobs from the journal, checking each against the hash recorded at capture. */
-class BlockReader {
-  private lastHash: Buffer | null = null;
-  private lastData: Buffer | null = null;
-
-  constructor(
-    private readonly journal: Journal,
-    private readonly hasher: BlockHasher,
-  ) {}
-
-  async read(b: PlannedBlock, path: string): Promise<Buffer> {
-    if (this.lastHash?.equals(b.hash) && this.lastData) return this.lastData;
-    const data = await this.journal.readBlob(b.hash);
-    if (!this.hasher.hash(data).equals(b.hash)) {
-      throw new HashMismatchError(
-        `block at offset ${b.offset} of ${path} does not match its recorded hash`,
-        { path, offset: b.offset, hint: "the journal is damaged; run `pvjournal verify`" },
-      );
-    }
-    this.lastHash = b.hash;
-    this.lastData = data;
-    return data;
-  }
-}
-
-/** Rewrites `blocks` of a cloned file with their content at the point, then sets its size. */
-async function patch(
-  path: string,
-  e: PlannedEntry,
-  blocks: readonly number[],
-  reader: BlockReader,
-  bs: number,
-  durable: boolean,
-): Promise<number> {
-  if (blocks.length === 0 && !durable) {
-    // Only the size may differ (a grow or shrink without writes is a size record).
-    const fh = await open(path, "r+");
-    try {
-      if ((await fh.stat()).size !== e.size) await fh.truncate(e.size);
-    } finally {
-      await fh.close();
-    }
-    return 0;
-  }
-  const byOffset = new Map<number, PlannedBlock>();
-  for (const b of e.blocks) byOffset.set(b.offset, b);
-  const fh = await open(path, "r+");
-  let written = 0;
-  try {
-    for (const b of [...blocks].sort((x, y) => x - y)) {
-      const offset = b * bs;
-      if (offset >= e.size) continue;
-      // The block as it was at the point: its stored range, zeros for the rest.
-      const buf = Buffer.alloc(Math.min(bs, e.size - offset));
-      const range = byOffset.get(offset);
-      if (range) (await reader.read(range, e.path)).copy(buf, 0, 0, range.len);
-      await writeAll(fh, buf, offset);
-      written += buf.length;
-    }
-    await fh.truncate(e.size);
-    if (durable) await fh.datasync();
-  } finally {
-    await fh.close();
-  }
-  return written;
-}
-
-/** Writes a whole file from the journal (holes stay holes). */
-async function writeWhole(
-  path: string,
-  e: PlannedEntry,
-  reader: BlockReader,
-  durable: boolean,
-): Promise<number> {
-  const fh: FileHandle = await open(path, "w", 0o600);
-  let written = 0;
-  try {
-    for (const b of e.blocks) {
-      const data = (await reader.read(b, e.path)).subarray(0, b.len);
-      if (!isZero(data)) await writeAll(fh, data, b.offset);
-      written += b.len;
-    }
-    await fh.truncate(e.size);
-    if (durable) await fh.datasync();
-  } finally {
-    await fh.close();
-  }
-  return written;
 }

@@ -15,6 +15,7 @@ import type { Journal } from "../journal/journal.js";
 import { pinPoint } from "../journal/pins.js";
 import { type Point, type ResolvedPoint, resolvePoint } from "../journal/points.js";
 import type { Logger } from "../log/logger.js";
+import { JobQueue } from "../restore/job-queue.js";
 import { checkTarget, stalePartials } from "../restore/target.js";
 import type { BlockHasher } from "../util/hash.js";
 import type { CloneFile } from "./clone.js";
@@ -62,6 +63,8 @@ export interface DrillRunnerOptions {
   readonly cloneFile?: CloneFile;
   /** Called once per finished drill (metrics). */
   readonly onFinished?: (r: DrillReport) => void;
+  /** The daemon's one queue of restores and drills; default: a queue of its own. */
+  readonly queue?: JobQueue;
 }
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
@@ -81,7 +84,9 @@ export class DrillRunner {
   private readonly clock: () => number;
   private readonly log: Logger;
   private readonly live = new Map<string, Job>();
-  private chain: Promise<void> = Promise.resolve();
+  private readonly jobQueue: JobQueue;
+  /** Drills queued or running (close waits for them). */
+  private readonly pending = new Set<Promise<void>>();
   private readonly abort = new AbortController();
   private closed = false;
 
@@ -89,6 +94,7 @@ export class DrillRunner {
     this.store = new DrillStore(opts.journal);
     this.clock = opts.clock ?? Date.now;
     this.log = opts.logger;
+    this.jobQueue = opts.queue ?? new JobQueue(1);
     // Drills a stopped process left behind never finish: say so in their reports.
     for (const r of this.store.unfinished()) {
       this.store.save({
@@ -173,7 +179,10 @@ export class DrillRunner {
     this.store.save(report);
     this.store.prune();
     this.live.set(id, job);
-    this.chain = this.chain.then(() => this.run(job));
+    // One drill at a time (the "drill" lane), queued with the restores.
+    const done = this.jobQueue.add(() => this.run(job), "drill", 1).done;
+    this.pending.add(done);
+    void done.finally(() => this.pending.delete(done));
     return { ...report };
   }
 
@@ -229,7 +238,7 @@ export class DrillRunner {
     if (this.closed) return;
     this.closed = true;
     this.abort.abort();
-    await this.chain;
+    await Promise.all([...this.pending]);
   }
 
   private resolve(p: Point | null, now: number): ResolvedPoint {

@@ -242,6 +242,17 @@ export class JournalIndex {
     return this.st.maxBlockAt.get(fileId, seq)?.block ?? null;
   }
 
+  /** Files whose size changed in (from, to], with the smallest size a shrink cut them to (null: none). */
+  sizesChangedBetween(fromExclusive: number, toInclusive: number): Map<number, number | null> {
+    const rows = this.st.sizesBetween.all(fromExclusive, toInclusive);
+    return new Map(rows.map((r) => [r.file_id, r.cut]));
+  }
+
+  /** Files whose mode or mtime changed in (from, to]. */
+  attrsChangedBetween(fromExclusive: number, toInclusive: number): Set<number> {
+    return new Set(this.st.attrsBetween.all(fromExclusive, toInclusive).map((r) => r.file_id));
+  }
+
   /** (file, block) pairs written in (from, to]: the blocks a fast drill must rewrite. */
   blocksChangedBetween(fromExclusive: number, toInclusive: number) {
     return this.st.blocksChangedBetween.iterate(fromExclusive, toInclusive);
@@ -338,14 +349,5 @@ export class JournalIndex {
       files: this.st.bucketFiles.all(...[0, 1, 2, 3].flatMap(() => [size, lo, hi])),
       checkpoints,
     };
-  }
-
-  /**
-   * Raw read query, prepared on every call: the last escape hatch, kept for
-   * the two materialisers that issue 14's unification replaces
-   * (replica/mirror.ts, drill/materialise.ts). Nothing new may use it.
-   */
-  all<T>(sql: string, ...params: (number | string)[]): T[] {
-    return this.db.prepare(sql).all(...params) as T[];
   }
 }

@@ -138,6 +138,12 @@ export function prepare(db: Database.Database) {
     maxBlockAt: db.prepare<[number, number], { block: number | null }>(
       "SELECT max(block) AS block FROM blocks WHERE file_id = ? AND seq <= ?",
     ),
+    sizesBetween: db.prepare<[number, number], { file_id: number; cut: number | null }>(
+      "SELECT file_id, min(CASE WHEN shrink = 1 THEN size END) AS cut FROM sizes WHERE seq > ? AND seq <= ? GROUP BY file_id",
+    ),
+    attrsBetween: db.prepare<[number, number], { file_id: number }>(
+      "SELECT DISTINCT file_id FROM attrs WHERE seq > ? AND seq <= ?",
+    ),
     blocksChangedBetween: db.prepare<
       [number, number],
       { file_id: number; block: number; len: number }

@@ -2,23 +2,27 @@
  * The replica's live mirror: a plain directory that equals the source as of
  * the newest checkpoint the replica applied (layout `<mirrorDir>/<source>/...`).
  * Advancing it rewrites only what changed between two journal positions:
- * renames are renames, only changed blocks are written. A crash in the middle
+ * renames are renames, only changed blocks are written (through the shared
+ * file writer, restore/write-files.ts), and the written files and touched
+ * directories are made durable in one step before the new position is recorded. A crash in the middle
  * leaves a "dirty" mark in the index, and so does a failed update (ENOSPC,
  * EIO): the next update, or the next start, rebuilds the mirror from the
  * journal instead of trusting a half-applied state.
  */
 
-import { lstat, mkdir, open, readdir, rename, rm, symlink } from "node:fs/promises";
+import { mkdirSync } from "node:fs";
+import { lstat, mkdir, readdir, rename, rm, symlink } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { HashMismatchError } from "../errors.js";
-import { buildPlan } from "../journal/build-plan.js";
+import { outlinePlan, planInSlices } from "../journal/build-plan.js";
 import type { Journal } from "../journal/journal.js";
 import { type NsEntry, replayNamespace } from "../journal/namespace.js";
-import { effectiveBlocks } from "../journal/plan.js";
+import { effectiveBlocks, type PlannedBlock } from "../journal/plan.js";
 import type { Logger } from "../log/logger.js";
-import { applyPlan } from "../restore/apply.js";
+import { BlockReader } from "../restore/block-reader.js";
+import { makeDurable } from "../restore/durable.js";
+import { materialiseTree } from "../restore/materialiser.js";
 import { setAttributes } from "../restore/tree-io.js";
-import { writeAll } from "../util/fs.js";
+import { type FileTask, Pacer, type PatchWrite, writeTask } from "../restore/write-files.js";
 import type { BlockHasher } from "../util/hash.js";
 
 const STAGE = ".pvj-stage";
@@ -164,12 +168,16 @@ export class Mirror {
     this.tree = null;
     if (seq === 0) return;
     const ts = this.journal.index.tsAtSeq(seq) ?? this.journal.lastTs;
-    await this.withPinned(seq, () =>
-      applyPlan({
+    await this.withPinned(seq, async () =>
+      materialiseTree({
         journal: this.journal,
-        plan: buildPlan(this.journal, { seq, ts, checkpoint: null }),
+        plan: await planInSlices(
+          this.journal,
+          outlinePlan(this.journal, { seq, ts, checkpoint: null }),
+        ),
         target: tmp,
         hasher: this.hasher,
+        durable: true,
       }),
     );
     for (const name of await readdir(tmp)) await rename(join(tmp, name), join(this.dir, name));
@@ -183,7 +191,6 @@ export class Mirror {
   /** Applies the changes in (from, to] in place. */
   private async applyBetween(from: number, to: number): Promise<void> {
     const ix = this.journal.index;
-    const bs = this.journal.blockSize;
     const oldTree = this.tree ?? this.treeAt(from);
     const newTree = replayNamespace(ix.nsBetween(from, to), new Map(oldTree));
     const newPathOf = new Map<number, string>();
@@ -254,24 +261,11 @@ export class Mirror {
       changedBlocks.set(row.file_id, s);
       s.add(row.block);
     }
-    const sizeChanged = new Set(
-      ix
-        .all<{ file_id: number }>(
-          "SELECT DISTINCT file_id FROM sizes WHERE seq > ? AND seq <= ?",
-          from,
-          to,
-        )
-        .map((r) => r.file_id),
-    );
-    const attrChanged = new Set(
-      ix
-        .all<{ file_id: number }>(
-          "SELECT DISTINCT file_id FROM attrs WHERE seq > ? AND seq <= ?",
-          from,
-          to,
-        )
-        .map((r) => r.file_id),
-    );
+    const sizes = ix.sizesChangedBetween(from, to);
+    const attrChanged = ix.attrsChangedBetween(from, to);
+    const reader = new BlockReader(this.journal, this.hasher);
+    const pacer = new Pacer();
+    const written: string[] = [];
     const entries = [...newTree].sort((a, b) => a[0].localeCompare(b[0]));
     for (const [p, e] of entries) {
       const prev = oldIds.get(e.fileId);
@@ -284,14 +278,21 @@ export class Mirror {
           await mkdir(dirname(abs(p)), { recursive: true });
           await symlink(e.target ?? "", abs(p));
         }
-      } else if (isNew || changedBlocks.has(e.fileId) || sizeChanged.has(e.fileId)) {
-        await this.writeFile(
+      } else if (isNew || changedBlocks.has(e.fileId) || sizes.has(e.fileId)) {
+        const task = this.fileTask(
           abs(p),
           e.fileId,
           to,
-          isNew ? null : (changedBlocks.get(e.fileId) ?? new Set()),
-          bs,
+          isNew
+            ? null
+            : {
+                blocks: changedBlocks.get(e.fileId) ?? new Set(),
+                cut: sizes.get(e.fileId) ?? null,
+              },
         );
+        mkdirSync(dirname(task.path), { recursive: true });
+        await writeTask(task, reader, pacer, () => undefined);
+        written.push(task.path);
       } else if (!attrChanged.has(e.fileId)) continue;
       touched.add(p);
       if (isNew) touched.add(dirname(p));
@@ -311,52 +312,40 @@ export class Mirror {
       const st = await lstat(abs(p)).catch(() => null);
       if (st) await setAttributes(abs(p), { kind: e.kind, mode: attr.mode, mtimeMs: attr.mtime });
     }
+    // One durability step for the whole update, before advanceTo records the new position.
+    const dirs = [...touched].filter((x) => newTree.get(x)?.kind === "dir").map(abs);
+    await makeDurable(this.dir, written, [this.dir, ...dirs]);
     this.tree = newTree;
   }
 
-  /** Writes a file's content at `to`: all of it (`blocks` null) or just the changed blocks. */
-  private async writeFile(
+  /**
+   * What writing a file's content at `to` takes: all of it (`patch` null, a
+   * new file; zero ranges stay holes) or, in place, the changed blocks after
+   * cutting the file at the smallest size a shrink since the last update left
+   * (the bytes beyond then read as zeros unless rewritten).
+   */
+  private fileTask(
     path: string,
     fileId: number,
     to: number,
-    blocks: Set<number> | null,
-    bs: number,
-  ): Promise<void> {
+    patch: { blocks: Set<number>; cut: number | null } | null,
+  ): FileTask {
     const ix = this.journal.index;
+    const bs = this.journal.blockSize;
     const size = ix.sizeAt(fileId, to)?.size ?? 0;
     const shrinks = ix.shrinksUpTo(fileId, to);
-    await mkdir(dirname(path), { recursive: true });
-    const fh = await open(path, blocks === null ? "w" : "r+");
-    try {
-      const from = this.seq;
-      // A shrink since the last update cut the tail: cut it here too, so the
-      // bytes beyond read as zeros (holes) unless rewritten below.
-      const cut = shrinks
-        .filter((s) => s.seq > from)
-        .reduce((m, s) => Math.min(m, s.size), Number.POSITIVE_INFINITY);
-      if (blocks !== null && Number.isFinite(cut)) await fh.truncate(cut);
-      const list =
-        blocks === null
-          ? Array.from({ length: Math.ceil(size / bs) }, (_, i) => i)
-          : [...blocks].sort((a, b) => a - b);
-      for (const b of list) {
-        const v = ix.blockAt(fileId, b, to);
-        if (!v) continue;
-        for (const range of effectiveBlocks([v], shrinks, size, bs)) {
-          const data = await this.journal.readBlob(range.hash);
-          if (!this.hasher.hash(data).equals(range.hash)) {
-            throw new HashMismatchError(`block ${b} of file ${fileId} does not match its hash`, {
-              path,
-              offset: range.offset,
-            });
-          }
-          await writeAll(fh, data.subarray(0, range.len), range.offset);
-        }
-      }
-      await fh.truncate(size);
-      await fh.datasync();
-    } finally {
-      await fh.close();
+    const rangesOf = (b: number): PlannedBlock[] => {
+      const v = ix.blockAt(fileId, b, to);
+      return v ? effectiveBlocks([v], shrinks, size, bs) : [];
+    };
+    const label = `${path} (file ${fileId})`;
+    if (patch === null) {
+      const blocks = Array.from({ length: Math.ceil(size / bs) }, (_, b) => rangesOf(b)).flat();
+      return { kind: "create", path, label, size, blocks };
     }
+    const writes: PatchWrite[] = [...patch.blocks]
+      .sort((a, b) => a - b)
+      .flatMap((b) => rangesOf(b).map((r) => ({ offset: r.offset, len: r.len, block: r })));
+    return { kind: "patch", path, label, size, cut: patch.cut, writes };
   }
 }

@@ -9,7 +9,7 @@ import { randomBytes } from "node:crypto";
 import { mkdir, rm, rmdir } from "node:fs/promises";
 import { dirname } from "node:path";
 import { ErrorCode, PvjError, RequestError } from "../errors.js";
-import { buildPlan } from "../journal/build-plan.js";
+import { outlinePlan, type PlanOutline, planInSlices } from "../journal/build-plan.js";
 import type { Journal } from "../journal/journal.js";
 import { pinPoint } from "../journal/pins.js";
 import type { RestorePlan } from "../journal/plan.js";
@@ -17,6 +17,7 @@ import type { ResolvedPoint } from "../journal/points.js";
 import type { Logger } from "../log/logger.js";
 import type { BlockHasher } from "../util/hash.js";
 import { applyPlan, type RestoreProgress } from "./apply.js";
+import { JobQueue, type QueuedJob } from "./job-queue.js";
 import { prepareRestore, type RestoreRequest } from "./restore.js";
 import { stalePartials, type TargetPolicy } from "./target.js";
 
@@ -32,6 +33,14 @@ export const JobState = {
 /** One of JobState. */
 export type JobState = (typeof JobState)[keyof typeof JobState];
 
+/**
+ * What a running job is doing: planning (the index lookups of every block,
+ * in slices off the event loop) or writing (then fsync and rename).
+ */
+export const JobPhase = { planning: "planning", writing: "writing" } as const;
+/** One of JobPhase. */
+export type JobPhase = (typeof JobPhase)[keyof typeof JobPhase];
+
 /** The error code of a job that was cancelled (DELETE, or the daemon shutting down). */
 export const CANCELLED = "CANCELLED";
 
@@ -45,11 +54,14 @@ export const JOB_ID_PATTERN = "^[0-9a-f]{16}$";
 export interface RestoreJobView {
   readonly id: string;
   readonly state: JobState;
+  /** While running: planning or writing; null otherwise. */
+  readonly phase: JobPhase | null;
   readonly point: { readonly seq: number; readonly ts: string; readonly checkpoint: number | null };
   /** Real absolute path of the target. */
   readonly target: string;
   readonly paths: readonly string[] | null;
   readonly bytesDone: number;
+  /** File bytes of the point until planning ends, then the bytes to write (holes excluded). */
   readonly bytesTotal: number;
   /** Files restored so far. */
   readonly files: number;
@@ -81,6 +93,8 @@ export interface RestoreJobsOptions {
   readonly keepFinished?: number;
   /** Replaces applyPlan (a replica may clone its mirror instead). */
   readonly runner?: RestoreRunner;
+  /** The daemon's one queue of restores and drills; default: a queue of `concurrency`. */
+  readonly queue?: JobQueue;
 }
 
 interface Job {
@@ -88,12 +102,14 @@ interface Job {
   /** Releases the journal pin that keeps the point restorable. */
   readonly unpin: () => void;
   state: JobState;
+  phase: JobPhase | null;
   readonly point: ResolvedPoint;
   readonly target: string;
   readonly paths: string[] | null;
-  plan: RestorePlan | null;
+  /** What the point holds; planned into blocks when the job runs. */
+  outline: PlanOutline | null;
   bytesDone: number;
-  readonly bytesTotal: number;
+  bytesTotal: number;
   files: number;
   readonly filesTotal: number;
   readonly createdAt: number;
@@ -101,6 +117,8 @@ interface Job {
   finishedAt: number | null;
   error: { code: string; message: string } | null;
   readonly abort: AbortController;
+  /** Its place in the queue, until it settles. */
+  queued: QueuedJob | null;
   /** Resolves when the job reached a final state and cleaned up. */
   settled: Promise<void>;
 }
@@ -117,9 +135,8 @@ function overlaps(a: string, b: string): boolean {
 /** The API's restore jobs. */
 export class RestoreJobs {
   private readonly jobs = new Map<string, Job>();
-  private readonly queue: Job[] = [];
+  private readonly queue: JobQueue;
   private readonly finished: string[] = [];
-  private running = 0;
   private closed = false;
   private readonly clock: () => number;
   private readonly runner: RestoreRunner;
@@ -128,6 +145,7 @@ export class RestoreJobs {
   constructor(private readonly opts: RestoreJobsOptions) {
     this.clock = opts.clock ?? Date.now;
     this.runner = opts.runner ?? this.applyRunner();
+    this.queue = opts.queue ?? new JobQueue(opts.concurrency);
   }
 
   /**
@@ -157,16 +175,20 @@ export class RestoreJobs {
       throw err;
     }
     this.jobs.set(job.id, job);
-    this.queue.push(job);
+    job.queued = this.queue.add(() => this.run(job), "restore");
+    job.settled = job.queued.done;
     this.opts.logger.info(
       { job: job.id, seq: job.point.seq, target: job.target, bytes: job.bytesTotal },
       "restore queued",
     );
-    this.pump();
     return this.view(job);
   }
 
-  /** Checks a prepared request against live jobs and plans it; throws a RequestError. */
+  /**
+   * Checks a prepared request against live jobs and outlines it (namespace
+   * and sizes only: the block lookups, seconds at 100k files, run in the job);
+   * throws a RequestError.
+   */
   private newJob(prepared: PreparedRestore, unpin: () => void): Job {
     for (const other of this.jobs.values()) {
       if (
@@ -180,8 +202,8 @@ export class RestoreJobs {
         );
       }
     }
-    const plan = buildPlan(this.opts.journal, prepared.point, prepared.paths);
-    if (prepared.paths && plan.entries.length === 0) {
+    const outline = outlinePlan(this.opts.journal, prepared.point, prepared.paths);
+    if (prepared.paths && outline.entries.length === 0) {
       throw new RequestError(
         ErrorCode.NOT_FOUND,
         `none of ${prepared.paths.join(", ")} existed at seq ${prepared.point.seq}`,
@@ -191,19 +213,21 @@ export class RestoreJobs {
       id: randomBytes(8).toString("hex"),
       unpin,
       state: JobState.queued,
+      phase: null,
       point: prepared.point,
       target: prepared.target,
       paths: prepared.paths,
-      plan,
+      outline,
       bytesDone: 0,
-      bytesTotal: plan.bytesTotal,
+      bytesTotal: outline.fileBytes,
       files: 0,
-      filesTotal: plan.entries.filter((e) => e.kind === "file").length,
+      filesTotal: outline.files,
       createdAt: this.clock(),
       startedAt: null,
       finishedAt: null,
       error: null,
       abort: new AbortController(),
+      queued: null,
       settled: Promise.resolve(),
     };
   }
@@ -227,10 +251,9 @@ export class RestoreJobs {
   async cancel(id: string): Promise<RestoreJobView | null> {
     const job = this.jobs.get(id);
     if (!job) return null;
-    if (job.state === JobState.queued) {
-      this.queue.splice(this.queue.indexOf(job), 1);
+    if (job.state === JobState.queued && job.queued?.dequeue()) {
       this.finish(job, { code: CANCELLED, message: "restore cancelled before it started" });
-    } else if (job.state === JobState.running) {
+    } else if (job.state === JobState.queued || job.state === JobState.running) {
       job.abort.abort();
       await job.settled;
     }
@@ -246,21 +269,10 @@ export class RestoreJobs {
     await Promise.all(live.map((j) => this.cancel(j.id)));
   }
 
-  private pump(): void {
-    while (this.running < Math.max(1, this.opts.concurrency) && this.queue.length > 0) {
-      const job = this.queue.shift()!;
-      this.running += 1;
-      job.settled = this.run(job).finally(() => {
-        this.running -= 1;
-        this.pump();
-      });
-    }
-  }
-
   private async run(job: Job): Promise<void> {
     job.state = JobState.running;
     job.startedAt = this.clock();
-    const plan = job.plan!;
+    job.phase = JobPhase.planning;
     try {
       // An earlier restore into this target killed mid-way left its work directory.
       for (const p of await stalePartials(job.target)) {
@@ -270,6 +282,10 @@ export class RestoreJobs {
         );
         await rm(p, { recursive: true, force: true });
       }
+      const plan = await planInSlices(this.opts.journal, job.outline!, job.abort.signal);
+      job.outline = null;
+      job.bytesTotal = plan.bytesTotal;
+      job.phase = JobPhase.writing;
       await this.runner({
         plan,
         target: job.target,
@@ -300,9 +316,10 @@ export class RestoreJobs {
 
   private finish(job: Job, error: { code: string; message: string } | null): void {
     job.state = error ? JobState.failed : JobState.done;
+    job.phase = null;
     job.error = error;
     job.finishedAt = this.clock();
-    job.plan = null; // a plan holds a row per block: free it as soon as possible
+    job.outline = null;
     job.unpin();
     this.opts.logger.info(
       { job: job.id, state: job.state, code: error?.code, bytes: job.bytesDone },
@@ -340,6 +357,7 @@ export class RestoreJobs {
     return {
       id: job.id,
       state: job.state,
+      phase: job.phase,
       point: {
         seq: job.point.seq,
         ts: new Date(job.point.ts).toISOString(),

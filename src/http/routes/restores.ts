@@ -7,8 +7,10 @@ import type { FastifyPluginAsync } from "fastify";
 import { ErrorCode, RequestError } from "../../errors.js";
 import type { Journal } from "../../journal/journal.js";
 import type { Logger } from "../../log/logger.js";
+import type { JobQueue } from "../../restore/job-queue.js";
 import {
   JOB_ID_PATTERN,
+  JobPhase,
   JobState,
   RestoreJobs,
   type RestoreJobView,
@@ -98,6 +100,8 @@ export interface RestoreApiDeps {
   readonly clock?: () => number;
   /** Replaces the default applier (tests slow it down; a replica may clone its mirror). */
   readonly runner?: RestoreRunner;
+  /** The daemon's one queue of restores and drills (shared with the drill routes). */
+  readonly queue?: JobQueue;
 }
 
 /** JSON schema of a restore job. */
@@ -123,6 +127,11 @@ export const restoreJobSchema = {
       type: "string",
       enum: Object.values(JobState),
       description: "A cancelled job is failed with error code CANCELLED",
+    },
+    phase: {
+      type: ["string", "null"],
+      enum: [...Object.values(JobPhase), null],
+      description: "While running: planning (block lookups, off the event loop) or writing",
     },
     point: pointSchema,
     target: { type: "string", description: "Real absolute path of the target" },
@@ -161,6 +170,7 @@ export function restoreRoutes(deps: RestoreApiDeps): FastifyPluginAsync {
       logger: deps.logger,
       ...(deps.clock ? { clock: deps.clock } : {}),
       ...(deps.runner ? { runner: deps.runner } : {}),
+      ...(deps.queue ? { queue: deps.queue } : {}),
     });
     app.addHook("onClose", async () => jobs.close());
 
