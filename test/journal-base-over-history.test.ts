@@ -20,8 +20,16 @@ let unique = 0;
 function writes(hasher: BlockHasher, from: number, n: number, fill: number): RecordBody[] {
   const out: RecordBody[] = [];
   for (let i = 0; i < n; i++) {
-    const data = Buffer.alloc(BS, (fill + i) % 251);
-    data.writeUInt32LE(++unique, 0);
+    // Incompressible (xorshift32): blocks are zstd-compressed since issue 16,
+    // and the 4-round case needs the replica's history to span segments.
+    const data = Buffer.alloc(BS);
+    let x = (++unique * 2654435761 + fill) >>> 0 || 1;
+    for (let o = 0; o < BS; o += 4) {
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      data.writeUInt32LE(x >>> 0, o);
+    }
     const hash = hasher.hash(data);
     out.push(
       { type: "blob", hash, data },

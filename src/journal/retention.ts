@@ -6,6 +6,7 @@ import { buildPlan } from "./build-plan.js";
 import { encodeRecord, storedBlobLen } from "./codec.js";
 import type { SegmentRow } from "./index-db.js";
 import type { Journal } from "./journal.js";
+import { serialMaintenance } from "./maintenance.js";
 import type { JournalRecord, RecordBody } from "./records.js";
 import {
   encodeFrame,
@@ -239,6 +240,34 @@ export async function installBase(
   return commitBase(journal, w, cutoff, ts, drop);
 }
 
+/**
+ * A replica's install of a base streamed from its source: replaces every
+ * segment. Serialised with retention passes (maintenance.ts), then under the
+ * exclusive lock like any segment change.
+ */
+export function installStreamedBase(
+  journal: Journal,
+  cutoff: number,
+  ts: number,
+  bodies: AsyncIterable<RecordBody>,
+): Promise<{ bytes: number }> {
+  return serialMaintenance(journal, () =>
+    journal.exclusive(() => installBase(journal, cutoff, ts, bodies, journal.index.segments())),
+  );
+}
+
+/**
+ * Whether the segments a pass chose to drop are still the journal's, as
+ * chosen (same id and name: SQLite reuses the ids of deleted rows) and the
+ * base is the one the pass folded onto. False when something else replaced
+ * segments meanwhile; committing then would drop rows the pass never saw.
+ */
+function planStillHolds(journal: Journal, baseSeq: number, drop: readonly SegmentRow[]): boolean {
+  if (journal.baseSeq !== baseSeq) return false;
+  const now = new Map(journal.index.segments().map((s) => [s.id, s.name]));
+  return drop.every((s) => now.get(s.id) === s.name);
+}
+
 function minDefined(a: number | undefined, b: number | undefined): number | undefined {
   if (a === undefined) return b;
   if (b === undefined) return a;
@@ -260,10 +289,11 @@ function minDefined(a: number | undefined, b: number | undefined): number | unde
  * against one of them), give up if a reader pinned a point before the cut
  * meanwhile, then switch the index over and delete the old segments.
  */
-export async function runRetention(
-  journal: Journal,
-  opts: RetentionOptions,
-): Promise<RetentionResult> {
+export function runRetention(journal: Journal, opts: RetentionOptions): Promise<RetentionResult> {
+  return serialMaintenance(journal, () => retentionPass(journal, opts));
+}
+
+async function retentionPass(journal: Journal, opts: RetentionOptions): Promise<RetentionResult> {
   const ix = journal.index;
   const chosen = await journal.exclusive(async () => {
     const after = ix.firstSeqAfterTs(opts.now - opts.retention);
@@ -275,9 +305,9 @@ export async function runRetention(
       activeSegmentId: journal.activeSegmentId(),
       segments: ix.segments(),
     });
-    return { choice, snapshotSeq: journal.lastSeq };
+    return { choice, snapshotSeq: journal.lastSeq, baseSeq: journal.baseSeq };
   });
-  const { choice, snapshotSeq } = chosen;
+  const { choice, snapshotSeq, baseSeq } = chosen;
   if ("reason" in choice)
     return { baseSeq: null, removedSegments: [], reclaimedBytes: 0, reason: choice.reason };
   const { cutoff, drop } = choice;
@@ -298,6 +328,16 @@ export async function runRetention(
       baseBodies(journal, cutoff, opts.hasher, wantBlob, snapshotSeq, sent),
     );
     return await journal.exclusive(async () => {
+      // Defence in depth behind serialMaintenance: never commit a stale plan.
+      if (!planStillHolds(journal, baseSeq, drop)) {
+        await abortBase(w);
+        return {
+          baseSeq: null,
+          removedSegments: [],
+          reclaimedBytes: 0,
+          reason: "the journal's segments were replaced while the base was written; next pass",
+        };
+      }
       const pinned = journal.minPinnedSeq();
       if (pinned !== undefined && pinned < cutoff) {
         await abortBase(w);

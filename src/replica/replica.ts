@@ -8,7 +8,7 @@ import { randomUUID } from "node:crypto";
 import { CorruptionError, ErrorCode, PvjError } from "../errors.js";
 import type { Journal } from "../journal/journal.js";
 import type { RecordBody } from "../journal/records.js";
-import { installBase } from "../journal/retention.js";
+import { installStreamedBase } from "../journal/retention.js";
 import type { Logger } from "../log/logger.js";
 import type { StreamSource } from "../stream/source.js";
 import type { StreamMessage } from "../stream/wire.js";
@@ -248,15 +248,8 @@ export class Replica {
           { baseSeq: msg.seq, lastSeq: this.journal.lastSeq },
           "sidecar folded history this replica lacks: installing its base",
         );
-        await this.journal.exclusive(async () => {
-          await installBase(
-            this.journal,
-            msg.seq,
-            msg.ts,
-            baseBodiesFrom(it),
-            this.journal.index.segments(),
-          );
-        });
+        // Waits for a running retention pass of this replica (both replace segments).
+        await installStreamedBase(this.journal, msg.seq, msg.ts, baseBodiesFrom(it));
         this.queueMirror(msg.seq);
         this.ackSoon();
         return;
