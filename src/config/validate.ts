@@ -6,13 +6,14 @@
  */
 import path from "node:path";
 import { type Converted, convert, type ListenAddress } from "./convert.js";
-import { type Candidate, collectLayers, describe, isMapping, type RawInputs } from "./layers.js";
+import { type Candidate, collectLayers, type RawInputs } from "./layers.js";
 import { checkOverlaps, type PathEntry } from "./overlap.js";
 import { checkProtectedMode, drillCommands } from "./protected.js";
-import { didYouMean, type Origin, Reporter } from "./report.js";
-import { FIELDS, fieldId, type Role, SOURCE_FIELDS, SOURCE_NAME_RE } from "./schema.js";
+import { type Origin, Reporter } from "./report.js";
+import { FIELDS, fieldId, type Role } from "./schema.js";
+import { convertSources, type SourceEntry } from "./source-list.js";
 import { streamConfig } from "./stream.js";
-import type { Config, SourceConfig } from "./types.js";
+import type { Config } from "./types.js";
 
 /** Where `pvjournal` tools look for a journal when neither config nor flags name one. */
 export const TOOL_DEFAULT_JOURNAL_DIR = ".pvjournal";
@@ -297,104 +298,4 @@ function checkCaptureMode(
   if (mode === "intercept" && role === "replica") {
     report.fail("capture.mode", modeOrigin, "intercept is a sidecar mode; remove it on a replica");
   }
-}
-
-/** One converted source with the key and origin to blame in later checks. */
-interface SourceEntry {
-  readonly config: SourceConfig;
-  readonly key: string;
-  readonly origin: Origin;
-}
-
-// Sources come as a YAML list of mappings, or as text `name=path,name2=path2`
-// (PVJ_SOURCES, a string flag), or as a flag list of `name=path` strings.
-function convertSources(c: Candidate | null, report: Reporter): SourceEntry[] {
-  if (c === null || c.value === null) return [];
-  let raw: unknown = c.value;
-  if (typeof raw === "string" && c.text) raw = raw.split(",").filter((s) => s.trim() !== "");
-  if (!Array.isArray(raw)) {
-    return report.fail(
-      "sources",
-      c.origin,
-      `expected a list of {name, path}, got ${describe(raw)}`,
-    );
-  }
-  const seen = new Map<string, string>();
-  return raw.map((item: unknown, i): SourceEntry => {
-    const key = `sources[${i}]`;
-    let entry: unknown = item;
-    if (typeof item === "string" && c.origin.kind !== "file") {
-      const eq = item.indexOf("=");
-      if (eq < 0) report.fail(key, c.origin, `${describe(item)} is not name=path`);
-      entry = { name: item.slice(0, eq).trim(), path: item.slice(eq + 1).trim() };
-    }
-    if (!isMapping(entry)) {
-      return report.fail(
-        key,
-        c.origin,
-        `expected a mapping with name and path, got ${describe(item)}`,
-      );
-    }
-    for (const k of Object.keys(entry)) {
-      if (!(k in SOURCE_FIELDS)) {
-        report.fail(
-          `${key}.${k}`,
-          c.origin,
-          `unknown key${didYouMean(k, Object.keys(SOURCE_FIELDS))}`,
-        );
-      }
-    }
-    const part = (k: keyof typeof SOURCE_FIELDS, value: unknown): Candidate => ({
-      key: `${key}.${k}`,
-      value,
-      origin: c.origin,
-      text: false,
-    });
-    if (entry.name === undefined) report.fail(`${key}.name`, c.origin, "is required");
-    if (entry.path === undefined) report.fail(`${key}.path`, c.origin, "is required");
-    const name = convert(
-      SOURCE_FIELDS.name.type,
-      part("name", entry.name),
-      false,
-      report,
-    ) as string;
-    if (!SOURCE_NAME_RE.test(name)) {
-      report.fail(
-        `${key}.name`,
-        c.origin,
-        `${describe(name)} must match [a-z0-9-]+ (it names a directory in restores)`,
-      );
-    }
-    const previous = seen.get(name);
-    if (previous !== undefined) {
-      report.fail(`${key}.name`, c.origin, `${describe(name)} is already used by ${previous}`);
-    }
-    seen.set(name, key);
-    const sourcePath = convert(
-      SOURCE_FIELDS.path.type,
-      part("path", entry.path),
-      false,
-      report,
-    ) as string;
-    const ignore = convert(
-      SOURCE_FIELDS.ignore.type,
-      part("ignore", entry.ignore ?? []),
-      false,
-      report,
-    ) as readonly string[];
-    const mountPoint =
-      entry.mountPoint === undefined
-        ? null
-        : (convert(
-            SOURCE_FIELDS.mountPoint.type,
-            part("mountPoint", entry.mountPoint),
-            false,
-            report,
-          ) as string);
-    return {
-      config: { name, path: sourcePath, ignore, mountPoint },
-      key: `${key}.path`,
-      origin: c.origin,
-    };
-  });
 }

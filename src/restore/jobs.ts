@@ -6,7 +6,7 @@
  * limit, reports progress, and can be cancelled.
  */
 import { randomBytes } from "node:crypto";
-import { mkdir, rm, rmdir } from "node:fs/promises";
+import { mkdir, rm } from "node:fs/promises";
 import { dirname } from "node:path";
 import { ErrorCode, PvjError, RequestError } from "../errors.js";
 import { outlinePlan, type PlanOutline, planInSlices } from "../journal/build-plan.js";
@@ -19,7 +19,13 @@ import type { BlockHasher } from "../util/hash.js";
 import { applyPlan, type RestoreProgress } from "./apply.js";
 import { JobQueue, type QueuedJob } from "./job-queue.js";
 import { prepareRestore, type RestoreRequest } from "./restore.js";
-import { stalePartials, type TargetPolicy } from "./target.js";
+import {
+  overlaps,
+  removeEmptyChain,
+  stalePartials,
+  type TargetPolicy,
+  targetPathError,
+} from "./target.js";
 
 type PreparedRestore = Awaited<ReturnType<typeof prepareRestore>>;
 
@@ -125,11 +131,6 @@ interface Job {
 
 function iso(ms: number | null): string | null {
   return ms === null ? null : new Date(ms).toISOString();
-}
-
-/** True when one path is the other or lies below it (real absolute paths). */
-function overlaps(a: string, b: string): boolean {
-  return a === b || a.startsWith(`${b}/`) || b.startsWith(`${a}/`);
 }
 
 /** The API's restore jobs. */
@@ -374,37 +375,5 @@ export class RestoreJobs {
       finishedAt: iso(job.finishedAt),
       ...(job.error ? { error: job.error } : {}),
     };
-  }
-}
-
-// What the filesystem says about a target path a client made up: their problem, not ours.
-const PATH_ERRNOS = ["ENOTDIR", "ENAMETOOLONG", "ELOOP", "EACCES", "EPERM", "EINVAL"];
-
-/**
- * Turns a filesystem error met while checking a client's target path into
- * TARGET_NOT_ALLOWED (a 4xx: the path is unusable), passing anything else on.
- */
-function targetPathError(err: unknown, target: string): unknown {
-  const code = err instanceof Error ? (err as NodeJS.ErrnoException).code : undefined;
-  if (err instanceof PvjError || code === undefined || !PATH_ERRNOS.includes(code)) return err;
-  return new RequestError(
-    ErrorCode.TARGET_NOT_ALLOWED,
-    `restore target ${target}: unusable path (${code})`,
-    { path: target },
-  );
-}
-
-/**
- * Removes the directories mkdir created, deepest first, up to and including
- * `top`, stopping at the first that is not empty (another job may share it).
- */
-async function removeEmptyChain(deepest: string, top: string): Promise<void> {
-  for (let dir = deepest; ; dir = dirname(dir)) {
-    try {
-      await rmdir(dir);
-    } catch {
-      return;
-    }
-    if (dir === top || dirname(dir) === dir) return;
   }
 }

@@ -1,6 +1,6 @@
-import { lstat, readdir, realpath } from "node:fs/promises";
+import { lstat, readdir, realpath, rmdir } from "node:fs/promises";
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
-import { ErrorCode, isErrno, RequestError } from "../errors.js";
+import { ErrorCode, isErrno, PvjError, RequestError } from "../errors.js";
 
 /** Where a restore may write. */
 export interface TargetPolicy {
@@ -147,4 +147,41 @@ export async function stalePartials(target: string): Promise<string[]> {
   const prefix = `.${basename(target)}${PARTIAL_INFIX}`;
   const names = await readdir(dirname(target)).catch(() => [] as string[]);
   return names.filter((n) => n.startsWith(prefix)).map((n) => join(dirname(target), n));
+}
+
+/** True when one path is the other or lies below it (real absolute paths). */
+export function overlaps(a: string, b: string): boolean {
+  return within(a, b) || within(b, a);
+}
+
+// What the filesystem says about a target path a client made up: their problem, not ours.
+const PATH_ERRNOS = ["ENOTDIR", "ENAMETOOLONG", "ELOOP", "EACCES", "EPERM", "EINVAL"];
+
+/**
+ * Turns a filesystem error met while checking a client's target path into
+ * TARGET_NOT_ALLOWED (a 4xx: the path is unusable), passing anything else on.
+ */
+export function targetPathError(err: unknown, target: string): unknown {
+  const code = err instanceof Error ? (err as NodeJS.ErrnoException).code : undefined;
+  if (err instanceof PvjError || code === undefined || !PATH_ERRNOS.includes(code)) return err;
+  return new RequestError(
+    ErrorCode.TARGET_NOT_ALLOWED,
+    `restore target ${target}: unusable path (${code})`,
+    { path: target },
+  );
+}
+
+/**
+ * Removes the directories mkdir created, deepest first, up to and including
+ * `top`, stopping at the first that is not empty (another job may share it).
+ */
+export async function removeEmptyChain(deepest: string, top: string): Promise<void> {
+  for (let dir = deepest; ; dir = dirname(dir)) {
+    try {
+      await rmdir(dir);
+    } catch {
+      return;
+    }
+    if (dir === top || dirname(dir) === dir) return;
+  }
 }
