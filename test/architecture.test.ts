@@ -218,4 +218,12 @@ describe("architecture (docs/architecture.md)", () => {
     expect(withSql).toContain("journal/index-sql.ts");
     expect(withSql.filter((f) => f !== "journal/index-sql.ts").sort()).toEqual(SQL_DEBT);
   });
+
+  it("keeps every source file at 400 lines or fewer (one concept per module)", () => {
+    const lineCount = (text: string) => text.split("\n").length - (text.endsWith("\n") ? 1 : 0);
+    const long = files
+      .map((f) => ({ file: f, lines: lineCount(texts.get(f)!) }))
+      .filter((f) => f.lines > 400);
+    expect(long).toEqual([]);
+  });
 });
