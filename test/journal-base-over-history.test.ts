@@ -6,38 +6,13 @@
  */
 import { describe, expect, it } from "vitest";
 import { Journal } from "../src/journal/journal.js";
-import type { JournalRecord, RecordBody } from "../src/journal/records.js";
+import type { JournalRecord } from "../src/journal/records.js";
 import { baseBodies, installBase } from "../src/journal/retention.js";
 import { verifyJournal } from "../src/journal/verify.js";
 import { silentLogger } from "../src/log/logger.js";
 import { BlockHasher } from "../src/util/hash.js";
 import { tmpDir } from "./helpers/index.js";
-
-const BS = 4096;
-
-let unique = 0;
-/** n writes of distinct content (no de-duplication against older, dead blocks). */
-function writes(hasher: BlockHasher, from: number, n: number, fill: number): RecordBody[] {
-  const out: RecordBody[] = [];
-  for (let i = 0; i < n; i++) {
-    // Incompressible (xorshift32): blocks are zstd-compressed since issue 16,
-    // and the 4-round case needs the replica's history to span segments.
-    const data = Buffer.alloc(BS);
-    let x = (++unique * 2654435761 + fill) >>> 0 || 1;
-    for (let o = 0; o < BS; o += 4) {
-      x ^= x << 13;
-      x ^= x >>> 17;
-      x ^= x << 5;
-      data.writeUInt32LE(x >>> 0, o);
-    }
-    const hash = hasher.hash(data);
-    out.push(
-      { type: "blob", hash, data },
-      { type: "write", fileId: 2, block: from + i, len: BS, hash },
-    );
-  }
-  return out;
-}
+import { BS, distinctWrites, follow } from "./support/journal-writes.js";
 
 describe("installing a base over a replica's own history", () => {
   it.each([1, 4])("keeps later appends after %i round(s) of following", async (segments) => {
@@ -53,14 +28,12 @@ describe("installing a base over a replica's own history", () => {
     ]);
     // The replica follows for a while (one, or several ~1 MiB segments), then falls behind.
     for (let s = 0; s < segments; s++) {
-      await src.append(writes(hasher, 0, 60, s * 7));
-      const followed: JournalRecord[] = [];
-      for await (const r of src.records(rep.lastSeq + 1)) followed.push(r);
-      await rep.appendStamped(followed);
+      await src.append(distinctWrites(hasher, 0, 60, s * 7));
+      await follow(src, rep);
     }
     if (segments === 1) expect(rep.index.segments().length).toBe(1);
     else expect(rep.index.segments().length).toBeGreaterThan(1);
-    await src.append(writes(hasher, 10, 50, 99));
+    await src.append(distinctWrites(hasher, 10, 50, 99));
     const cut = src.lastSeq;
     await rep.exclusive(() =>
       installBase(
@@ -73,7 +46,7 @@ describe("installing a base over a replica's own history", () => {
     );
     expect(rep.lastSeq).toBe(cut);
     // Later records from the source land in a segment of their own.
-    const later = await src.append(writes(hasher, 30, 2, 150));
+    const later = await src.append(distinctWrites(hasher, 30, 2, 150));
     const tail: JournalRecord[] = [];
     for await (const r of src.records(cut + 1)) tail.push(r);
     await rep.appendStamped(tail);

@@ -11,7 +11,6 @@ import { access } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { Journal } from "../src/journal/journal.js";
-import type { JournalRecord, RecordBody } from "../src/journal/records.js";
 import {
   baseBodies,
   installBase,
@@ -22,37 +21,7 @@ import { verifyJournal } from "../src/journal/verify.js";
 import { silentLogger } from "../src/log/logger.js";
 import { BlockHasher } from "../src/util/hash.js";
 import { tmpDir } from "./helpers/index.js";
-
-const BS = 4096;
-
-let unique = 0;
-/** n writes of distinct content to blocks from..from+n-1 of file 2. */
-function writes(hasher: BlockHasher, from: number, n: number, fill: number): RecordBody[] {
-  const out: RecordBody[] = [];
-  for (let i = 0; i < n; i++) {
-    // Incompressible (xorshift32) so the segments fill up and roll over.
-    const data = Buffer.alloc(BS);
-    let x = (++unique * 2654435761 + fill) >>> 0 || 1;
-    for (let o = 0; o < BS; o += 4) {
-      x ^= x << 13;
-      x ^= x >>> 17;
-      x ^= x << 5;
-      data.writeUInt32LE(x >>> 0, o);
-    }
-    const hash = hasher.hash(data);
-    out.push(
-      { type: "blob", hash, data },
-      { type: "write", fileId: 2, block: from + i, len: BS, hash },
-    );
-  }
-  return out;
-}
-
-async function follow(src: Journal, rep: Journal): Promise<void> {
-  const recs: JournalRecord[] = [];
-  for await (const r of src.records(rep.lastSeq + 1)) recs.push(r);
-  if (recs.length > 0) await rep.appendStamped(recs);
-}
+import { BS, distinctWrites, follow } from "./support/journal-writes.js";
 
 /** Every segment the index names exists, and every block of the newest state reads back. */
 async function expectSound(rep: Journal, hasher: BlockHasher): Promise<void> {
@@ -77,11 +46,11 @@ async function behindReplica(
   ]);
   // Several segments, so the replica's retention has some to drop.
   for (let s = 0; s < 4; s++) {
-    await src.append(writes(hasher, 0, 60, s * 7));
+    await src.append(distinctWrites(hasher, 0, 60, s * 7));
     await follow(src, rep);
   }
   expect(rep.index.segments().length).toBeGreaterThan(2);
-  await src.append(writes(hasher, 10, 50, 99));
+  await src.append(distinctWrites(hasher, 10, 50, 99));
   return { dir, src, rep };
 }
 
@@ -97,7 +66,7 @@ async function expectStreamedBaseKept(
     expect(rep.baseSeq).toBe(cut);
     expect(rep.lastSeq).toBe(cut);
     await expectSound(rep, hasher);
-    await src.append(writes(hasher, 20, 5, 150));
+    await src.append(distinctWrites(hasher, 20, 5, 150));
     await src.checkpoint({ label: "after", consistency: "fuzzy" });
     await follow(src, rep);
     expect(rep.lastSeq).toBe(src.lastSeq);
