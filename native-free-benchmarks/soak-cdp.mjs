@@ -18,6 +18,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import {
   closeSync,
+  cpSync,
   existsSync,
   lstatSync,
   mkdirSync,
@@ -259,7 +260,14 @@ async function start(role) {
   }
   throw new Error(`${role} never became ready: ${err}`);
 }
+/** Retention folds of a daemon's life so far (its counters start at 0 on each start). */
+async function countFolds(role) {
+  const base = role === "sidecar" ? S : R;
+  const st = await api(base, "/v1/status", "GET", undefined, 5000).catch(() => null);
+  stats.retentionFolds += st?.body?.retention?.folds ?? 0;
+}
 async function kill9(role) {
+  await countFolds(role);
   const c = procs[role];
   procs[role] = null;
   const gone = new Promise((r) => c.once("exit", r));
@@ -267,6 +275,7 @@ async function kill9(role) {
   await gone;
 }
 async function stop(role) {
+  await countFolds(role);
   const c = procs[role];
   procs[role] = null;
   const gone = new Promise((r) => c.once("exit", r));
@@ -385,6 +394,34 @@ async function drillDone(id) {
     const s = await api(R, `/v1/drills/${id}`);
     return s.body.state === "done" || s.body.state === "failed" ? s.body : false;
   });
+}
+
+/** On failure: both daemons' status, the journal filesystem's use, and a copy of the sidecar journal with --keep. */
+async function diagnose() {
+  for (const [role, base] of [
+    ["sidecar", S],
+    ["replica", R],
+  ]) {
+    if (!procs[role]) continue;
+    const st = await api(base, "/v1/status", "GET", undefined, 5000).catch((e) => ({
+      body: `${e}`,
+    }));
+    const b = st.body ?? {};
+    console.error(
+      `--- ${role} status: ${JSON.stringify({ lastSeq: b.lastSeq, journal: b.journal, retention: b.retention, capture: b.capture?.errors, replicas: b.replicas, replica: b.replica })}`,
+    );
+  }
+  const fs = statfsSync(sjFs);
+  const segs = existsSync(sj) ? readdirSync(sj, { recursive: true }) : [];
+  const sized = segs
+    .map((f) => [f, lstatSync(join(sj, f))])
+    .filter(([, st]) => st.isFile())
+    .map(([f, st]) => `${f} ${st.size}`);
+  console.error(
+    `--- sidecar journal fs: ${((fs.blocks - fs.bavail) * fs.bsize) >> 20} MiB used of ${(fs.blocks * fs.bsize) >> 20} MiB; ${sized.length} files:\n${sized.join("\n")}`,
+  );
+  if (args.includes("--keep") && existsSync(sj))
+    cpSync(sj, join(root, "sidecar-journal-copy"), { recursive: true });
 }
 
 // ---- rounds
@@ -571,6 +608,7 @@ try {
 } catch (err) {
   failure = err;
   console.error(`soak-cdp: FAIL, seed ${seed}: ${err.stack ?? err}`);
+  await diagnose();
   for (const role of ["sidecar", "replica"])
     if (procs[role])
       console.error(`--- ${role} stderr tail:\n${procs[role].errTail().slice(-4000)}`);

@@ -45,6 +45,8 @@ export const ErrorCode = {
   NOT_A_REPLICA: "NOT_A_REPLICA",
   /** A failover asked of a replica that was already promoted. */
   ALREADY_PROMOTED: "ALREADY_PROMOTED",
+  /** The journal's filesystem is full (ENOSPC, EDQUOT, SQLITE_FULL): nothing was acknowledged. */
+  JOURNAL_FULL: "JOURNAL_FULL",
   IO_ERROR: "IO_ERROR",
   INTERNAL: "INTERNAL",
 } as const;
@@ -106,6 +108,17 @@ export class NotAvailableError extends PvjError {
 /** True when `err` is a Node system error with the given errno code (ENOENT, ENOSPC...). */
 export function isErrno(err: unknown, code: string): boolean {
   return err instanceof Error && (err as NodeJS.ErrnoException).code === code;
+}
+
+/** True when `err` or one of its causes says the disk is full (ENOSPC, EDQUOT, SQLITE_FULL). */
+export function isNoSpace(err: unknown): boolean {
+  for (let e: unknown = err; e instanceof Error; e = e.cause) {
+    const code = (e as NodeJS.ErrnoException).code;
+    // SQLITE_FULL: the index shares the journal's disk.
+    if (code === "ENOSPC" || code === "EDQUOT" || code === "SQLITE_FULL" || code === "JOURNAL_FULL")
+      return true;
+  }
+  return false;
 }
 
 /**

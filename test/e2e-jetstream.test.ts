@@ -308,7 +308,9 @@ describe("stream.transport: jetstream", () => {
           "--journal",
           join(dir, `${d.name}-journal`),
         ]);
-        expect(r.code, r.stderr).toBe(0);
+        if (r.code !== 0 && process.env.JS_DEBUG_KEEP)
+          await cp(dir, process.env.JS_DEBUG_KEEP, { recursive: true });
+        expect(r.code, `seed=${seed} ${d.name} cp=${a.id} (base ${baseSeq}): ${r.stderr}`).toBe(0);
         expect(
           diffTrees(a.tree, await readTree(join(target, "data")), { mtimes: true }),
           `seed=${seed} ${d.name} cp=${a.id}`,

@@ -23,7 +23,7 @@ import { BlockHasher } from "../util/hash.js";
 import { createDrills } from "./drills.js";
 import { journalStatusFields, registerJournalMetrics } from "./journal-metrics.js";
 import { openJournal, sharedRoutes, targetPolicy } from "./parts.js";
-import { startRetentionLoop } from "./retention-loop.js";
+import { retentionStats, startRetentionLoop } from "./retention-loop.js";
 import { openReplicaTransport } from "./stream-transport.js";
 
 /** A running replica (not yet listening). */
@@ -96,6 +96,7 @@ export async function createReplica(
     onStreamError: (kind) => streamErrors.inc({ kind }),
   });
   registerJournalMetrics(metrics, journal, config.journal.sizeLimit);
+  const retention = retentionStats(metrics);
   new Gauge({
     name: "pvjournal_replica_lag_seconds",
     help: "Age of the newest source change not yet durable at the replica",
@@ -127,6 +128,7 @@ export async function createReplica(
       role: "replica",
       sources: [],
       ...journalStatusFields(journal, config.journal.sizeLimit),
+      retention,
       lagSeconds: rs.lagSeconds,
       ready: rs.ready || rs.promoted,
       replica: { ...rs, source: source.description, mirrorDir: rc.mirrorDir },
@@ -214,6 +216,7 @@ export async function createReplica(
         journal,
         hasher,
         retention: config.journal.retention,
+        stats: retention,
         intervalMs: config.journal.retentionCheck,
         logger: childLogger(root, "retention"),
       });

@@ -22,7 +22,7 @@ import { type CaptureEngine, createCaptureEngine } from "./capture-engine.js";
 import { createDrills } from "./drills.js";
 import { journalStatusFields, registerJournalMetrics } from "./journal-metrics.js";
 import { openJournal, sharedRoutes } from "./parts.js";
-import { startRetentionLoop } from "./retention-loop.js";
+import { retentionStats, startRetentionLoop } from "./retention-loop.js";
 import { openSidecarTransport } from "./stream-transport.js";
 
 /** A running sidecar (not yet listening). */
@@ -51,6 +51,7 @@ export async function createSidecar(
   const hasher = await BlockHasher.create();
   const metrics = createMetrics();
   registerJournalMetrics(metrics, journal, config.journal.sizeLimit);
+  const retention = retentionStats(metrics);
   const captureErrors = new Counter({
     name: "pvjournal_capture_errors_total",
     help: "Capture errors (journal writes, unreadable files); capture retries",
@@ -135,6 +136,7 @@ export async function createSidecar(
         ...(s.mountPoint !== null ? { mountPoint: s.mountPoint } : {}),
       })),
       ...journalStatusFields(journal, config.journal.sizeLimit),
+      retention,
       lagSeconds: lagSeconds(),
       ready: cap.ready,
       capture: cap,
@@ -225,6 +227,7 @@ export async function createSidecar(
         journal,
         hasher,
         retention: config.journal.retention,
+        stats: retention,
         intervalMs: config.journal.retentionCheck,
         logger: childLogger(root, "retention"),
         // Every record a replica has not acknowledged is kept, whatever its age.

@@ -3,7 +3,7 @@
  * error shape: `{"error": {"code": "SNAKE_CASE", "message": "..."}}`.
  */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import { ErrorCode, PvjError } from "../errors.js";
+import { ErrorCode, isNoSpace, PvjError } from "../errors.js";
 import type { ErrorBody } from "./schemas.js";
 
 /**
@@ -51,6 +51,8 @@ export const STATUS_BY_CODE: Readonly<Record<HttpCode, number>> = Object.freeze(
   HASH_MISMATCH: 500,
   IO_ERROR: 500,
   INTERNAL: 500,
+  // 507 Insufficient Storage: the server cannot store what the request needs; retry once space is freed.
+  JOURNAL_FULL: 507,
   NOT_READY: 503,
   NOT_AVAILABLE: 503,
   // Closed while shutting down: retry elsewhere or later.
@@ -109,6 +111,15 @@ export function mapError(err: unknown): MappedError {
     if (known !== undefined) {
       return { status: STATUS_BY_CODE[known], code: known, message: err.message };
     }
+  }
+  if (isNoSpace(err)) {
+    // A full index (SQLITE_FULL) or segment write that no module wrapped: the journal's disk.
+    return {
+      status: STATUS_BY_CODE.JOURNAL_FULL,
+      code: ErrorCode.JOURNAL_FULL,
+      message:
+        "the journal's filesystem is full: nothing was acknowledged; free space under journal.dir",
+    };
   }
   const status = err instanceof Error ? (err as FastifyError).statusCode : undefined;
   if (typeof status === "number" && status >= 400 && status < 500 && err instanceof Error) {

@@ -11,6 +11,7 @@
  * dropped. While failing, new mutations are refused with the journal's errno
  * (the app sees ENOSPC as from a full disk) and waiting fsyncs fail with it.
  */
+import { isNoSpace } from "../errors.js";
 import type { Journal } from "../journal/journal.js";
 import type { RecordBody } from "../journal/records.js";
 import { backoffMs, sleep } from "../util/sleep.js";
@@ -241,12 +242,7 @@ export class WriteLog {
 }
 
 function failCode(err: unknown): FailCode {
-  for (let e: unknown = err; e instanceof Error; e = e.cause) {
-    const code = (e as NodeJS.ErrnoException).code;
-    // SQLITE_FULL: the index shares the journal's disk.
-    if (code === "ENOSPC" || code === "SQLITE_FULL" || code === "EDQUOT") return "ENOSPC";
-  }
-  return "EIO";
+  return isNoSpace(err) ? "ENOSPC" : "EIO";
 }
 
 function failError(f: { code: FailCode; message: string }): Error {

@@ -5,7 +5,7 @@
  */
 import { type FileHandle, open, unlink } from "node:fs/promises";
 import { join } from "node:path";
-import { ErrorCode, PvjError } from "../errors.js";
+import { ErrorCode, isNoSpace, PvjError } from "../errors.js";
 import { fsyncDir, unwritten } from "../util/fs.js";
 import type { JournalIndex } from "./index-db.js";
 import {
@@ -83,6 +83,13 @@ export class SegmentWriter {
     } catch (err) {
       // Leave no half-batch behind: the tail is cut back to the last commit.
       await seg.fh.truncate(start).catch(() => undefined);
+      if (isNoSpace(err))
+        throw new PvjError(
+          ErrorCode.JOURNAL_FULL,
+          `the journal's filesystem is full (${(err as NodeJS.ErrnoException).code}): nothing was acknowledged; free space under journal.dir or shorten journal.retention`,
+          { segment: seg.name },
+          err,
+        );
       throw new PvjError(
         ErrorCode.IO_ERROR,
         `journal write failed: ${(err as Error).message}`,

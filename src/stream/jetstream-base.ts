@@ -61,7 +61,11 @@ async function* bodiesAt(
     const key = rec.hash.toString("hex");
     if (sent.has(key)) continue;
     sent.add(key);
-    yield { type: "blob", hash: rec.hash, data: rec.data };
+    // As stored, with its packing: a compressed blob that lost `packed` would
+    // be installed as raw bytes and fail its hash on every read at the replica.
+    yield rec.packed
+      ? { type: "blob", hash: rec.hash, data: rec.data, packed: rec.packed }
+      : { type: "blob", hash: rec.hash, data: rec.data };
   }
 }
 

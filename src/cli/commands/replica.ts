@@ -49,6 +49,8 @@ export async function runReplica(opts: DaemonOptions): Promise<ExitCode> {
       err,
     );
   }
+  // Handlers before the listener, as in the sidecar: an early signal is a clean stop.
+  const shutdown = waitForShutdownSignal();
   const daemon = await createReplica(config, root, {
     token,
     https: readTls(config),
@@ -62,7 +64,7 @@ export async function runReplica(opts: DaemonOptions): Promise<ExitCode> {
     throw err;
   }
   daemon.start();
-  const signal = await waitForShutdownSignal();
+  const signal = await shutdown;
   log.info({ signal }, "shutting down");
   const closed = await stopWithin(daemon.stop(), log);
   log.info("stopped");

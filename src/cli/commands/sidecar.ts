@@ -75,6 +75,10 @@ export async function runSidecar(opts: DaemonOptions): Promise<ExitCode> {
   if (token === null)
     log.warn("api.tokenFile is not set: /v1 routes are open to anyone who can reach the port");
 
+  // Handlers before the listener: a signal that arrives as soon as /healthz
+  // answers (a fast `kill -INT`, a pod deleted at start) is a clean stop, not
+  // Node's default kill.
+  const shutdown = waitForShutdownSignal();
   const sidecar = await createSidecar(config, root, { token, https });
   try {
     await listen(sidecar.app, config, log);
@@ -85,7 +89,7 @@ export async function runSidecar(opts: DaemonOptions): Promise<ExitCode> {
   // Listening first: /healthz answers and /readyz says 503 during the initial scan.
   sidecar.start();
 
-  const signal = await waitForShutdownSignal();
+  const signal = await shutdown;
   log.info({ signal }, "shutting down");
   const closed = await stopWithin(sidecar.stop(), log);
   log.info("stopped");

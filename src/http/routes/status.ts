@@ -47,6 +47,20 @@ export function statusRoutes(status: () => StatusBody): FastifyPluginAsync {
                     },
                   },
                 },
+                retention: {
+                  type: "object",
+                  description:
+                    "Retention since start: passes, folds into a new base, failures (retried) and why, and the first record kept for a replica",
+                  properties: {
+                    passes: { type: "integer" },
+                    folds: { type: "integer" },
+                    failures: { type: "integer" },
+                    reclaimedBytes: { type: "integer" },
+                    lastFoldAt: { type: ["string", "null"] },
+                    lastError: { type: ["string", "null"] },
+                    heldForReplicasFromSeq: { type: ["integer", "null"] },
+                  },
+                },
                 lagSeconds: { type: "number" },
                 ready: { type: "boolean" },
               },
