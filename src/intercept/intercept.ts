@@ -182,6 +182,7 @@ export class InterceptCapture {
     );
     await mountFuse(fd, mountPoint);
     session.start();
+    await session.holdWaker(mountPoint);
     this.mounts.push({ source, mountPoint, fd, ctx, session });
     this.opts.logger.info(
       { source: source.name, path: source.path, mountPoint },
@@ -212,7 +213,11 @@ export class InterceptCapture {
       const id = connectionId(m.mountPoint);
       await unmountLazy(m.mountPoint).catch((err: unknown) => this.record(err, "unmount"));
       abortConnection(id);
-      m.session.stop();
+      if (!(await m.session.stop()))
+        this.opts.logger.warn(
+          { mountPoint: m.mountPoint },
+          "intercept: the FUSE reader thread did not end; the process may not exit",
+        );
     }
     await this.log.close();
     for (const m of this.mounts) {

@@ -7,6 +7,7 @@
  * writes never interleave and the journal's order is the volume's.
  */
 import { writevSync } from "node:fs";
+import { type FileHandle, open } from "node:fs/promises";
 import { constants as osConstants } from "node:os";
 import { Worker } from "node:worker_threads";
 import type { FsContext } from "./context.js";
@@ -53,6 +54,13 @@ export class FuseSession {
   private initialised = false;
   private endResolve: (() => void) | null = null;
   readonly ended: Promise<void>;
+  /** 1 once stopped: the reader thread ends after its next read (reader-worker.ts). */
+  private readonly stopFlag = new Int32Array(new SharedArrayBuffer(4));
+  private exitedResolve: (() => void) | null = null;
+  /** The reader thread has ended. */
+  readonly exited: Promise<void>;
+  /** A directory held open on the mount: closing it wakes the reader on stop. */
+  private waker: FileHandle | null = null;
 
   constructor(
     private readonly fd: number,
@@ -61,6 +69,9 @@ export class FuseSession {
   ) {
     this.ended = new Promise((resolve) => {
       this.endResolve = resolve;
+    });
+    this.exited = new Promise((resolve) => {
+      this.exitedResolve = resolve;
     });
   }
 
@@ -72,15 +83,17 @@ export class FuseSession {
   /** Starts the reader thread. */
   start(): void {
     const w = new Worker(new URL("./reader-worker.js", import.meta.url), {
-      workerData: { fd: this.fd, bufferBytes: BUFFER_BYTES },
+      workerData: { fd: this.fd, bufferBytes: BUFFER_BYTES, stop: this.stopFlag },
     });
+    w.on("exit", () => this.exitedResolve?.());
     w.on("message", (msg: { buf: ArrayBuffer; n: number } | { end: string }) => {
       if ("buf" in msg) {
         // Each request owns its buffer: writes may hand slices of it to the journal.
         if (msg.n >= IN_HEADER_BYTES) void this.handle(Buffer.from(msg.buf, 0, msg.n));
         return;
       }
-      this.finish(msg.end === "ENODEV" ? null : new Error(`reading /dev/fuse: ${msg.end}`));
+      const clean = msg.end === "ENODEV" || msg.end === "STOPPED";
+      this.finish(clean ? null : new Error(`reading /dev/fuse: ${msg.end}`));
     });
     w.on("error", (err) => this.finish(err));
     w.unref();
@@ -93,9 +106,35 @@ export class FuseSession {
     this.endResolve?.();
   }
 
-  /** Marks the session over (after unmount the readers end with ENODEV). */
-  stop(): void {
+  /**
+   * Holds the mount's root directory open, so that stop() can wake the
+   * reader (call once the mount is made; the open is answered by this
+   * session, so it must not block this thread).
+   */
+  async holdWaker(mountPoint: string): Promise<void> {
+    this.waker = await open(mountPoint, "r");
+  }
+
+  /**
+   * Marks the session over and ends the reader thread: after an unmount
+   * with an aborted connection its read ends with ENODEV; otherwise closing
+   * the waker sends it a RELEASEDIR. Resolves when the thread has ended, or
+   * after `timeoutMs` (ms) when it could not be woken.
+   */
+  async stop(timeoutMs = 5_000): Promise<boolean> {
+    Atomics.store(this.stopFlag, 0, 1);
     this.finish(null);
+    const waker = this.waker;
+    this.waker = null;
+    // Not awaited: with the reader gone, the close is answered only when the device closes.
+    void waker?.close().catch(() => undefined);
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<false>((resolve) => {
+      timer = setTimeout(() => resolve(false), timeoutMs);
+    });
+    const ended = await Promise.race([this.exited.then(() => true as const), late]);
+    clearTimeout(timer);
+    return ended;
   }
 
   private handle(req: Buffer): Promise<void> | void {

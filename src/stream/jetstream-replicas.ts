@@ -141,9 +141,14 @@ export class JetStreamReplicas {
     this.jsm ??= await jetstreamManager(this.nc);
     const head = await readHead(this.jsm, stream);
     if (head === null) return;
-    // Journal seq just before the first record the stream still holds.
+    // Journal seq just before the first record the stream still holds. A
+    // stream whose every message aged out holds none: it stands at what the
+    // publisher last had acknowledged (0 only when nothing was ever published),
+    // or every caught-up replica would hold retention from seq 1 for good.
     const floor =
-      head.firstJournalSeq !== null ? head.firstJournalSeq - 1 : (head.lastJournalSeq ?? 0);
+      head.firstJournalSeq !== null
+        ? head.firstJournalSeq - 1
+        : (head.lastJournalSeq ?? (head.lastStreamSeq > 0 ? this.opts.publishedSeq() : 0));
     const out: ConsumerPosition[] = [];
     for (const ci of await this.jsm.consumers.list(stream).next()) {
       const ackStream = ci.ack_floor.stream_seq;
