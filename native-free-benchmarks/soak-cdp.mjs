@@ -40,6 +40,17 @@ import { fileURLToPath } from "node:url";
 import { freePort, prng } from "./lib.mjs";
 
 const args = process.argv.slice(2);
+if (args.includes("--help") || args.includes("-h")) {
+  console.log(
+    "Usage: node native-free-benchmarks/soak-cdp.mjs [--rounds N] [--seed S] [--cli path/to/cli.js] [--log LEVEL] [--keep]\n" +
+      "  --rounds N  rounds of random faults (default 20)\n" +
+      "  --seed S    replays a run's choices (printed at the start)\n" +
+      "  --cli F     the pvjournal build to soak (default dist/cli.js)\n" +
+      "  --log L     daemons' log level (default warn)\n" +
+      "  --keep      keep the run's directory (and a copy of the sidecar journal on failure)",
+  );
+  process.exit(0);
+}
 const opt = (name, dflt) => {
   const i = args.indexOf(name);
   return i >= 0 ? Number(args[i + 1]) : dflt;
