@@ -101,7 +101,8 @@ describe("retention outside the exclusive lock", () => {
     } finally {
       await h.journal.close();
     }
-  });
+    // A 15-20 s pass, then up to 9 whole-volume restores: ~40 s idle on 2 cores, more under load.
+  }, 120_000);
 
   it("gives up when a reader pins a point before the cut while the base is written", async () => {
     const h = await history(78);

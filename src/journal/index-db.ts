@@ -205,8 +205,16 @@ export class JournalIndex {
     return this.st.hasBlob.get(hash) !== undefined;
   }
 
-  blob(hash: Buffer): { segment_id: number; offset: number; len: number } | null {
+  /** Where a block is stored, with its segment's current name (null: the index lost the segment). */
+  blob(
+    hash: Buffer,
+  ): { segment_id: number; offset: number; len: number; name: string | null } | null {
     return this.st.blob.get(hash) ?? null;
+  }
+
+  /** A segment's file name, or null when the index has no such segment. */
+  segmentName(id: number): string | null {
+    return this.st.segmentName.get(id)?.name ?? null;
   }
 
   moveBlob(hash: Buffer, segmentId: number, offset: number): void {

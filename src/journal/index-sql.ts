@@ -152,9 +152,16 @@ export function prepare(db: Database.Database) {
       "INSERT OR IGNORE INTO blobs (hash, segment_id, offset, len) VALUES (?, ?, ?, ?)",
     ),
     moveBlob: db.prepare("UPDATE blobs SET segment_id = ?, offset = ? WHERE hash = ?"),
-    blob: db.prepare<[Buffer], { segment_id: number; offset: number; len: number }>(
-      "SELECT segment_id, offset, len FROM blobs WHERE hash = ?",
+    // With the segment's name in the same read: segment ids are reused after
+    // retention (SQLite hands out a deleted last row's id again), so a name
+    // cached by id can name the file a block no longer lives in.
+    blob: db.prepare<
+      [Buffer],
+      { segment_id: number; offset: number; len: number; name: string | null }
+    >(
+      "SELECT b.segment_id, b.offset, b.len, s.name FROM blobs b LEFT JOIN segments s ON s.id = b.segment_id WHERE b.hash = ?",
     ),
+    segmentName: db.prepare<[number], { name: string }>("SELECT name FROM segments WHERE id = ?"),
     hasBlob: db.prepare<[Buffer], { one: number }>("SELECT 1 AS one FROM blobs WHERE hash = ?"),
     insertCheckpoint: db.prepare(
       "INSERT OR IGNORE INTO checkpoints (id, seq, ts, label, consistency, hooks) VALUES (?, ?, ?, ?, ?, ?)",

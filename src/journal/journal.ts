@@ -90,8 +90,7 @@ export class Journal {
       index,
       segmentSize: this.segmentSize,
       blockSize: () => this.bs,
-      onCreate: (id, name) => {
-        this.readers.noteSegment(id, name);
+      onCreate: () => {
         this.bytes += HEADER_BYTES;
       },
     });
@@ -387,7 +386,6 @@ export class Journal {
     this.stampTs = this.ts;
     this.fileIdCounter = this.index.maxFileId();
     this.checkpointCounter = this.index.lastCheckpoint()?.id ?? 0;
-    this.readers.refreshNames();
     this.bytes = this.index.segments().reduce((a, s) => a + s.bytes, 0);
   }
 }

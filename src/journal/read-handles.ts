@@ -29,9 +29,12 @@ interface Entry {
   dropped: boolean;
 }
 
-/** Bounded LRU of read-only descriptors, keyed by segment id. */
+/** What a descriptor is cached under: the segment's file name (tests use numbers). */
+type Key = string | number;
+
+/** Bounded LRU of read-only descriptors, keyed by segment file name. */
 export class ReadHandles {
-  private readonly entries = new Map<number, Entry>();
+  private readonly entries = new Map<Key, Entry>();
   /** Entries clear() dropped while a read still held them. */
   private readonly draining = new Set<Entry>();
 
@@ -48,7 +51,7 @@ export class ReadHandles {
   }
 
   /** Leases the descriptor of `key`, opening `path` (read-only) when it is not cached. */
-  async acquire(key: number, path: string): Promise<ReadLease> {
+  async acquire(key: Key, path: string): Promise<ReadLease> {
     let e = this.touch(key);
     if (!e) {
       e = { fd: undefined, opening: undefined, refs: 0, dropped: false };
@@ -81,7 +84,7 @@ export class ReadHandles {
   }
 
   /** acquire() without the thread pool; a descriptor still being opened is not waited for. */
-  acquireSync(key: number, path: string): ReadLease {
+  acquireSync(key: Key, path: string): ReadLease {
     let e = this.touch(key);
     if (e && e.fd === undefined) {
       // An async open of this key is in flight: read on a private descriptor.
@@ -131,7 +134,7 @@ export class ReadHandles {
   }
 
   /** Moves `key` to the most recently used end. */
-  private touch(key: number): Entry | undefined {
+  private touch(key: Key): Entry | undefined {
     const e = this.entries.get(key);
     if (e) {
       this.entries.delete(key);

@@ -2,6 +2,13 @@
  * Read access to a journal's segments: descriptors from one bounded cache
  * (read-handles.ts, shared by async and sync reads), blocks by hash and
  * records by seq range, each frame checked.
+ *
+ * Descriptors are keyed by segment id and file name, and every read takes
+ * the name from the index along with the location: retention reuses segment
+ * ids, so an id (or a name cached by id) can point at a file the block no
+ * longer lives in; a read at the new offset in the old file then failed its
+ * checksum ("checksum mismatch in segment base-..." on a restore running
+ * across a retention pass).
  */
 import { join } from "node:path";
 import { CorruptionError, ErrorCode, PvjError } from "../errors.js";
@@ -19,7 +26,6 @@ const BLOB_PREFIX = 1 + 8 + 8 + 16;
 /** The segment readers of one journal; `close()` ends them for good. */
 export class SegmentReaders {
   private readonly handles: ReadHandles;
-  private names = new Map<number, string>();
   private closed = false;
 
   constructor(
@@ -33,16 +39,6 @@ export class SegmentReaders {
   /** Descriptors open for reading right now (bounded; tests count them). */
   get openHandles(): number {
     return this.handles.openCount;
-  }
-
-  /** Records a segment the writer just created (saves an index read on its first read). */
-  noteSegment(id: number, name: string): void {
-    this.names.set(id, name);
-  }
-
-  /** Re-reads segment names from the index. */
-  refreshNames(): void {
-    this.names = new Map(this.index.segments().map((s) => [s.id, s.name]));
   }
 
   /**
@@ -64,9 +60,18 @@ export class SegmentReaders {
   private async storedBlob(
     hash: Buffer,
   ): Promise<{ rec: BlobRecord; where: { segment: string; offset: number } }> {
-    const loc = this.blobLocation(hash);
-    const lease = await this.reader(loc.segment_id);
-    const name = this.names.get(loc.segment_id) ?? `#${loc.segment_id}`;
+    let loc = this.blobLocation(hash);
+    let lease: ReadLease;
+    try {
+      lease = await this.reader(loc.id, loc.name);
+    } catch (err) {
+      // Retention replaced the segment between the lookup and the open: the
+      // block now lives in the new base; look again, once.
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+      loc = this.blobLocation(hash);
+      lease = await this.reader(loc.id, loc.name);
+    }
+    const name = loc.name;
     try {
       const payload = await readFrameAt(lease.fd, name, loc.offset, BLOB_PREFIX + loc.len);
       return {
@@ -82,11 +87,8 @@ export class SegmentReaders {
   readBlobSync(hash: Buffer): Buffer {
     const loc = this.blobLocation(hash);
     if (this.closed) throw new PvjError(ErrorCode.JOURNAL_CLOSED, "journal is closed");
-    if (!this.names.has(loc.segment_id)) this.refreshNames();
-    const name = this.names.get(loc.segment_id);
-    if (name === undefined)
-      throw new CorruptionError(`index refers to unknown segment #${loc.segment_id}`);
-    const lease = this.handles.acquireSync(loc.segment_id, join(this.dir, name));
+    const name = loc.name;
+    const lease = this.handles.acquireSync(handleKey(loc.id, name), join(this.dir, name));
     try {
       const payload = readFrameAtSync(lease.fd, name, loc.offset, BLOB_PREFIX + loc.len);
       return blockContent(blobRecord(payload, name, loc.offset, hash), {
@@ -120,7 +122,6 @@ export class SegmentReaders {
   /** Drops cached read handles (retention replaced segments). */
   async invalidate(): Promise<void> {
     await this.handles.clear();
-    this.refreshNames();
   }
 
   /** Closes every handle; later reads fail with JOURNAL_CLOSED. */
@@ -130,14 +131,16 @@ export class SegmentReaders {
   }
 
   /** Where a block's bytes are stored; CorruptionError when the index has no such block. */
-  private blobLocation(hash: Buffer): { segment_id: number; offset: number; len: number } {
+  private blobLocation(hash: Buffer): { id: number; offset: number; len: number; name: string } {
     const loc = this.index.blob(hash);
     if (!loc) {
       throw new CorruptionError(`block ${hash.toString("hex")} is referenced but not stored`, {
         hint: "the index or a segment is damaged; run `pvjournal verify`",
       });
     }
-    return loc;
+    if (loc.name === null)
+      throw new CorruptionError(`index refers to unknown segment #${loc.segment_id}`);
+    return { id: loc.segment_id, offset: loc.offset, len: loc.len, name: loc.name };
   }
 
   private async *readRange(
@@ -146,8 +149,9 @@ export class SegmentReaders {
     end: number,
     minSeq: number,
   ): AsyncGenerator<JournalRecord> {
-    const lease = await this.reader(segmentId);
-    const name = this.names.get(segmentId) ?? `#${segmentId}`;
+    const name = this.index.segmentName(segmentId);
+    if (name === null) throw new CorruptionError(`index refers to unknown segment #${segmentId}`);
+    const lease = await this.reader(segmentId, name);
     const buf = Buffer.allocUnsafe(end - start);
     try {
       await readAt(lease.fd, buf, start);
@@ -173,16 +177,20 @@ export class SegmentReaders {
     }
   }
 
-  private reader(segmentId: number): Promise<ReadLease> {
+  private reader(id: number, name: string): Promise<ReadLease> {
     // A read racing close() must not open a handle nobody will close.
     if (this.closed)
       return Promise.reject(new PvjError(ErrorCode.JOURNAL_CLOSED, "journal is closed"));
-    if (!this.names.has(segmentId)) this.refreshNames();
-    const name = this.names.get(segmentId);
-    if (!name)
-      return Promise.reject(new CorruptionError(`index refers to unknown segment #${segmentId}`));
-    return this.handles.acquire(segmentId, join(this.dir, name));
+    return this.handles.acquire(handleKey(id, name), join(this.dir, name));
   }
+}
+
+/**
+ * A descriptor's cache key: id and name, since each alone can come back
+ * for another file (ids are reused; a base can be replaced under its name).
+ */
+function handleKey(id: number, name: string): string {
+  return `${id}/${name}`;
 }
 
 /** The blob record of a payload read at `offset`, checked to be the block `hash` names. */
