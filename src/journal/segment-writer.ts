@@ -86,7 +86,7 @@ export class SegmentWriter {
       if (isNoSpace(err))
         throw new PvjError(
           ErrorCode.JOURNAL_FULL,
-          `the journal's filesystem is full (${(err as NodeJS.ErrnoException).code}): nothing was acknowledged; free space under journal.dir or shorten journal.retention`,
+          `the journal's filesystem is full (${(err as NodeJS.ErrnoException).code}): nothing was acknowledged; free space under journal.dir or grow its volume (retention needs room for one base to fold)`,
           { segment: seg.name },
           err,
         );
