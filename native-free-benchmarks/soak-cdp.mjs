@@ -42,12 +42,13 @@ import { freePort, prng } from "./lib.mjs";
 const args = process.argv.slice(2);
 if (args.includes("--help") || args.includes("-h")) {
   console.log(
-    "Usage: node native-free-benchmarks/soak-cdp.mjs [--rounds N] [--seed S] [--cli path/to/cli.js] [--log LEVEL] [--keep]\n" +
+    "Usage: node native-free-benchmarks/soak-cdp.mjs [--rounds N] [--seed S] [--cli path/to/cli.js] [--log LEVEL] [--keep] [--journal-mib N]\n" +
       "  --rounds N  rounds of random faults (default 20)\n" +
       "  --seed S    replays a run's choices (printed at the start)\n" +
       "  --cli F     the pvjournal build to soak (default dist/cli.js)\n" +
       "  --log L     daemons' log level (default warn)\n" +
-      "  --keep      keep the run's directory (and a copy of the sidecar journal on failure)",
+      "  --keep      keep the run's directory (and a copy of the sidecar journal on failure)\n" +
+      "  --journal-mib N  size of the sidecar journal's tmpfs (default 64)",
   );
   process.exit(0);
 }
@@ -56,6 +57,7 @@ const opt = (name, dflt) => {
   return i >= 0 ? Number(args[i + 1]) : dflt;
 };
 const rounds = opt("--rounds", 20);
+const journalMib = opt("--journal-mib", 64);
 const logLevel = args.includes("--log") ? args[args.indexOf("--log") + 1] : "warn";
 const seed = opt("--seed", Math.floor(Math.random() * 2 ** 31));
 // --cli: a copy of dist/ to soak, so that rebuilding the worktree meanwhile does not change it.
@@ -82,8 +84,8 @@ const [data, sjFs, rj, mirror, restores, drills] = [
   "drills",
 ].map((d) => join(root, d));
 for (const d of [data, sjFs, restores, drills]) mkdirSync(d);
-// The sidecar's journal on its own 64 MiB filesystem, so a round can fill it.
-if (canMount) spawnSync("mount", ["-t", "tmpfs", "-o", "size=64m", "tmpfs", sjFs]);
+// The sidecar's journal on its own filesystem (64 MiB unless --journal-mib), so a round can fill it.
+if (canMount) spawnSync("mount", ["-t", "tmpfs", "-o", `size=${journalMib}m`, "tmpfs", sjFs]);
 const sj = join(sjFs, "journal");
 const [sport, rport] = [await freePort(), await freePort()];
 const S = `http://127.0.0.1:${sport}`;
