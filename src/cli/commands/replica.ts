@@ -7,16 +7,15 @@ import { ConfigError } from "../../errors.js";
 import { childLogger, createRootLogger } from "../../log/logger.js";
 import { readCa } from "../../stream/http-source.js";
 import type { CliContext } from "../context.js";
-import { ExitCode } from "../exit.js";
+import type { ExitCode } from "../exit.js";
 import { waitForShutdownSignal } from "../lifecycle.js";
 import { readApiTokens, readTokenFile } from "../token.js";
 import {
   addDaemonOptions,
   type DaemonOptions,
   daemonFlags,
-  listen,
   readTls,
-  stopWithin,
+  serveUntil,
 } from "./sidecar.js";
 
 /** Runs the replica until SIGTERM/SIGINT; resolves with the exit code. */
@@ -57,18 +56,7 @@ export async function runReplica(opts: DaemonOptions): Promise<ExitCode> {
     streamToken,
     ca,
   });
-  try {
-    await listen(daemon.app, config, log);
-  } catch (err) {
-    await daemon.stop();
-    throw err;
-  }
-  daemon.start();
-  const signal = await shutdown;
-  log.info({ signal }, "shutting down");
-  const closed = await stopWithin(daemon.stop(), log);
-  log.info("stopped");
-  return closed ? ExitCode.OK : ExitCode.FAILURE;
+  return serveUntil(daemon, shutdown, config, log);
 }
 
 /** Registers `replica` on the program. */

@@ -80,18 +80,37 @@ export async function runSidecar(opts: DaemonOptions): Promise<ExitCode> {
   // Node's default kill.
   const shutdown = waitForShutdownSignal();
   const sidecar = await createSidecar(config, root, { token, https });
+  return serveUntil(sidecar, shutdown, config, log);
+}
+
+/** A daemon as the CLI runs it: its server, then start and stop. */
+export interface ServedDaemon {
+  readonly app: Awaited<ReturnType<typeof buildServer>>;
+  start(): void;
+  stop(): Promise<void>;
+}
+
+/**
+ * Listens, starts the daemon, and runs it until `shutdown` (a signal)
+ * resolves; the exit code. Listening first: /healthz answers and /readyz
+ * says 503 while the daemon starts (the sidecar's initial scan).
+ */
+export async function serveUntil(
+  daemon: ServedDaemon,
+  shutdown: Promise<NodeJS.Signals>,
+  config: Config,
+  log: Logger,
+): Promise<ExitCode> {
   try {
-    await listen(sidecar.app, config, log);
+    await listen(daemon.app, config, log);
   } catch (err) {
-    await sidecar.stop();
+    await daemon.stop();
     throw err;
   }
-  // Listening first: /healthz answers and /readyz says 503 during the initial scan.
-  sidecar.start();
-
+  daemon.start();
   const signal = await shutdown;
   log.info({ signal }, "shutting down");
-  const closed = await stopWithin(sidecar.stop(), log);
+  const closed = await stopWithin(daemon.stop(), log);
   log.info("stopped");
   return closed ? ExitCode.OK : ExitCode.FAILURE;
 }
