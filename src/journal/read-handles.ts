@@ -29,10 +29,10 @@ interface Entry {
   dropped: boolean;
 }
 
-/** What a descriptor is cached under: the segment's file name (tests use numbers). */
+/** What a descriptor is cached under: any unique key (segment-readers.ts uses id and file name). */
 type Key = string | number;
 
-/** Bounded LRU of read-only descriptors, keyed by segment file name. */
+/** Bounded LRU of read-only descriptors. */
 export class ReadHandles {
   private readonly entries = new Map<Key, Entry>();
   /** Entries clear() dropped while a read still held them. */
