@@ -150,7 +150,9 @@ export async function runWorkload(spec) {
     }
     if (restorePoint) out.restore = restoreAll(s.dir, jdir, peers, restorePoint);
   } finally {
-    s.cleanup();
+    // BENCH_KEEP=1 keeps the scratch directory (journal, peers, restores) for profiling.
+    if (process.env.BENCH_KEEP) console.error(`kept ${s.dir}`);
+    else s.cleanup();
   }
   return out;
 }
