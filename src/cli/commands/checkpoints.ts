@@ -3,9 +3,8 @@ import type { Command } from "commander";
 import { checkpointBody } from "../../http/bodies.js";
 import type { CheckpointRow } from "../../journal/index-db.js";
 import { apiRequest } from "../api-client.js";
-import { openForTool } from "../journal-access.js";
+import { openJournal } from "../open-journal.js";
 import { chooseSource, parseServerUrl } from "../options.js";
-import { toolLogger } from "../tool-logger.js";
 
 /** Options of `pvjournal checkpoints`. */
 export interface CheckpointsOptions {
@@ -88,7 +87,7 @@ export async function runCheckpoints(opts: CheckpointsOptions): Promise<void> {
   let rows: CheckpointRow[];
   if (source.kind === "server") rows = await checkpointsFromServer(opts, source.url);
   else {
-    const { journal } = await openForTool(source.dir, toolLogger());
+    const { journal } = await openJournal(source.dir);
     try {
       rows = journal.index.checkpoints(0, Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER);
     } finally {

@@ -3,12 +3,10 @@ import type { Command } from "commander";
 import { PvjError, UsageError } from "../../errors.js";
 import { diffBody } from "../../http/bodies.js";
 import { type Point, parsePoint } from "../../journal/points.js";
-import { diffPoints } from "../../restore/diff-journal.js";
 import { formatBytes } from "../../util/size.js";
 import { apiRequest } from "../api-client.js";
-import { openForTool } from "../journal-access.js";
+import { openJournal } from "../open-journal.js";
 import { chooseSource, parseServerUrl } from "../options.js";
-import { toolLogger } from "../tool-logger.js";
 
 /** Options of `pvjournal diff`. POINT is `cp:ID`, `seq:N` or an ISO 8601 time. */
 export interface DiffOptions {
@@ -82,7 +80,8 @@ export async function runDiff(opts: DiffOptions): Promise<void> {
       `/v1/diff?${query}`,
     );
   } else {
-    const { journal } = await openForTool(source.dir, toolLogger());
+    const { diffPoints } = await import("../../restore/diff-journal.js");
+    const { journal } = await openJournal(source.dir);
     try {
       answer = diffBody(diffPoints(journal, from, to, Date.now()));
     } finally {

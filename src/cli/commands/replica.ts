@@ -1,11 +1,7 @@
 /** `pvjournal replica -c FILE`: follow a sidecar's stream into a journal and a live mirror. */
 import type { Command } from "commander";
-import { loadConfig } from "../../config/load.js";
 import type { ReplicaConfig } from "../../config/types.js";
-import { createReplica } from "../../daemon/replica.js";
 import { ConfigError } from "../../errors.js";
-import { childLogger, createRootLogger } from "../../log/logger.js";
-import { readCa } from "../../stream/http-source.js";
 import type { CliContext } from "../context.js";
 import type { ExitCode } from "../exit.js";
 import { waitForShutdownSignal } from "../lifecycle.js";
@@ -26,6 +22,9 @@ export async function runReplica(opts: DaemonOptions): Promise<ExitCode> {
       { key: "replica" },
     );
   }
+  const { loadConfig } = await import("../../config/load.js");
+  const { childLogger, createRootLogger } = await import("../../log/logger.js");
+  const { readCa } = await import("../../stream/http-source.js");
   const config = loadConfig({
     file: opts.config,
     env: process.env,
@@ -50,6 +49,7 @@ export async function runReplica(opts: DaemonOptions): Promise<ExitCode> {
   }
   // Handlers before the listener, as in the sidecar: an early signal is a clean stop.
   const shutdown = waitForShutdownSignal();
+  const { createReplica } = await import("../../daemon/replica.js");
   const daemon = await createReplica(config, root, {
     token,
     https: readTls(config),

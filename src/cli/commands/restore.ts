@@ -7,12 +7,10 @@ import type { Command } from "commander";
 import { ErrorCode, PvjError, UsageError } from "../../errors.js";
 import type { Point } from "../../journal/points.js";
 import type { RestoreJobView } from "../../restore/jobs.js";
-import { prepareRestore, runRestore as restoreJournal } from "../../restore/restore.js";
-import { BlockHasher } from "../../util/hash.js";
 import { formatBytes } from "../../util/size.js";
 import { sleep } from "../../util/sleep.js";
 import { type ApiTarget, apiRequest } from "../api-client.js";
-import { openForTool } from "../journal-access.js";
+import { openJournal } from "../open-journal.js";
 import {
   type CliPoint,
   choosePoint,
@@ -22,7 +20,6 @@ import {
   parseTime,
 } from "../options.js";
 import { createProgress } from "../progress.js";
-import { toolLogger } from "../tool-logger.js";
 
 /** Options of `pvjournal restore`. */
 export interface RestoreOptions {
@@ -57,7 +54,11 @@ export async function runRestore(opts: RestoreOptions): Promise<void> {
     );
     return;
   }
-  const { journal } = await openForTool(source.dir, toolLogger());
+  const [{ BlockHasher }, { prepareRestore, runRestore: restoreJournal }] = await Promise.all([
+    import("../../util/hash.js"),
+    import("../../restore/restore.js"),
+  ]);
+  const { journal } = await openJournal(source.dir);
   try {
     const hasher = await BlockHasher.create();
     const prepared = await prepareRestore(

@@ -2,12 +2,10 @@
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import type { Command } from "commander";
-import { EMBEDDED_DEFAULT_CONFIG_PATH, loadConfig } from "../../config/load.js";
 import type { Config } from "../../config/types.js";
-import { createSidecar } from "../../daemon/sidecar.js";
 import { ConfigError, ErrorCode, PvjError } from "../../errors.js";
 import type { buildServer } from "../../http/server.js";
-import { childLogger, createRootLogger, type Logger } from "../../log/logger.js";
+import type { Logger } from "../../log/logger.js";
 import type { CliContext } from "../context.js";
 import { ExitCode } from "../exit.js";
 import { DEFAULT_SHUTDOWN_TIMEOUT_MS, waitForShutdownSignal } from "../lifecycle.js";
@@ -57,6 +55,8 @@ export function readTls(config: Config): { cert: Buffer; key: Buffer } | null {
 
 /** Runs the sidecar until SIGTERM/SIGINT; resolves with the exit code. */
 export async function runSidecar(opts: DaemonOptions): Promise<ExitCode> {
+  const { EMBEDDED_DEFAULT_CONFIG_PATH, loadConfig } = await import("../../config/load.js");
+  const { childLogger, createRootLogger } = await import("../../log/logger.js");
   const config = loadConfig({
     file: opts.config ?? EMBEDDED_DEFAULT_CONFIG_PATH,
     // The config module is the only reader of PVJ_* variables; the CLI hands them over.
@@ -79,6 +79,7 @@ export async function runSidecar(opts: DaemonOptions): Promise<ExitCode> {
   // answers (a fast `kill -INT`, a pod deleted at start) is a clean stop, not
   // Node's default kill.
   const shutdown = waitForShutdownSignal();
+  const { createSidecar } = await import("../../daemon/sidecar.js");
   const sidecar = await createSidecar(config, root, { token, https });
   return serveUntil(sidecar, shutdown, config, log);
 }

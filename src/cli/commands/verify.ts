@@ -3,12 +3,11 @@ import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { Command } from "commander";
 import { CorruptionError } from "../../errors.js";
-import { INDEX_FILE } from "../../journal/journal.js";
-import { type VerifyReport, verifyJournal } from "../../journal/verify.js";
-import { BlockHasher } from "../../util/hash.js";
-import { openForTool } from "../journal-access.js";
+import { INDEX_FILE } from "../../journal/options.js";
+import type { VerifyReport } from "../../journal/verify.js";
+import type { BlockHasher } from "../../util/hash.js";
+import { openJournal } from "../open-journal.js";
 import { createProgress } from "../progress.js";
-import { toolLogger } from "../tool-logger.js";
 
 /** Options of `pvjournal verify`. */
 export interface VerifyOptions {
@@ -22,7 +21,8 @@ async function verifyOnce(
   hasher: BlockHasher,
   quiet: boolean,
 ): Promise<{ report: VerifyReport; readOnly: boolean }> {
-  const { journal, readOnly } = await openForTool(dir, toolLogger());
+  const { verifyJournal } = await import("../../journal/verify.js");
+  const { journal, readOnly } = await openJournal(dir);
   try {
     const progress = createProgress("verify");
     const report = await verifyJournal(
@@ -47,6 +47,7 @@ function printReport(r: VerifyReport): string {
  * verified again. Damaged segments cannot be repaired: they are reported.
  */
 export async function runVerify(opts: VerifyOptions): Promise<void> {
+  const { BlockHasher } = await import("../../util/hash.js");
   const hasher = await BlockHasher.create();
   let { report, readOnly } = await verifyOnce(opts.journal, hasher, opts.json === true);
   let repaired = false;
