@@ -29,7 +29,7 @@ interface Entry {
   dropped: boolean;
 }
 
-/** What a descriptor is cached under: any unique key (segment-readers.ts uses id and file name). */
+/** What a descriptor is cached under: a key unique per open file (segment-readers.ts uses id and file name). */
 type Key = string | number;
 
 /** Bounded LRU of read-only descriptors. */

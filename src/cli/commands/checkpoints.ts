@@ -3,7 +3,7 @@ import type { Command } from "commander";
 import { checkpointBody } from "../../http/bodies.js";
 import type { CheckpointRow } from "../../journal/index-db.js";
 import { apiRequest } from "../api-client.js";
-import { openJournal } from "../open-journal.js";
+import { openForTool } from "../journal-access.js";
 import { chooseSource, parseServerUrl } from "../options.js";
 
 /** Options of `pvjournal checkpoints`. */
@@ -87,7 +87,7 @@ export async function runCheckpoints(opts: CheckpointsOptions): Promise<void> {
   let rows: CheckpointRow[];
   if (source.kind === "server") rows = await checkpointsFromServer(opts, source.url);
   else {
-    const { journal } = await openJournal(source.dir);
+    const { journal } = await openForTool(source.dir);
     try {
       rows = journal.index.checkpoints(0, Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER);
     } finally {

@@ -5,7 +5,7 @@ import { diffBody } from "../../http/bodies.js";
 import { type Point, parsePoint } from "../../journal/points.js";
 import { formatBytes } from "../../util/size.js";
 import { apiRequest } from "../api-client.js";
-import { openJournal } from "../open-journal.js";
+import { openForTool } from "../journal-access.js";
 import { chooseSource, parseServerUrl } from "../options.js";
 
 /** Options of `pvjournal diff`. POINT is `cp:ID`, `seq:N` or an ISO 8601 time. */
@@ -81,7 +81,7 @@ export async function runDiff(opts: DiffOptions): Promise<void> {
     );
   } else {
     const { diffPoints } = await import("../../restore/diff-journal.js");
-    const { journal } = await openJournal(source.dir);
+    const { journal } = await openForTool(source.dir);
     try {
       answer = diffBody(diffPoints(journal, from, to, Date.now()));
     } finally {

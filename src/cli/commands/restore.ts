@@ -10,7 +10,7 @@ import type { RestoreJobView } from "../../restore/jobs.js";
 import { formatBytes } from "../../util/size.js";
 import { sleep } from "../../util/sleep.js";
 import { type ApiTarget, apiRequest } from "../api-client.js";
-import { openJournal } from "../open-journal.js";
+import { openForTool } from "../journal-access.js";
 import {
   type CliPoint,
   choosePoint,
@@ -58,7 +58,7 @@ export async function runRestore(opts: RestoreOptions): Promise<void> {
     import("../../util/hash.js"),
     import("../../restore/restore.js"),
   ]);
-  const { journal } = await openJournal(source.dir);
+  const { journal } = await openForTool(source.dir);
   try {
     const hasher = await BlockHasher.create();
     const prepared = await prepareRestore(

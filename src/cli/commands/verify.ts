@@ -6,7 +6,7 @@ import { CorruptionError } from "../../errors.js";
 import { INDEX_FILE } from "../../journal/options.js";
 import type { VerifyReport } from "../../journal/verify.js";
 import type { BlockHasher } from "../../util/hash.js";
-import { openJournal } from "../open-journal.js";
+import { openForTool } from "../journal-access.js";
 import { createProgress } from "../progress.js";
 
 /** Options of `pvjournal verify`. */
@@ -22,7 +22,7 @@ async function verifyOnce(
   quiet: boolean,
 ): Promise<{ report: VerifyReport; readOnly: boolean }> {
   const { verifyJournal } = await import("../../journal/verify.js");
-  const { journal, readOnly } = await openJournal(dir);
+  const { journal, readOnly } = await openForTool(dir);
   try {
     const progress = createProgress("verify");
     const report = await verifyJournal(
