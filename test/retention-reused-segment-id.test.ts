@@ -64,6 +64,14 @@ describe("reads across a retention pass whose base reuses the old base's id", ()
       expect(a.baseSeq, "pass A folded").not.toBeNull();
       const firstBase = baseId();
       expect(readAll()).toBeGreaterThan(0);
+      // Where each block is now, as a restore plan records it (PlannedBlock.loc).
+      const planned = stored().map(([h, data]) => {
+        const hash = Buffer.from(h, "hex");
+        const at = journal.index.blob(hash)!;
+        const loc = { segmentId: at.segment_id, segment: at.name!, offset: at.offset, len: at.len };
+        return { hash, data, loc };
+      });
+      for (const p of planned) expect(journal.readBlobAtSync(p.hash, p.loc)).toEqual(p.data);
 
       // Pass B folds 30 s more of the same segments (none was created since):
       // reads between its index switch and the readers' refresh.
@@ -78,6 +86,15 @@ describe("reads across a retention pass whose base reuses the old base's id", ()
       expect(baseId(), "precondition: the new base reuses the old base's id").toBe(firstBase);
       expect(windowReads).toBeGreaterThan(0);
       expect(readAll()).toBe(windowReads);
+      // Locations planned before pass B are stale now (the base was rewritten
+      // under the same id and name): each read finds that out and looks again.
+      const moved = planned.filter((p) => {
+        const at = journal.index.blob(p.hash);
+        return at !== null && (at.offset !== p.loc.offset || at.name !== p.loc.segment);
+      });
+      expect(moved.length, "precondition: pass B moved planned blocks").toBeGreaterThan(0);
+      for (const p of planned.filter((x) => journal.index.hasBlob(x.hash)))
+        expect(journal.readBlobAtSync(p.hash, p.loc)).toEqual(p.data);
     } finally {
       await journal.close();
     }

@@ -4,6 +4,7 @@ import { replayNamespace } from "./namespace.js";
 import {
   type BlockVersion,
   effectiveBlocks,
+  type PlannedBlock,
   type PlannedEntry,
   planBytes,
   type RestorePlan,
@@ -31,6 +32,15 @@ export function outlinePlan(
   journal: Journal,
   point: ResolvedPoint,
   paths: readonly string[] | null = null,
+): PlanOutline {
+  // One read transaction: one snapshot, and SQLite's read lock taken once.
+  return journal.index.tx(() => outlineIn(journal, point, paths));
+}
+
+function outlineIn(
+  journal: Journal,
+  point: ResolvedPoint,
+  paths: readonly string[] | null,
 ): PlanOutline {
   const ix = journal.index;
   const tree = replayNamespace(ix.nsUpTo(point.seq));
@@ -81,7 +91,18 @@ function planEntry(journal: Journal, point: ResolvedPoint, e: OutlineEntry): Pla
     if (v) versions.push(v);
   }
   const shrinks = ix.shrinksUpTo(e.fileId, point.seq);
-  return { ...base, size: e.size, blocks: effectiveBlocks(versions, shrinks, e.size, bs) };
+  const blocks = effectiveBlocks(versions, shrinks, e.size, bs).map((b) => located(ix, b));
+  return { ...base, size: e.size, blocks };
+}
+
+/** `b` with where its blob is stored now (see PlannedBlock.loc); unchanged when the index lost it. */
+function located(ix: Journal["index"], b: PlannedBlock): PlannedBlock {
+  const at = ix.blob(b.hash);
+  if (!at || at.name === null) return b;
+  return {
+    ...b,
+    loc: { segmentId: at.segment_id, segment: at.name, offset: at.offset, len: at.len },
+  };
 }
 
 function toPlan(point: ResolvedPoint, entries: PlannedEntry[]): RestorePlan {
@@ -100,14 +121,20 @@ export async function planInSlices(
   signal?: AbortSignal,
 ): Promise<RestorePlan> {
   const entries: PlannedEntry[] = [];
-  let slice = performance.now();
-  for (const e of outline.entries) {
-    if (performance.now() - slice >= PLAN_SLICE_MS) {
+  const all = outline.entries;
+  let i = 0;
+  while (i < all.length) {
+    // One read transaction per slice: SQLite then takes its read lock once,
+    // not per statement (32k block lookups: 160-310 ms instead of 310-490).
+    journal.index.tx(() => {
+      const slice = performance.now();
+      while (i < all.length && performance.now() - slice < PLAN_SLICE_MS)
+        entries.push(planEntry(journal, outline.point, all[i++]!));
+    });
+    if (i < all.length) {
       await new Promise<void>((r) => setImmediate(r));
       signal?.throwIfAborted();
-      slice = performance.now();
     }
-    entries.push(planEntry(journal, outline.point, e));
   }
   return toPlan(outline.point, entries);
 }
@@ -123,9 +150,11 @@ export function buildPlan(
   point: ResolvedPoint,
   paths: readonly string[] | null = null,
 ): RestorePlan {
-  const outline = outlinePlan(journal, point, paths);
-  return toPlan(
-    point,
-    outline.entries.map((e) => planEntry(journal, point, e)),
-  );
+  return journal.index.tx(() => {
+    const outline = outlinePlan(journal, point, paths);
+    return toPlan(
+      point,
+      outline.entries.map((e) => planEntry(journal, point, e)),
+    );
+  });
 }

@@ -25,6 +25,7 @@ import {
   type JournalWindow,
 } from "./options.js";
 import { PinSet } from "./pins.js";
+import type { BlobLocation } from "./plan.js";
 import type { BlobRecord, CheckpointRecord, JournalRecord, RecordBody } from "./records.js";
 import { recoverIndex } from "./recovery.js";
 import { HEADER_BYTES } from "./segment-format.js";
@@ -264,6 +265,10 @@ export class Journal {
    */
   readBlobSync(hash: Buffer): Buffer {
     return this.readers.readBlobSync(hash);
+  }
+  /** readBlobSync at the location a restore plan recorded (falls back to a lookup when it moved). */
+  readBlobAtSync(hash: Buffer, at: BlobLocation): Buffer {
+    return this.readers.readBlobAtSync(hash, at);
   }
 
   /** Reads every stored record with seq >= `from`, in order (the change stream). */

@@ -15,6 +15,16 @@ export interface Shrink {
   readonly size: number;
 }
 
+/** Where a blob's record was stored when the plan was made (the index's blobs row). */
+export interface BlobLocation {
+  readonly segmentId: number;
+  /** The segment's file name: ids are reused after retention, names identify the file. */
+  readonly segment: string;
+  /** Offset of the record's frame in the segment, and its stored length after the hash. */
+  readonly offset: number;
+  readonly len: number;
+}
+
 /** One range to write: `len` bytes at `offset`, taken from the start of blob `hash`. */
 export interface PlannedBlock {
   readonly offset: number;
@@ -22,6 +32,12 @@ export interface PlannedBlock {
   readonly hash: Buffer;
   /** Full length of the stored blob (what its hash covers). */
   readonly storedLen: number;
+  /**
+   * Where the blob was stored at planning time, so a restore reads it without
+   * an index lookup per block; a read that finds it moved (retention) looks
+   * it up again. Absent: look it up.
+   */
+  readonly loc?: BlobLocation;
 }
 
 /** One entry of the restored tree. */

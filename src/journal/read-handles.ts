@@ -37,6 +37,8 @@ export class ReadHandles {
   private readonly entries = new Map<Key, Entry>();
   /** Entries clear() dropped while a read still held them. */
   private readonly draining = new Set<Entry>();
+  /** The key last moved to (or inserted at) the end of `entries`. */
+  private mru: Key | undefined;
 
   constructor(private readonly max = DEFAULT_MAX_READ_HANDLES) {
     if (!Number.isInteger(max) || max < 1) throw new RangeError(`max must be >= 1, got ${max}`);
@@ -60,6 +62,7 @@ export class ReadHandles {
         open(path, "r", (err, fd) => (err ? reject(err) : resolve(fd))),
       );
       this.entries.set(key, e);
+      this.mru = key;
       e.opening.then(
         (fd) => {
           entry.fd = fd;
@@ -94,6 +97,7 @@ export class ReadHandles {
     if (!e) {
       e = { fd: openSync(path, "r"), opening: undefined, refs: 0, dropped: false };
       this.entries.set(key, e);
+      this.mru = key;
     }
     e.refs++;
     return this.lease(e, e.fd!);
@@ -136,9 +140,12 @@ export class ReadHandles {
   /** Moves `key` to the most recently used end. */
   private touch(key: Key): Entry | undefined {
     const e = this.entries.get(key);
-    if (e) {
+    // A restore reads thousands of blocks in a row from one segment: a key
+    // already at the end stays there without a delete and re-insert.
+    if (e && key !== this.mru) {
       this.entries.delete(key);
       this.entries.set(key, e);
+      this.mru = key;
     }
     return e;
   }

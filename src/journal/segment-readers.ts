@@ -15,6 +15,7 @@ import { CorruptionError, ErrorCode, PvjError } from "../errors.js";
 import { blockContent } from "./block-codec.js";
 import { decodeRecord } from "./codec.js";
 import type { JournalIndex } from "./index-db.js";
+import type { BlobLocation } from "./plan.js";
 import { ReadHandles, type ReadLease } from "./read-handles.js";
 import type { BlobRecord, JournalRecord } from "./records.js";
 import { checkFrame, HEADER_BYTES, SegmentKind } from "./segment-format.js";
@@ -85,7 +86,35 @@ export class SegmentReaders {
 
   /** readBlob on synchronous descriptors (see Journal.readBlobSync). */
   readBlobSync(hash: Buffer): Buffer {
-    const loc = this.blobLocation(hash);
+    return this.readLocatedSync(hash, this.blobLocation(hash));
+  }
+
+  /**
+   * readBlobSync at a location a plan recorded (no index lookup). When the
+   * block is no longer there (retention rewrote or removed that segment
+   * since), it is looked up again, once: that read's error, if any, is the
+   * one reported.
+   */
+  readBlobAtSync(hash: Buffer, at: BlobLocation): Buffer {
+    try {
+      return this.readLocatedSync(hash, {
+        id: at.segmentId,
+        name: at.segment,
+        offset: at.offset,
+        len: at.len,
+      });
+    } catch (err) {
+      const stale =
+        err instanceof CorruptionError || (err as NodeJS.ErrnoException).code === "ENOENT";
+      if (!stale || this.closed) throw err;
+      return this.readBlobSync(hash);
+    }
+  }
+
+  private readLocatedSync(
+    hash: Buffer,
+    loc: { id: number; offset: number; len: number; name: string },
+  ): Buffer {
     if (this.closed) throw new PvjError(ErrorCode.JOURNAL_CLOSED, "journal is closed");
     const name = loc.name;
     const lease = this.handles.acquireSync(handleKey(loc.id, name), join(this.dir, name));

@@ -1,5 +1,6 @@
 import { HashMismatchError } from "../errors.js";
 import type { Journal } from "../journal/journal.js";
+import type { BlobLocation } from "../journal/plan.js";
 import type { BlockHasher } from "../util/hash.js";
 
 /**
@@ -16,10 +17,13 @@ export class BlockReader {
     private readonly hasher: BlockHasher,
   ) {}
 
-  /** The blob `hash`; `path` and `offset` name the block in the error when it is damaged. */
-  read(hash: Buffer, path: string, offset: number): Buffer {
+  /**
+   * The blob `hash`, read at `at` when the plan knows where it is stored;
+   * `path` and `offset` name the block in the error when it is damaged.
+   */
+  read(hash: Buffer, path: string, offset: number, at?: BlobLocation): Buffer {
     if (this.lastHash?.equals(hash) && this.lastData) return this.lastData;
-    const data = this.journal.readBlobSync(hash);
+    const data = at ? this.journal.readBlobAtSync(hash, at) : this.journal.readBlobSync(hash);
     if (!this.hasher.hash(data).equals(hash)) {
       throw new HashMismatchError(
         `block at offset ${offset} of ${path} does not match its recorded hash`,

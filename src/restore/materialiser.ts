@@ -10,8 +10,17 @@
  * mirror and patches the clones) through `prepareFiles`.
  */
 import { randomBytes } from "node:crypto";
-import { chmodSync, lutimesSync, mkdirSync, symlinkSync, utimesSync } from "node:fs";
-import { mkdir, open, realpath, rm } from "node:fs/promises";
+import {
+  chmodSync,
+  close,
+  closeSync,
+  fdatasync,
+  lutimesSync,
+  mkdirSync,
+  symlinkSync,
+  utimesSync,
+} from "node:fs";
+import { mkdir, realpath, rm } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { ErrorCode, PvjError } from "../errors.js";
 import type { Journal } from "../journal/journal.js";
@@ -19,8 +28,9 @@ import type { PlannedEntry, RestorePlan } from "../journal/plan.js";
 import type { BlockHasher } from "../util/hash.js";
 import { BlockReader } from "./block-reader.js";
 import { type DurableMethod, makeDurable } from "./durable.js";
+import { OpenAhead } from "./open-ahead.js";
 import { moveIntoPlace } from "./tree-io.js";
-import { type FileTask, Pacer, writeTask } from "./write-files.js";
+import { type FileTask, Pacer, writeTaskTo } from "./write-files.js";
 
 /** Progress of a running materialisation. */
 export interface RestoreProgress {
@@ -95,33 +105,52 @@ export async function materialiseTree(
     const dirs = await skeleton(tmp, plan.entries, pacer);
     const prepared = opts.prepareFiles ? await opts.prepareFiles(tmp, files) : new Map();
     const reader = new BlockReader(opts.journal, opts.hasher);
-    // Durable trees: each file's fdatasync starts as soon as it is written and
-    // runs in the thread pool while the next files are written (16 in flight).
+    const tasks: FileTask[] = files.map(
+      (e) =>
+        prepared.get(e) ?? {
+          kind: "create",
+          path: join(tmp, e.path),
+          label: e.path,
+          size: e.size,
+          blocks: e.blocks,
+        },
+    );
+    // Files are created ahead in the thread pool (open-ahead.ts). Durable
+    // trees: each file's fdatasync starts as soon as it is written, on its
+    // still-open descriptor, while the next files are written (16 in flight).
+    const opener = new OpenAhead(tasks);
     const syncing: Promise<void>[] = [];
-    for (const e of files) {
-      const task: FileTask = prepared.get(e) ?? {
-        kind: "create",
-        path: join(tmp, e.path),
-        label: e.path,
-        size: e.size,
-        blocks: e.blocks,
-      };
-      await writeTask(task, reader, pacer, (n) => {
-        bytesDone += n;
-      });
-      if (opts.durable) {
-        if (syncing.length >= 16) await syncing.shift();
-        const p = datasyncPath(task.path);
-        p.catch(() => undefined);
-        syncing.push(p);
+    let synced: PromiseSettledResult<void>[] = [];
+    try {
+      for (const [i, task] of tasks.entries()) {
+        const fd = await opener.take(i);
+        try {
+          await writeTaskTo(fd, task, reader, pacer, (n) => {
+            bytesDone += n;
+          });
+        } catch (err) {
+          closeSync(fd);
+          throw err;
+        }
+        if (opts.durable) {
+          if (syncing.length >= 16) await syncing.shift();
+          const p = datasyncAndClose(fd);
+          p.catch(() => undefined);
+          syncing.push(p);
+        } else closeSync(fd);
+        filesDone += 1;
+        report();
       }
-      filesDone += 1;
-      report();
+    } finally {
+      await opener.close();
+      // Every descriptor is closed before the tree is removed or renamed.
+      synced = await Promise.allSettled(syncing.splice(0));
     }
+    const failed = synced.find((r) => r.status === "rejected");
+    if (failed) throw failed.reason;
     // Attributes last, deepest first: writing into a directory changes its mtime,
     // and a read-only directory mode must not stop its children being written.
     await setAllAttributes(tmp, plan.entries, pacer);
-    for (const p of syncing.splice(0)) await p;
     // Files are synced already: only the directories are left.
     const durableMethod = opts.durable ? await makeDurable(tmp, [], dirs) : null;
     pacer.check();
@@ -185,13 +214,11 @@ async function setAllAttributes(
   }
 }
 
-async function datasyncPath(path: string): Promise<void> {
-  const fh = await open(path, "r");
-  try {
-    await fh.datasync();
-  } finally {
-    await fh.close();
-  }
+/** fdatasync then close, both in the thread pool; the descriptor is closed either way. */
+function datasyncAndClose(fd: number): Promise<void> {
+  return new Promise((resolve, reject) =>
+    fdatasync(fd, (err) => close(fd, () => (err ? reject(err) : resolve()))),
+  );
 }
 
 /**

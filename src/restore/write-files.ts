@@ -98,6 +98,22 @@ export async function writeTask(
 ): Promise<number> {
   pacer.check();
   const fd = openSync(t.path, t.kind === "create" ? "w" : "r+", 0o600);
+  try {
+    return await writeTaskTo(fd, t, reader, pacer, progress);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** writeTask on a descriptor the caller opened (open-ahead.ts) and closes. */
+export async function writeTaskTo(
+  fd: number,
+  t: FileTask,
+  reader: BlockReader,
+  pacer: Pacer,
+  progress: (bytes: number) => void,
+): Promise<number> {
+  pacer.check();
   const run = new Run(fd);
   try {
     if (t.kind === "patch" && t.cut !== null) ftruncateSync(fd, t.cut);
@@ -107,7 +123,7 @@ export async function writeTask(
       let n: number;
       if (t.kind === "create") {
         const b = item as PlannedBlock;
-        const slice = reader.read(b.hash, t.label, b.offset).subarray(0, b.len);
+        const slice = reader.read(b.hash, t.label, b.offset, b.loc).subarray(0, b.len);
         // All-zero ranges stay holes: sparse files stay sparse.
         if (isZero(slice)) run.flush();
         else run.add(b.offset, slice);
@@ -116,7 +132,7 @@ export async function writeTask(
         const w = item as PatchWrite;
         const b = w.block;
         const data = b
-          ? reader.read(b.hash, t.label, b.offset).subarray(0, Math.min(b.len, w.len))
+          ? reader.read(b.hash, t.label, b.offset, b.loc).subarray(0, Math.min(b.len, w.len))
           : null;
         if (data) run.add(w.offset, data);
         if (w.len > (data?.length ?? 0))
@@ -137,7 +153,6 @@ export async function writeTask(
     return covered;
   } finally {
     await run.settle();
-    closeSync(fd);
   }
 }
 

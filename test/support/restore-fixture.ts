@@ -10,6 +10,7 @@ import { type RestoreApiDeps, restoreApiRoutes } from "../../src/http/routes/res
 import { buildServer } from "../../src/http/server.js";
 import type { CheckpointRow } from "../../src/journal/index-db.js";
 import type { Journal } from "../../src/journal/journal.js";
+import type { BlobLocation } from "../../src/journal/plan.js";
 import { silentLogger } from "../../src/log/logger.js";
 import { createMetrics } from "../../src/metrics/registry.js";
 import type { BlockHasher } from "../../src/util/hash.js";
@@ -127,6 +128,11 @@ export function slowJournal(journal: Journal, ms: number): Journal {
   slow.readBlobSync = (hash: Buffer) => {
     Atomics.wait(sleeper, 0, 0, ms);
     return journal.readBlobSync(hash);
+  };
+  // Planned blocks carry their location and are read through this one.
+  slow.readBlobAtSync = (hash: Buffer, at: BlobLocation) => {
+    Atomics.wait(sleeper, 0, 0, ms);
+    return journal.readBlobAtSync(hash, at);
   };
   return slow;
 }
