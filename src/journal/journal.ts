@@ -271,6 +271,11 @@ export class Journal {
     return this.readers.readBlobAtSync(hash, at);
   }
 
+  /** Blocks stored together in one segment, read with one pread (SegmentReaders.readBlobRunSync). */
+  readBlobRunSync(run: readonly { readonly hash: Buffer; readonly at: BlobLocation }[]): Buffer[] {
+    return this.readers.readBlobRunSync(run);
+  }
+
   /** Reads every stored record with seq >= `from`, in order (the change stream). */
   records(from: number): AsyncGenerator<JournalRecord> {
     return this.readers.records(from);

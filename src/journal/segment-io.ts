@@ -137,6 +137,29 @@ export function readFrameAtSync(
   return checkedPayload(buf, readSync(fd, buf, 0, buf.length, offset), segmentName, offset);
 }
 
+/**
+ * Reads the frames of `frames` (offset and payload length each, ascending,
+ * all inside [start, end)) with one positional read, and returns their
+ * checked payloads: a restore reads blocks that were appended together in
+ * one syscall instead of one per 4 KiB block.
+ */
+export function readFramesSync(
+  fd: number,
+  segmentName: string,
+  start: number,
+  end: number,
+  frames: readonly { readonly offset: number; readonly payloadLen: number }[],
+): Buffer[] {
+  const buf = Buffer.allocUnsafe(end - start);
+  const n = readSync(fd, buf, 0, buf.length, start);
+  return frames.map((f) => {
+    const at = f.offset - start;
+    const frame = buf.subarray(at, at + FRAME_HEADER_BYTES + f.payloadLen);
+    const got = Math.max(0, Math.min(frame.length, n - at));
+    return checkedPayload(frame, got, segmentName, f.offset);
+  });
+}
+
 /** The payload of a frame read at `offset`, or CorruptionError if it is short or its checksum fails. */
 function checkedPayload(
   buf: Buffer,

@@ -119,11 +119,11 @@ export async function writeTaskTo(
     if (t.kind === "patch" && t.cut !== null) ftruncateSync(fd, t.cut);
     let covered = 0;
     const items = t.kind === "create" ? t.blocks : t.writes;
-    for (const item of items) {
+    for (const [i, item] of items.entries()) {
       let n: number;
       if (t.kind === "create") {
         const b = item as PlannedBlock;
-        const slice = reader.read(b.hash, t.label, b.offset, b.loc).subarray(0, b.len);
+        const slice = reader.readPlanned(t.blocks, i, t.label).subarray(0, b.len);
         // All-zero ranges stay holes: sparse files stay sparse.
         if (isZero(slice)) run.flush();
         else run.add(b.offset, slice);
