@@ -259,19 +259,18 @@ export class Journal {
   }
 
   /**
-   * readBlob without the thread pool: a restore of a journal with 4 KiB blocks
-   * spends most of its time in two async round trips per block (~40 us each)
-   * otherwise. Callers doing many reads yield to the event loop themselves.
+   * readBlob without the thread pool (two async round trips per 4 KiB block,
+   * ~40 us each, dominated restores); callers yield to the event loop
+   * themselves. `readBlobAtSync` reads at a location a plan recorded (looked
+   * up again when it moved), `readBlobRunSync` blocks stored together with
+   * one pread (segment-readers.ts).
    */
   readBlobSync(hash: Buffer): Buffer {
     return this.readers.readBlobSync(hash);
   }
-  /** readBlobSync at the location a restore plan recorded (falls back to a lookup when it moved). */
   readBlobAtSync(hash: Buffer, at: BlobLocation): Buffer {
     return this.readers.readBlobAtSync(hash, at);
   }
-
-  /** Blocks stored together in one segment, read with one pread (SegmentReaders.readBlobRunSync). */
   readBlobRunSync(run: readonly { readonly hash: Buffer; readonly at: BlobLocation }[]): Buffer[] {
     return this.readers.readBlobRunSync(run);
   }

@@ -134,5 +134,11 @@ export function slowJournal(journal: Journal, ms: number): Journal {
     Atomics.wait(sleeper, 0, 0, ms);
     return journal.readBlobAtSync(hash, at);
   };
+  // A run read would take every block's sleep at once, before the first
+  // block's progress: failing it sends the reader down its block-by-block
+  // fallback, so the sleeps stay one per block.
+  slow.readBlobRunSync = () => {
+    throw new Error("slow journal: read block by block");
+  };
   return slow;
 }
