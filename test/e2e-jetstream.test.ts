@@ -208,6 +208,18 @@ describe("stream.transport: jetstream", () => {
     while (Date.now() - stoppedAt < (STREAM_AGE_S + 6) * 1000) await round("b-away");
     pb = await start("replica", rb, dir);
     await round("final");
+    // Which checkpoints come after dr-b's base depends on when the sidecar
+    // wrote it (at the newest seq, each time the stream aged past the stored
+    // one), possibly after "final": once dr-b has bootstrapped and caught up,
+    // two more rounds are after its base whatever the timing was.
+    const final = acked[acked.length - 1]!.seq;
+    await waitFor(
+      async () =>
+        (await api<{ replica: { mirrorSeq: number } }>(rb.base, "/v1/status")).body.replica
+          .mirrorSeq >= final,
+      { timeout: 60_000, what: "dr-b bootstrapped and caught up with the final round" },
+    );
+    for (let r = 0; r < 2; r++) await round(`after-base${r}`);
     const last = acked[acked.length - 1]!;
 
     for (const [d, p] of [
