@@ -2,9 +2,9 @@ import type { Journal } from "./journal.js";
 import type { NsEntry } from "./namespace.js";
 import { replayNamespace } from "./namespace.js";
 import {
+  type BlobLocation,
   type BlockVersion,
   effectiveBlocks,
-  type PlannedBlock,
   type PlannedEntry,
   planBytes,
   type RestorePlan,
@@ -91,18 +91,20 @@ function planEntry(journal: Journal, point: ResolvedPoint, e: OutlineEntry): Pla
     if (v) versions.push(v);
   }
   const shrinks = ix.shrinksUpTo(e.fileId, point.seq);
-  const blocks = effectiveBlocks(versions, shrinks, e.size, bs).map((b) => located(ix, b));
+  // Runs of one hash (a zero-filled region) look their blob up once.
+  let prev: { hash: Buffer; loc: BlobLocation | null } | null = null;
+  const blocks = effectiveBlocks(versions, shrinks, e.size, bs).map((b) => {
+    if (!prev?.hash.equals(b.hash)) prev = { hash: b.hash, loc: locate(ix, b.hash) };
+    return prev.loc ? { ...b, loc: prev.loc } : b;
+  });
   return { ...base, size: e.size, blocks };
 }
 
-/** `b` with where its blob is stored now (see PlannedBlock.loc); unchanged when the index lost it. */
-function located(ix: Journal["index"], b: PlannedBlock): PlannedBlock {
-  const at = ix.blob(b.hash);
-  if (!at || at.name === null) return b;
-  return {
-    ...b,
-    loc: { segmentId: at.segment_id, segment: at.name, offset: at.offset, len: at.len },
-  };
+/** Where blob `hash` is stored now (see PlannedBlock.loc); null when the index lost it. */
+function locate(ix: Journal["index"], hash: Buffer): BlobLocation | null {
+  const at = ix.blob(hash);
+  if (!at || at.name === null) return null;
+  return { segmentId: at.segment_id, segment: at.name, offset: at.offset, len: at.len };
 }
 
 function toPlan(point: ResolvedPoint, entries: PlannedEntry[]): RestorePlan {
@@ -151,7 +153,7 @@ export function buildPlan(
   paths: readonly string[] | null = null,
 ): RestorePlan {
   return journal.index.tx(() => {
-    const outline = outlinePlan(journal, point, paths);
+    const outline = outlineIn(journal, point, paths);
     return toPlan(
       point,
       outline.entries.map((e) => planEntry(journal, point, e)),

@@ -260,10 +260,9 @@ export class Journal {
 
   /**
    * readBlob without the thread pool (two async round trips per 4 KiB block,
-   * ~40 us each, dominated restores); callers yield to the event loop
-   * themselves. `readBlobAtSync` reads at a location a plan recorded (looked
-   * up again when it moved), `readBlobRunSync` blocks stored together with
-   * one pread (segment-readers.ts).
+   * ~40 us each, dominated restores); callers yield to the event loop. At a
+   * location a plan recorded: `readBlobAtSync` (looked up again when it moved);
+   * blocks stored together, one pread: `readBlobRunSync` (segment-readers.ts).
    */
   readBlobSync(hash: Buffer): Buffer {
     return this.readers.readBlobSync(hash);

@@ -24,6 +24,11 @@ import { readAt, readFrameAt, readFrameAtSync, readFramesSync } from "./segment-
 /** Bytes of an encoded blob record before its data (codec.ts), read along with it. */
 const BLOB_PREFIX = 1 + 8 + 8 + 16;
 
+/** Offset just past the frame of the blob stored at `at`: where a run of blobs may continue. */
+export function blobFrameEnd(at: BlobLocation): number {
+  return at.offset + FRAME_HEADER_BYTES + BLOB_PREFIX + at.len;
+}
+
 /** The segment readers of one journal; `close()` ends them for good. */
 export class SegmentReaders {
   private readonly handles: ReadHandles;
@@ -64,15 +69,15 @@ export class SegmentReaders {
     let loc = this.blobLocation(hash);
     let lease: ReadLease;
     try {
-      lease = await this.reader(loc.id, loc.name);
+      lease = await this.reader(loc.segmentId, loc.segment);
     } catch (err) {
       // Retention replaced the segment between the lookup and the open: the
       // block now lives in the new base; look again, once.
       if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
       loc = this.blobLocation(hash);
-      lease = await this.reader(loc.id, loc.name);
+      lease = await this.reader(loc.segmentId, loc.segment);
     }
-    const name = loc.name;
+    const name = loc.segment;
     try {
       const payload = await readFrameAt(lease.fd, name, loc.offset, BLOB_PREFIX + loc.len);
       return {
@@ -97,12 +102,7 @@ export class SegmentReaders {
    */
   readBlobAtSync(hash: Buffer, at: BlobLocation): Buffer {
     try {
-      return this.readLocatedSync(hash, {
-        id: at.segmentId,
-        name: at.segment,
-        offset: at.offset,
-        len: at.len,
-      });
+      return this.readLocatedSync(hash, at);
     } catch (err) {
       const stale =
         err instanceof CorruptionError || (err as NodeJS.ErrnoException).code === "ENOENT";
@@ -118,13 +118,11 @@ export class SegmentReaders {
    * instead, which also finds blocks retention moved.
    */
   readBlobRunSync(run: readonly { readonly hash: Buffer; readonly at: BlobLocation }[]): Buffer[] {
-    if (this.closed) throw new PvjError(ErrorCode.JOURNAL_CLOSED, "journal is closed");
     const first = run[0]!.at;
-    const last = run[run.length - 1]!.at;
     const name = first.segment;
-    const lease = this.handles.acquireSync(handleKey(first.segmentId, name), `${this.dir}/${name}`);
+    const lease = this.leaseSync(first);
     try {
-      const end = last.offset + FRAME_HEADER_BYTES + BLOB_PREFIX + last.len;
+      const end = blobFrameEnd(run[run.length - 1]!.at);
       const frames = run.map((b) => ({ offset: b.at.offset, payloadLen: BLOB_PREFIX + b.at.len }));
       const payloads = readFramesSync(lease.fd, name, first.offset, end, frames);
       return payloads.map((payload, i) => {
@@ -139,15 +137,9 @@ export class SegmentReaders {
     }
   }
 
-  private readLocatedSync(
-    hash: Buffer,
-    loc: { id: number; offset: number; len: number; name: string },
-  ): Buffer {
-    if (this.closed) throw new PvjError(ErrorCode.JOURNAL_CLOSED, "journal is closed");
-    const name = loc.name;
-    // Plain concatenation: names come from the index and hold no separators,
-    // and path.join normalising on every 4 KiB block read showed in profiles.
-    const lease = this.handles.acquireSync(handleKey(loc.id, name), `${this.dir}/${name}`);
+  private readLocatedSync(hash: Buffer, loc: BlobLocation): Buffer {
+    const name = loc.segment;
+    const lease = this.leaseSync(loc);
     try {
       const payload = readFrameAtSync(lease.fd, name, loc.offset, BLOB_PREFIX + loc.len);
       return blockContent(blobRecord(payload, name, loc.offset, hash), {
@@ -157,6 +149,17 @@ export class SegmentReaders {
     } finally {
       lease.release();
     }
+  }
+
+  /** A synchronous descriptor of the segment `at` names; JOURNAL_CLOSED after close(). */
+  private leaseSync(at: BlobLocation): ReadLease {
+    if (this.closed) throw new PvjError(ErrorCode.JOURNAL_CLOSED, "journal is closed");
+    // Plain concatenation: names come from the index and hold no separators,
+    // and path.join normalising on every 4 KiB block read showed in profiles.
+    return this.handles.acquireSync(
+      handleKey(at.segmentId, at.segment),
+      `${this.dir}/${at.segment}`,
+    );
   }
 
   /** Reads every stored record with seq >= `from`, in order (the change stream). */
@@ -190,7 +193,7 @@ export class SegmentReaders {
   }
 
   /** Where a block's bytes are stored; CorruptionError when the index has no such block. */
-  private blobLocation(hash: Buffer): { id: number; offset: number; len: number; name: string } {
+  private blobLocation(hash: Buffer): BlobLocation {
     const loc = this.index.blob(hash);
     if (!loc) {
       throw new CorruptionError(`block ${hash.toString("hex")} is referenced but not stored`, {
@@ -199,7 +202,7 @@ export class SegmentReaders {
     }
     if (loc.name === null)
       throw new CorruptionError(`index refers to unknown segment #${loc.segment_id}`);
-    return { id: loc.segment_id, offset: loc.offset, len: loc.len, name: loc.name };
+    return { segmentId: loc.segment_id, segment: loc.name, offset: loc.offset, len: loc.len };
   }
 
   private async *readRange(

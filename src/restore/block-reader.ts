@@ -1,7 +1,7 @@
 import { HashMismatchError } from "../errors.js";
 import type { Journal } from "../journal/journal.js";
 import type { BlobLocation, PlannedBlock } from "../journal/plan.js";
-import { FRAME_HEADER_BYTES } from "../journal/segment-format.js";
+import { blobFrameEnd } from "../journal/segment-readers.js";
 import type { BlockHasher } from "../util/hash.js";
 
 /**
@@ -12,8 +12,6 @@ import type { BlockHasher } from "../util/hash.js";
  */
 const RUN_BYTES = 1024 * 1024;
 const RUN_GAP = 4096;
-/** A blob record's bytes before its data (codec.ts): tag, seq, ts, hash. */
-const BLOB_PREFIX = 1 + 8 + 8 + 16;
 
 /**
  * Reads blobs from the journal synchronously and checks every one against
@@ -88,13 +86,13 @@ export class BlockReader {
 function runFrom(blocks: readonly PlannedBlock[], i: number): number {
   const first = blocks[i]!.loc;
   if (!first) return 1;
-  let end = first.offset + FRAME_HEADER_BYTES + BLOB_PREFIX + first.len;
+  let end = blobFrameEnd(first);
   let j = i + 1;
   for (; j < blocks.length; j++) {
     const at = blocks[j]!.loc;
     if (!at || at.segment !== first.segment || at.segmentId !== first.segmentId) break;
     if (at.offset < end || at.offset - end > RUN_GAP) break;
-    const next = at.offset + FRAME_HEADER_BYTES + BLOB_PREFIX + at.len;
+    const next = blobFrameEnd(at);
     if (next - first.offset > RUN_BYTES) break;
     end = next;
   }

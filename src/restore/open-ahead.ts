@@ -6,13 +6,11 @@
  * AHEAD creations in flight on the pool threads, the event loop decodes,
  * checks and writes the current file on the other core meanwhile.
  *
- * Flags as writeTask opens them: "create" truncates (a drill's sandbox may
- * hold a clone the task replaces whole), "patch" opens the file as it is.
- * Every descriptor handed out is the caller's to close; `close()` closes
+ * Files are opened as writeTask opens them (openFlags). Every descriptor handed out is the caller's to close; `close()` closes
  * those opened ahead and never taken.
  */
 import { close, open } from "node:fs";
-import type { FileTask } from "./write-files.js";
+import { type FileTask, openFlags } from "./write-files.js";
 
 /** Creations in flight ahead of the writer: enough to keep the 4 pool threads busy. */
 export const AHEAD = 8;
@@ -55,7 +53,7 @@ export class OpenAhead {
     if (this.next < from) this.next = from;
     while (this.next < this.tasks.length && this.next < from + this.ahead) {
       const t = this.tasks[this.next]!;
-      const p = openFile(t.path, t.kind === "create" ? "w" : "r+");
+      const p = openFile(t.path, openFlags(t));
       // Observed by take() or close(); never an unhandled rejection meanwhile.
       p.catch(() => undefined);
       this.pending.set(this.next, p);

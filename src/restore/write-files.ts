@@ -89,6 +89,11 @@ function zeros(n: number): Buffer {
   return zeroFill.subarray(0, n);
 }
 
+/** How a task's file is opened: "create" truncates (a drill's sandbox may hold a clone the task replaces whole), "patch" opens it as it is. */
+export function openFlags(t: FileTask): "w" | "r+" {
+  return t.kind === "create" ? "w" : "r+";
+}
+
 /** Writes one task; returns the bytes it covered (holes included, as progress counts them). */
 export async function writeTask(
   t: FileTask,
@@ -97,7 +102,7 @@ export async function writeTask(
   progress: (bytes: number) => void,
 ): Promise<number> {
   pacer.check();
-  const fd = openSync(t.path, t.kind === "create" ? "w" : "r+", 0o600);
+  const fd = openSync(t.path, openFlags(t), 0o600);
   try {
     return await writeTaskTo(fd, t, reader, pacer, progress);
   } finally {
