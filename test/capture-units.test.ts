@@ -1,4 +1,4 @@
-import { mkdtemp, open, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, open, rename, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -339,6 +339,59 @@ describe("FileReader", () => {
     if (second.vanished) throw new Error("vanished");
     expect(second.pending.map((b) => b.index)).toEqual([500]);
     console.log(`FileReader: 64 MiB re-hash with one changed block took ${ms.toFixed(1)} ms`);
+  });
+
+  it("keeps every file's changed blocks intact while later, larger files are read", async () => {
+    // Blocks are copied into shared chunks and windows grow with the files:
+    // nothing a read handed out may be overwritten by a later read.
+    const dir = await tmp();
+    const bs = 4096;
+    const reader = new FileReader({ blockSize: bs, hasher, windowBytes: 64 * 1024 });
+    const kept: { content: Buffer; pending: ReadBlock[] }[] = [];
+    // 1 byte, 3 blocks, then files past the window and past a copy chunk (256 KiB).
+    for (const [i, size] of [1, 3 * bs - 5, 200 * 1024, 300 * 1024 + 3, 2 * bs].entries()) {
+      const content = Buffer.alloc(size, i + 1);
+      // Never an all-zero block: those are holes, not written.
+      for (let o = 0; o < size; o += 997) content[o] = ((o * 31 + i) & 0xff) | 1;
+      const p = join(dir, `f${i}`);
+      await writeFile(p, content);
+      const r = await reader.read(p, EMPTY_BASELINE, async () => undefined);
+      if (r.vanished) throw new Error("vanished");
+      expect(r.size).toBe(size);
+      expect(r.stable).toBe(true);
+      expect(r.stat.size).toBe(size);
+      kept.push({ content, pending: r.pending });
+    }
+    for (const { content, pending } of kept) {
+      expect(Buffer.concat(pending.map((b) => b.data)).equals(content)).toBe(true);
+      expect(pending.map((b) => b.index)).toEqual(pending.map((_, i) => i));
+    }
+  });
+
+  it("reports a file replaced while it was read as an identity change", async () => {
+    const dir = await tmp();
+    const p = join(dir, "f");
+    await writeFile(p, Buffer.alloc(10_000, 1));
+    const reader = new FileReader({ blockSize: 4096, hasher });
+    const r = await reader.read(p, EMPTY_BASELINE, async () => undefined);
+    if (r.vanished) throw new Error("vanished");
+    expect(r.identityChanged).toBe(false);
+    let swapped = false;
+    // A replacement between the read and the identity check: rename another inode over it.
+    const q = join(dir, "g");
+    await writeFile(q, Buffer.alloc(5, 2));
+    const reader2 = new FileReader({ blockSize: 4096, hasher, flushBytes: 4096 });
+    const r3 = await reader2.read(p, EMPTY_BASELINE, async () => {
+      if (swapped) return;
+      swapped = true;
+      await rename(q, p);
+    });
+    if (r3.vanished) throw new Error("vanished");
+    expect(swapped).toBe(true);
+    expect(r3.identityChanged).toBe(true);
+    // The stat returned is the descriptor's (the inode that was read), not the new path's.
+    expect(r3.stat.size).toBe(10_000);
+    expect(r3.size).toBe(10_000);
   });
 
   it("reports a file that vanished before it was opened", async () => {
