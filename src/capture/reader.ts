@@ -9,12 +9,15 @@
  * reads again (bounded) if size, mtime, ctime or inode moved.
  */
 
-import type { Stats } from "node:fs";
+import { constants, type Stats } from "node:fs";
 import { lstat } from "node:fs/promises";
 import { isErrno } from "../errors.js";
+import { closeFd, fstatFd, openFd, readFd } from "../util/fd.js";
 import type { BlockHasher } from "../util/hash.js";
 import { type BlockBaseline, blockNeedsWrite, type ReadBlock } from "./differ.js";
-import { closeFd, fstatFd, openRead, readAt } from "./fd-io.js";
+
+/** Read-only, and a final symlink is not followed (it is captured as a link). */
+const READ_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW;
 
 /** Read window: 1 MiB per read(2) call; two windows let hashing overlap the next read. */
 export const DEFAULT_WINDOW_BYTES = 1024 * 1024;
@@ -133,7 +136,7 @@ export class FileReader {
       const readAt = Date.now();
       let fd: number;
       try {
-        fd = await openRead(path);
+        fd = await openFd(path, READ_FLAGS);
       } catch (err) {
         if (isErrno(err, "ENOENT") || isErrno(err, "ELOOP") || isErrno(err, "ENOTDIR"))
           return { vanished: true };
@@ -250,7 +253,7 @@ export class FileReader {
 async function readFull(fd: number, buf: Buffer, len: number, position: number): Promise<number> {
   let done = 0;
   while (done < len) {
-    const bytesRead = await readAt(fd, buf, done, len - done, position + done);
+    const bytesRead = await readFd(fd, buf, done, len - done, position + done);
     if (bytesRead === 0) break;
     done += bytesRead;
   }

@@ -3,7 +3,8 @@
  * reference count per entry, so eviction never closes a descriptor a read is
  * still using (the last release closes it instead).
  */
-import { close, closeSync, open, openSync } from "node:fs";
+import { closeSync, openSync } from "node:fs";
+import { closeFd, openFd } from "../util/fd.js";
 
 /**
  * Default bound on cached read descriptors. 64: a restore or the stream reads
@@ -58,9 +59,7 @@ export class ReadHandles {
     if (!e) {
       e = { fd: undefined, opening: undefined, refs: 0, dropped: false };
       const entry = e;
-      e.opening = new Promise<number>((resolve, reject) =>
-        open(path, "r", (err, fd) => (err ? reject(err) : resolve(fd))),
-      );
+      e.opening = openFd(path, "r");
       this.entries.set(key, e);
       this.mru = key;
       e.opening.then(
@@ -162,6 +161,7 @@ export class ReadHandles {
   }
 }
 
+/** Closes without failing: a descriptor the cache drops has nothing left to report to. */
 function closeAsync(fd: number): Promise<void> {
-  return new Promise((resolve) => close(fd, () => resolve()));
+  return closeFd(fd).catch(() => undefined);
 }

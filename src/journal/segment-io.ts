@@ -1,6 +1,7 @@
-import { read, readSync } from "node:fs";
+import { readSync } from "node:fs";
 import { type FileHandle, open, readFile, unlink } from "node:fs/promises";
 import { CorruptionError } from "../errors.js";
+import { readFd } from "../util/fd.js";
 import { decodeRecord } from "./codec.js";
 import type { JournalRecord } from "./records.js";
 import {
@@ -121,9 +122,7 @@ export async function readFrameAt(
 
 /** One positional read of up to `buf.length` bytes on a raw descriptor (thread pool); bytes read. */
 export function readAt(fd: number, buf: Buffer, position: number): Promise<number> {
-  return new Promise((resolve, reject) =>
-    read(fd, buf, 0, buf.length, position, (err, n) => (err ? reject(err) : resolve(n))),
-  );
+  return readFd(fd, buf, 0, buf.length, position);
 }
 
 /** readFrameAt on a raw descriptor, without the thread pool. */

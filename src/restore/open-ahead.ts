@@ -6,10 +6,11 @@
  * AHEAD creations in flight on the pool threads, the event loop decodes,
  * checks and writes the current file on the other core meanwhile.
  *
- * Files are opened as writeTask opens them (openFlags). Every descriptor handed out is the caller's to close; `close()` closes
- * those opened ahead and never taken.
+ * Files are opened as writeTask opens them (openFlags). Every descriptor
+ * handed out is the caller's to close; `close()` closes those opened ahead
+ * and never taken.
  */
-import { close, open } from "node:fs";
+import { closeFd, openFd } from "../util/fd.js";
 import { type FileTask, openFlags } from "./write-files.js";
 
 /** Creations in flight ahead of the writer: enough to keep the 4 pool threads busy. */
@@ -42,7 +43,7 @@ export class OpenAhead {
     await Promise.all(
       left.map((p) =>
         p.then(
-          (fd) => new Promise<void>((r) => close(fd, () => r())),
+          (fd) => closeFd(fd).catch(() => undefined),
           () => undefined,
         ),
       ),
@@ -53,17 +54,11 @@ export class OpenAhead {
     if (this.next < from) this.next = from;
     while (this.next < this.tasks.length && this.next < from + this.ahead) {
       const t = this.tasks[this.next]!;
-      const p = openFile(t.path, openFlags(t));
+      const p = openFd(t.path, openFlags(t), 0o600);
       // Observed by take() or close(); never an unhandled rejection meanwhile.
       p.catch(() => undefined);
       this.pending.set(this.next, p);
       this.next += 1;
     }
   }
-}
-
-function openFile(path: string, flags: string): Pending {
-  return new Promise((resolve, reject) =>
-    open(path, flags, 0o600, (err, fd) => (err ? reject(err) : resolve(fd))),
-  );
 }

@@ -89,7 +89,10 @@ function zeros(n: number): Buffer {
   return zeroFill.subarray(0, n);
 }
 
-/** How a task's file is opened: "create" truncates (a drill's sandbox may hold a clone the task replaces whole), "patch" opens it as it is. */
+/**
+ * How a task's file is opened: "create" truncates (a drill's sandbox may hold
+ * a clone the task replaces whole), "patch" opens it as it is.
+ */
 export function openFlags(t: FileTask): "w" | "r+" {
   return t.kind === "create" ? "w" : "r+";
 }
