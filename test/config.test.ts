@@ -767,6 +767,18 @@ describe("the shipped config files", () => {
     expect(config.file).toBe(file);
   });
 
+  it("runtime.heapGrowthPercent: 30 by default, from env, range-checked", () => {
+    expect(load(BASE).runtime.heapGrowthPercent).toBe(30);
+    expect(
+      load(BASE, { env: { PVJ_RUNTIME_HEAP_GROWTH_PERCENT: "0" } }).runtime.heapGrowthPercent,
+    ).toBe(0);
+    rejects(
+      () => load(`${BASE}runtime:\n  heapGrowthPercent: 500\n`),
+      "runtime.heapGrowthPercent",
+      "out of range 0..400",
+    );
+  });
+
   it("the default config documents every key", () => {
     const text = readFileSync(EMBEDDED_DEFAULT_CONFIG_PATH, "utf8");
     for (const field of FIELDS) {

@@ -4,6 +4,7 @@
  */
 import type { Journal } from "../journal/journal.js";
 import type { RecordBody } from "../journal/records.js";
+import { releaseBlock } from "./block-slabs.js";
 
 /**
  * Records are appended once this many block bytes are queued (bounds memory
@@ -74,6 +75,8 @@ export class AppendBatch {
       this.failed = true;
       throw err;
     }
+    // Written: the journal reads no block bytes after this, so the reader's slabs may be reused.
+    for (const r of records) if (r.type === "blob") releaseBlock(r.data);
     this.counters.appends += 1;
     this.counters.records += records.length;
     this.counters.blobBytes += bytes;

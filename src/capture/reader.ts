@@ -14,6 +14,7 @@ import { lstat } from "node:fs/promises";
 import { isErrno } from "../errors.js";
 import { closeFd, fstatFd, openFd, readFd } from "../util/fd.js";
 import type { BlockHasher } from "../util/hash.js";
+import { BlockSlabs, releaseBlock } from "./block-slabs.js";
 import { type BlockBaseline, blockNeedsWrite, type ReadBlock } from "./differ.js";
 
 /** Read-only, and a final symlink is not followed (it is captured as a link). */
@@ -31,15 +32,6 @@ export const DEFAULT_MAX_ATTEMPTS = 3;
  * per read, and re-reading it three times made the capture fall behind).
  */
 export const REREAD_LIMIT_BYTES = 16 * 1024 * 1024;
-/**
- * Changed blocks are copied out of the read window into chunks of this size
- * (or one block, if larger), not one Buffer each: at 100k files of 1-8 KiB a
- * Buffer per block was ~3% of the scan's main thread and 100k short-lived
- * malloc'ed ArrayBuffers, which grew the process's malloc heap long after
- * they were freed (RSS).
- */
-export const COPY_CHUNK_BYTES = 256 * 1024;
-
 /** A file read to the end (possibly while it kept changing). */
 export interface FileRead {
   readonly vanished: false;
@@ -74,6 +66,8 @@ export interface FileReaderOptions {
   readonly windowBytes?: number;
   readonly flushBytes?: number;
   readonly maxAttempts?: number;
+  /** Where changed blocks are copied to; forks share their parent's. */
+  readonly slabs?: BlockSlabs;
 }
 
 /** Reads and hashes files; one instance per capture loop (its buffers are reused, so not re-entrant). */
@@ -88,9 +82,12 @@ export class FileReader {
    * of small files hold two blocks, not two 1 MiB windows each.
    */
   private windows: [Buffer, Buffer] | null = null;
-  /** Where changed blocks are copied to (see COPY_CHUNK_BYTES), and how much of it is used. */
-  private chunk: Buffer | null = null;
-  private chunkUsed = 0;
+  /**
+   * Changed blocks are copied out of the read window into shared slabs, not
+   * one Buffer each: a Buffer per block was ~3% of a 100k-file scan's main
+   * thread, and the slabs are reused (block-slabs.ts).
+   */
+  private readonly slabs: BlockSlabs;
   private readonly zeros: Buffer;
   private readonly flushBytes: number;
   private readonly maxAttempts: number;
@@ -98,7 +95,8 @@ export class FileReader {
   constructor(opts: FileReaderOptions) {
     this.bs = opts.blockSize;
     this.hasher = opts.hasher;
-    this.opts = opts;
+    this.slabs = opts.slabs ?? new BlockSlabs();
+    this.opts = { ...opts, slabs: this.slabs };
     this.windowBytes =
       Math.max(1, Math.floor((opts.windowBytes ?? DEFAULT_WINDOW_BYTES) / this.bs)) * this.bs;
     this.zeros = Buffer.alloc(this.bs);
@@ -155,8 +153,12 @@ export class FileReader {
           if (!blockNeedsWrite({ size: base.size, blocks: local }, index, hash, zero)) return;
           local[index] = hash;
           const prev = pending.get(index);
-          if (prev) pendingBytes -= prev.data.length;
-          pending.set(index, { index, hash, zero, data: this.copyOut(data) });
+          if (prev) {
+            // Re-read before it was handed on: the newer bytes replace it.
+            pendingBytes -= prev.data.length;
+            releaseBlock(prev.data);
+          }
+          pending.set(index, { index, hash, zero, data: this.slabs.copy(data) });
           pendingBytes += data.length;
           if (pendingBytes >= this.flushBytes) await flush();
         });
@@ -192,19 +194,6 @@ export class FileReader {
         await closeFd(fd);
       }
     }
-  }
-
-  /** A copy of `data` that outlives the read window (see COPY_CHUNK_BYTES). */
-  private copyOut(data: Buffer): Buffer {
-    if (data.length > COPY_CHUNK_BYTES) return Buffer.from(data);
-    if (this.chunk === null || this.chunk.length - this.chunkUsed < data.length) {
-      this.chunk = Buffer.allocUnsafeSlow(COPY_CHUNK_BYTES);
-      this.chunkUsed = 0;
-    }
-    const out = this.chunk.subarray(this.chunkUsed, this.chunkUsed + data.length);
-    data.copy(out);
-    this.chunkUsed += data.length;
-    return out;
   }
 
   /**

@@ -27,6 +27,7 @@ export const SECTIONS = [
   "replica",
   "drills",
   "log",
+  "runtime",
 ] as const;
 
 /** One of SECTIONS. */
@@ -291,6 +292,13 @@ export const FIELDS: readonly FieldSpec[] = [
     type: { kind: "enum", values: LOG_LEVELS },
     default: "info",
     doc: "trace, debug, info, warn, error, fatal or silent",
+  },
+  {
+    section: "runtime",
+    key: "heapGrowthPercent",
+    type: { kind: "int", min: 0, max: 400 },
+    default: 30,
+    doc: "JS heap growth allowed beyond live data before the next full GC, in %; 0 = V8's own (2-4x)",
   },
 ];
 

@@ -149,6 +149,12 @@ export interface LogConfig {
   readonly level: "trace" | "debug" | "info" | "warn" | "error" | "fatal" | "silent";
 }
 
+/** Process tuning of the daemons (applied at start, see util/heap-growth.ts). */
+export interface RuntimeConfig {
+  /** V8 old-space growth beyond live data after a full GC, in percent; 0 = V8's default. */
+  readonly heapGrowthPercent: number;
+}
+
 /** The whole configuration: validated once, deeply frozen. */
 export interface Config {
   /** Absolute path of the file it was loaded from, or null for the embedded default. */
@@ -163,4 +169,5 @@ export interface Config {
   readonly replica: ReplicaConfig | null;
   readonly drills: DrillsConfig;
   readonly log: LogConfig;
+  readonly runtime: RuntimeConfig;
 }

@@ -191,6 +191,7 @@ export function validateConfig(input: ValidateInput): Validated {
       verifyTimeout: num("drills.verifyTimeout"),
     },
     log: { level: str("log.level") as Config["log"]["level"] },
+    runtime: { heapGrowthPercent: num("runtime.heapGrowthPercent") },
   };
 
   const paths: PathEntry[] = [

@@ -3,6 +3,7 @@ import { CorruptionError } from "../errors.js";
 import { HASH_BYTES } from "../util/hash.js";
 import { knownCodec, PACKED_HEADER_BYTES } from "./block-codec.js";
 import type { BlobRecord, JournalRecord, RecordBody } from "./records.js";
+import { FRAME_HEADER_BYTES, writeFrameHeader } from "./segment-format.js";
 
 /**
  * Record payload encoding (the bytes inside a frame; framing and checksums are
@@ -30,31 +31,85 @@ const packr = new Packr({ useRecords: false, mapsAsObjects: true, int64AsType: "
 
 /** Encodes one stamped record into a frame payload. */
 export function encodeRecord(rec: JournalRecord): Buffer {
-  if (rec.type === "blob") {
-    const p = rec.packed;
-    if (p && (!knownCodec(p.codec) || !(p.rawLen > 0 && p.rawLen <= MAX_RAW_LEN)))
-      throw new CorruptionError(`blob has unknown codec ${p.codec} or raw length ${p.rawLen}`);
-    const head = PREFIX + HASH_BYTES + (p ? PACKED_HEADER_BYTES : 0);
-    const out = Buffer.allocUnsafe(head + rec.data.length);
-    out[0] = p ? TAG_BLOB_PACKED : TAG_BLOB;
-    out.writeDoubleLE(rec.seq, 1);
-    out.writeDoubleLE(rec.ts, 9);
-    rec.hash.copy(out, PREFIX);
-    if (p) {
-      out.writeUInt8(p.codec, PREFIX + HASH_BYTES);
-      out.writeUInt32LE(p.rawLen, PREFIX + HASH_BYTES + 1);
-    }
-    rec.data.copy(out, head);
-    return out;
-  }
-  const { seq, ts, ...body } = rec;
-  const packed = packr.pack(body);
-  const out = Buffer.allocUnsafe(PREFIX + packed.length);
-  out[0] = TAG_MSGPACK;
-  out.writeDoubleLE(seq, 1);
-  out.writeDoubleLE(ts, 9);
-  packed.copy(out, PREFIX);
+  const body = rec.type === "blob" ? null : msgpackBody(rec);
+  const out = Buffer.allocUnsafe(payloadLength(rec, body));
+  writePayload(rec, body, out, 0);
   return out;
+}
+
+/**
+ * A batch of records framed into one buffer (segment-format.ts frames), and
+ * where each frame starts in it. One allocation per batch instead of one per
+ * record: a capture batch holds thousands of small blocks, and per-record
+ * payload buffers lived long enough to be promoted and wait for a major GC.
+ */
+export interface EncodedBatch {
+  readonly bytes: Buffer;
+  /** Offset of each record's frame in `bytes`, in record order. */
+  readonly offsets: readonly number[];
+}
+
+/**
+ * Frames `records` (stamped) into one buffer: the front of `scratch` when it
+ * is large enough (the caller reuses it once the bytes are written), else a
+ * new one.
+ */
+export function encodeBatch(
+  records: readonly JournalRecord[],
+  scratch: Buffer | null = null,
+): EncodedBatch {
+  // msgpack bodies are packed first: their lengths size the buffer exactly.
+  const bodies = records.map((r) => (r.type === "blob" ? null : msgpackBody(r)));
+  let total = 0;
+  records.forEach((r, i) => {
+    total += FRAME_HEADER_BYTES + payloadLength(r, bodies[i]!);
+  });
+  const bytes =
+    scratch && scratch.length >= total ? scratch.subarray(0, total) : Buffer.allocUnsafe(total);
+  const offsets: number[] = [];
+  let off = 0;
+  records.forEach((r, i) => {
+    offsets.push(off);
+    const len = payloadLength(r, bodies[i]!);
+    writePayload(r, bodies[i]!, bytes, off + FRAME_HEADER_BYTES);
+    writeFrameHeader(bytes, off, len);
+    off += FRAME_HEADER_BYTES + len;
+  });
+  return { bytes, offsets };
+}
+
+/** The msgpack body of a non-blob record (copied: packr reuses its buffer). */
+function msgpackBody(rec: Exclude<JournalRecord, BlobRecord>): Buffer {
+  const { seq: _seq, ts: _ts, ...body } = rec;
+  return Buffer.from(packr.pack(body));
+}
+
+function payloadLength(rec: JournalRecord, body: Buffer | null): number {
+  if (rec.type !== "blob") return PREFIX + body!.length;
+  return PREFIX + HASH_BYTES + (rec.packed ? PACKED_HEADER_BYTES : 0) + rec.data.length;
+}
+
+/** Writes the payload of `rec` at `at` of `out` (payloadLength bytes). */
+function writePayload(rec: JournalRecord, body: Buffer | null, out: Buffer, at: number): void {
+  out.writeDoubleLE(rec.seq, at + 1);
+  out.writeDoubleLE(rec.ts, at + 9);
+  if (rec.type !== "blob") {
+    out[at] = TAG_MSGPACK;
+    body!.copy(out, at + PREFIX);
+    return;
+  }
+  const p = rec.packed;
+  if (p && (!knownCodec(p.codec) || !(p.rawLen > 0 && p.rawLen <= MAX_RAW_LEN)))
+    throw new CorruptionError(`blob has unknown codec ${p.codec} or raw length ${p.rawLen}`);
+  out[at] = p ? TAG_BLOB_PACKED : TAG_BLOB;
+  rec.hash.copy(out, at + PREFIX);
+  let head = at + PREFIX + HASH_BYTES;
+  if (p) {
+    out.writeUInt8(p.codec, head);
+    out.writeUInt32LE(p.rawLen, head + 1);
+    head += PACKED_HEADER_BYTES;
+  }
+  rec.data.copy(out, head);
 }
 
 /**

@@ -143,14 +143,15 @@ export class JournalIndex {
 
   /**
    * Indexes one stamped record stored at `loc`. `ord` orders records sharing a
-   * seq (a base segment holds a whole folded state at one seq).
+   * seq (a base segment holds a whole folded state at one seq). `blobLen` is
+   * the blob's stored length when `rec` no longer holds its bytes (IndexWork).
    * Idempotent: indexing the same record twice changes nothing.
    */
-  indexRecord(rec: JournalRecord, loc: RecordLocation, ord: number): void {
+  indexRecord(rec: JournalRecord, loc: RecordLocation, ord: number, blobLen?: number): void {
     this.st.insertTime.run(rec.seq, rec.ts);
     switch (rec.type) {
       case "blob":
-        this.st.insertBlob.run(rec.hash, loc.segmentId, loc.offset, storedBlobLen(rec));
+        this.st.insertBlob.run(rec.hash, loc.segmentId, loc.offset, blobLen ?? storedBlobLen(rec));
         break;
       case "link":
         this.st.insertNs.run(

@@ -7,14 +7,20 @@
  * durable in a segment but not yet indexed are indexed on open (recovery).
  */
 import type { Logger } from "../log/logger.js";
+import { storedBlobLen } from "./codec.js";
 import type { JournalIndex } from "./index-db.js";
 import type { JournalRecord } from "./records.js";
-import { FRAME_HEADER_BYTES } from "./segment-format.js";
 
-/** One durable, not yet indexed group (one segment write). */
+/**
+ * One durable, not yet indexed group (one segment write). Its blob records
+ * hold no block bytes (see {@link withoutBlockData}): `blobLens` has the
+ * length the index stores for each (0 for other records).
+ */
 export interface IndexWork {
   readonly records: readonly JournalRecord[];
-  readonly payloads: readonly Buffer[];
+  readonly blobLens: readonly number[];
+  /** Offset of each record's frame in its segment, in record order. */
+  readonly offsets: readonly number[];
   readonly segmentId: number;
   /** Byte range of the group in its segment. */
   readonly start: number;
@@ -27,15 +33,36 @@ export interface IndexWork {
 export function applyIndexWork(index: JournalIndex, work: readonly IndexWork[]): void {
   index.tx(() => {
     for (const w of work) {
-      let off = w.start;
       w.records.forEach((rec, i) => {
-        index.indexRecord(rec, { segmentId: w.segmentId, offset: off }, 0);
-        off += FRAME_HEADER_BYTES + w.payloads[i]!.length;
+        const loc = { segmentId: w.segmentId, offset: w.offsets[i]! };
+        index.indexRecord(rec, loc, 0, w.blobLens[i]);
       });
       index.insertBatch(w.records[0]!.seq, w.lastSeq, w.segmentId, w.start, w.end);
       index.updateSegment(w.segmentId, w.lastSeq, w.end);
     }
   });
+}
+
+const NO_DATA = Buffer.alloc(0);
+
+/**
+ * `records` as the index needs them once written: blob records without their
+ * block bytes, and the stored length of each blob. A caller's block buffers
+ * are then free (reused, even) as soon as its append resolves: nothing in the
+ * journal reads them after the write.
+ */
+export function withoutBlockData(records: readonly JournalRecord[]): {
+  records: JournalRecord[];
+  blobLens: number[];
+} {
+  const blobLens = records.map((r) => (r.type === "blob" ? storedBlobLen(r) : 0));
+  const out = records.map(
+    (r): JournalRecord =>
+      r.type === "blob"
+        ? { type: "blob", seq: r.seq, ts: r.ts, hash: r.hash, data: NO_DATA, packed: r.packed }
+        : r,
+  );
+  return { records: out, blobLens };
 }
 
 /** Lazily indexed records beyond this count are indexed at once (bounds memory). */
@@ -67,8 +94,9 @@ export class IndexBacklog {
     return this.blobs.has(key);
   }
 
-  /** Adds a durable group. */
-  add(w: IndexWork): void {
+  /** Adds a durable group (its records as written: see withoutBlockData). */
+  add(written: Omit<IndexWork, "blobLens">): void {
+    const w: IndexWork = { ...written, ...withoutBlockData(written.records) };
     this.work.push(w);
     this.records += w.records.length;
     for (const rec of w.records) if (rec.type === "blob") this.blobs.add(rec.hash.toString("hex"));

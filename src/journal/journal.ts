@@ -2,7 +2,6 @@ import { ErrorCode, PvjError } from "../errors.js";
 import type { Logger } from "../log/logger.js";
 import { silentLogger } from "../log/logger.js";
 import { BlockPacker } from "./block-codec.js";
-import { encodeRecord } from "./codec.js";
 import { Followers } from "./followers.js";
 import {
   type AppendResult,
@@ -358,13 +357,12 @@ export class Journal {
     );
     if (out.length === 0) return results;
 
-    const payloads = out.map((r) => encodeRecord(r));
-    const { segment: seg, start, end } = await this.writer.write(payloads, out[0]!.seq);
+    const { segment: seg, start, end, offsets } = await this.writer.write(out);
     seg.size = end;
     this.bytes += end - start;
     this.stampSeq = seq;
     this.stampTs = Math.max(this.stampTs, out[out.length - 1]!.ts);
-    this.backlog.add({ records: out, payloads, segmentId: seg.id, start, end, lastSeq: seq });
+    this.backlog.add({ records: out, offsets, segmentId: seg.id, start, end, lastSeq: seq });
     if (items.some((it) => !it.lazy) || this.backlog.full) this.backlog.flush();
     else this.backlog.schedule(INDEX_DELAY_MS);
     return results;

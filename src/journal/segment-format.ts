@@ -55,6 +55,16 @@ function frameCrc(payload: Buffer): number {
   return crc32(payload, crc32(len));
 }
 
+/**
+ * Writes the frame header of the payload already at `off + FRAME_HEADER_BYTES`
+ * of `buf` (`len` bytes): a frame built in place, without a copy.
+ */
+export function writeFrameHeader(buf: Buffer, off: number, len: number): void {
+  buf.writeUInt32LE(len, off);
+  const payload = buf.subarray(off + FRAME_HEADER_BYTES, off + FRAME_HEADER_BYTES + len);
+  buf.writeUInt32LE(crc32(payload, crc32(buf.subarray(off, off + 4))), off + 4);
+}
+
 /** Frames one payload: length, checksum, bytes. */
 export function encodeFrame(payload: Buffer): Buffer[] {
   const head = Buffer.allocUnsafe(FRAME_HEADER_BYTES);

@@ -6,6 +6,7 @@ import type { Config } from "../../config/types.js";
 import { ConfigError, ErrorCode, PvjError } from "../../errors.js";
 import type { buildServer } from "../../http/server.js";
 import type { Logger } from "../../log/logger.js";
+import { setHeapGrowthPercent } from "../../util/heap-growth.js";
 import type { CliContext } from "../context.js";
 import { ExitCode } from "../exit.js";
 import { DEFAULT_SHUTDOWN_TIMEOUT_MS, waitForShutdownSignal } from "../lifecycle.js";
@@ -68,6 +69,7 @@ export async function runSidecar(opts: DaemonOptions): Promise<ExitCode> {
     createMissingSources:
       opts.config === undefined || resolve(opts.config) === resolve(EMBEDDED_DEFAULT_CONFIG_PATH),
   });
+  setHeapGrowthPercent(config.runtime.heapGrowthPercent);
   const root = createRootLogger({ level: config.log.level });
   const log = childLogger(root, "sidecar");
   const token = readApiTokens(config.api);
