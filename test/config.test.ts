@@ -19,6 +19,7 @@ import {
 import { FIELDS } from "../src/config/schema.js";
 import type { Config } from "../src/config/types.js";
 import { ConfigError } from "../src/errors.js";
+import { heapGrowthFor } from "../src/util/heap-growth.js";
 
 const REPO = path.resolve(import.meta.dirname, "..");
 
@@ -767,8 +768,13 @@ describe("the shipped config files", () => {
     expect(config.file).toBe(file);
   });
 
-  it("runtime.heapGrowthPercent: 30 by default, from env, range-checked", () => {
-    expect(load(BASE).runtime.heapGrowthPercent).toBe(30);
+  it("runtime.heapGrowthPercent: unset by default (30 for a watch sidecar, else V8's), from env, range-checked", () => {
+    expect(load(BASE).runtime.heapGrowthPercent).toBeNull();
+    expect(heapGrowthFor(null, "sidecar-watch")).toBe(30);
+    expect(heapGrowthFor(null, "sidecar-intercept")).toBe(0);
+    expect(heapGrowthFor(null, "replica")).toBe(0);
+    expect(heapGrowthFor(50, "replica")).toBe(50);
+    expect(heapGrowthFor(0, "sidecar-watch")).toBe(0);
     expect(
       load(BASE, { env: { PVJ_RUNTIME_HEAP_GROWTH_PERCENT: "0" } }).runtime.heapGrowthPercent,
     ).toBe(0);

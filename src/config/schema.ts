@@ -297,8 +297,9 @@ export const FIELDS: readonly FieldSpec[] = [
     section: "runtime",
     key: "heapGrowthPercent",
     type: { kind: "int", min: 0, max: 400 },
-    default: 30,
-    doc: "JS heap growth allowed beyond live data before the next full GC, in %; 0 = V8's own (2-4x)",
+    default: null,
+    nullable: true,
+    doc: "JS heap growth beyond live data before V8's next full GC, in %; 0 = V8's own (2-4x); unset = 30 for a watch-mode sidecar, 0 otherwise",
   },
 ];
 

@@ -151,8 +151,11 @@ export interface LogConfig {
 
 /** Process tuning of the daemons (applied at start, see util/heap-growth.ts). */
 export interface RuntimeConfig {
-  /** V8 old-space growth beyond live data after a full GC, in percent; 0 = V8's default. */
-  readonly heapGrowthPercent: number;
+  /**
+   * V8 old-space growth beyond live data after a full GC, in percent; 0 =
+   * V8's default; null = the role's default (util/heap-growth.ts).
+   */
+  readonly heapGrowthPercent: number | null;
 }
 
 /** The whole configuration: validated once, deeply frozen. */

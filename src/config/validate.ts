@@ -81,6 +81,7 @@ export function validateConfig(input: ValidateInput): Validated {
   const num = (id: string) => values.get(id) as number;
   const str = (id: string) => values.get(id) as string;
   const strOrNull = (id: string) => (values.get(id) ?? null) as string | null;
+  const numOrNull = (id: string) => (values.get(id) ?? null) as number | null;
   const list = (id: string) => values.get(id) as readonly string[];
   const listOrNull = (id: string) => (values.get(id) ?? null) as readonly string[] | null;
   const origin = (id: string) => origins.get(id) ?? defaults;
@@ -191,7 +192,7 @@ export function validateConfig(input: ValidateInput): Validated {
       verifyTimeout: num("drills.verifyTimeout"),
     },
     log: { level: str("log.level") as Config["log"]["level"] },
-    runtime: { heapGrowthPercent: num("runtime.heapGrowthPercent") },
+    runtime: { heapGrowthPercent: numOrNull("runtime.heapGrowthPercent") },
   };
 
   const paths: PathEntry[] = [

@@ -2,7 +2,7 @@
 import type { Command } from "commander";
 import type { ReplicaConfig } from "../../config/types.js";
 import { ConfigError } from "../../errors.js";
-import { setHeapGrowthPercent } from "../../util/heap-growth.js";
+import { heapGrowthFor, setHeapGrowthPercent } from "../../util/heap-growth.js";
 import type { CliContext } from "../context.js";
 import type { ExitCode } from "../exit.js";
 import { waitForShutdownSignal } from "../lifecycle.js";
@@ -32,7 +32,7 @@ export async function runReplica(opts: DaemonOptions): Promise<ExitCode> {
     flags: daemonFlags(opts),
     role: "replica",
   });
-  setHeapGrowthPercent(config.runtime.heapGrowthPercent);
+  setHeapGrowthPercent(heapGrowthFor(config.runtime.heapGrowthPercent, "replica"));
   const rc = config.replica as ReplicaConfig;
   const root = createRootLogger({ level: config.log.level });
   const log = childLogger(root, "replica");

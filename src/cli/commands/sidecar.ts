@@ -6,7 +6,7 @@ import type { Config } from "../../config/types.js";
 import { ConfigError, ErrorCode, PvjError } from "../../errors.js";
 import type { buildServer } from "../../http/server.js";
 import type { Logger } from "../../log/logger.js";
-import { setHeapGrowthPercent } from "../../util/heap-growth.js";
+import { heapGrowthFor, setHeapGrowthPercent } from "../../util/heap-growth.js";
 import type { CliContext } from "../context.js";
 import { ExitCode } from "../exit.js";
 import { DEFAULT_SHUTDOWN_TIMEOUT_MS, waitForShutdownSignal } from "../lifecycle.js";
@@ -69,7 +69,8 @@ export async function runSidecar(opts: DaemonOptions): Promise<ExitCode> {
     createMissingSources:
       opts.config === undefined || resolve(opts.config) === resolve(EMBEDDED_DEFAULT_CONFIG_PATH),
   });
-  setHeapGrowthPercent(config.runtime.heapGrowthPercent);
+  const mode = config.capture.mode === "intercept" ? "sidecar-intercept" : "sidecar-watch";
+  setHeapGrowthPercent(heapGrowthFor(config.runtime.heapGrowthPercent, mode));
   const root = createRootLogger({ level: config.log.level });
   const log = childLogger(root, "sidecar");
   const token = readApiTokens(config.api);
