@@ -11,6 +11,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import {
   BlockSlabs,
   MAX_FREE_SLABS,
+  overReleases,
   releaseBlock,
   SLAB_BYTES,
 } from "../src/capture/block-slabs.js";
@@ -62,6 +63,7 @@ describe("BlockSlabs", () => {
     // Without reuse every SLAB_BYTES copied would be a new slab.
     expect(slabs.allocated, `seed=${seed}`).toBeLessThan(copied / SLAB_BYTES / 2);
     expect(slabs.freeCount).toBeLessThanOrEqual(MAX_FREE_SLABS);
+    expect(overReleases).toBe(0);
   });
 
   it("keeps a slab out of reuse while one block in it is live, and ignores foreign buffers", () => {

@@ -7,7 +7,8 @@
  *   (bounded), so a walk of a million files is not one lstat round trip at a
  *   time through the thread pool;
  * - file reads run as tasks, at most `readers.length` at once, each with its
- *   own FileReader (its buffers are not shared). A task only touches its own
+ *   own FileReader (its read windows are its own; the slabs changed blocks
+ *   are copied to are shared, and copying is synchronous). A task only touches its own
  *   path in the tree; anything that moves or removes other paths (renames,
  *   replacements, unlinks) first drains every task (`drain()`).
  */

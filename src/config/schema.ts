@@ -299,7 +299,7 @@ export const FIELDS: readonly FieldSpec[] = [
     type: { kind: "int", min: 0, max: 400 },
     default: null,
     nullable: true,
-    doc: "JS heap growth beyond live data before V8's next full GC, in %; 0 = V8's own (2-4x); unset = 30 for a watch-mode sidecar, 0 otherwise",
+    doc: "JS heap growth beyond live data before V8's next full GC, in %; 0 = V8's own (up to 4x); unset = 30 for a watch-mode sidecar, 0 otherwise",
   },
 ];
 

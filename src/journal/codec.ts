@@ -78,7 +78,7 @@ export function encodeBatch(
   return { bytes, offsets };
 }
 
-/** The msgpack body of a non-blob record (copied: packr reuses its buffer). */
+/** The msgpack body of a non-blob record (copied, defensively: the bytes must not depend on what packr does with its buffer later). */
 function msgpackBody(rec: Exclude<JournalRecord, BlobRecord>): Buffer {
   const { seq: _seq, ts: _ts, ...body } = rec;
   return Buffer.from(packr.pack(body));

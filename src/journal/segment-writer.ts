@@ -37,8 +37,8 @@ export interface WrittenBatch {
  * keeps and reuses (a capture batch is ~4 MiB of blocks): a fresh buffer per
  * batch was ~450 MiB of ArrayBuffers over a 100k-file scan, freed only by the
  * major GCs that external memory growth triggers (64 MiB apart), so resident
- * long after use. Larger batches (intercept mode's up to 64 MiB) get their
- * own buffer, which is not kept.
+ * long after use. Larger batches (a replica's streamed groups, intercept
+ * writes under backpressure) get their own buffer, which is not kept.
  */
 export const REUSED_FRAME_BYTES = 8 * 1024 * 1024;
 
@@ -52,7 +52,7 @@ export interface SegmentWriterOptions {
   readonly onCreate: (id: number, name: string) => void;
 }
 
-/** Writes batches of record payloads to the active segment. */
+/** Frames batches of records and writes them to the active segment. */
 export class SegmentWriter {
   private active: ActiveSegment | null = null;
   /** Reused for batches up to REUSED_FRAME_BYTES (allocated at the first that fits). */

@@ -1,7 +1,7 @@
 /**
  * How far V8 lets the JS heap grow beyond live data before the next full GC
  * (`runtime.heapGrowthPercent`). V8's own factor is 1.1-4x, chosen from GC
- * speed: a watch-mode sidecar, whose garbage is promoted in bulk (a capture
+ * speed (a set percentage overrides it, V8's own caps included): a watch-mode sidecar, whose garbage is promoted in bulk (a capture
  * batch of records lives across minor GCs), settles near 2x its live heap.
  * At 100k files of 1-8 KiB its peak RSS went from 312-323 MiB to 235-245 MiB
  * with 30%, with scan times within this machine's noise (watch-scale,
