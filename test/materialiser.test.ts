@@ -122,6 +122,45 @@ describe("one materialiser for restore, drill and mirror", () => {
     expect(diffTrees(model.snapshot(), await readTree(target), { mtimes: true })).toEqual([]);
   });
 
+  it("ends every file at its size whether the writes reach it, stop short of it (a zero tail), or pass a shrink", async () => {
+    // The writer skips the final ftruncate when the writes already end at
+    // the size: every other case must still come out at the exact size.
+    const dir = await tmpDir("pvj-mat-sizes-");
+    const { journal, hasher } = await openTestJournal(join(dir, "journal"), { blockSize: 4096 });
+    cleanups.push(() => journal.close());
+    const model = new VolumeModel(journal, hasher, prng(11));
+    await model.init();
+    const mirror = new Mirror(journal, join(dir, "mirror"), hasher, silentLogger());
+    await mirror.init();
+    const data = (n: number, fill: number) => Buffer.alloc(n, fill);
+    await model.createFile("data/exact", data(3 * 4096, 1));
+    await model.createFile("data/partial", data(2 * 4096 + 100, 2));
+    const zeroTail = Buffer.concat([data(4096, 3), Buffer.alloc(2 * 4096 + 10)]);
+    await model.createFile("data/zero-tail", zeroTail);
+    await model.createFile("data/grows", data(4096, 4));
+    await model.createFile("data/shrinks", data(4 * 4096, 5));
+    const check = async (round: string) => {
+      const cp = await journal.checkpoint({ label: null, consistency: "crash" });
+      const point = { seq: cp.seq, ts: cp.ts, checkpoint: cp.id };
+      const want = model.snapshot();
+      const target = join(dir, `restore-${round}`);
+      await applyPlan({ journal, plan: buildPlan(journal, point), target, hasher });
+      expect(diffTrees(want, await readTree(target), { mtimes: true }), round).toEqual([]);
+      // The mirror patches its existing files in place (cut, writes, size).
+      await mirror.advanceTo(cp.seq);
+      expect(diffTrees(want, await readTree(mirror.dir), { mtimes: true }), round).toEqual([]);
+    };
+    await check("created");
+    // Grows past its data with zeros only (the patch writes nothing at the end),
+    // shrinks into a block, and the zero tail gets longer.
+    await model.truncate("data/grows", 5 * 4096 + 7);
+    await model.truncate("data/shrinks", 4096 + 1);
+    await model.truncate("data/zero-tail", 6 * 4096);
+    await check("resized");
+    expect((await stat(join(dir, "restore-resized", "data", "grows"))).size).toBe(5 * 4096 + 7);
+    expect((await stat(join(mirror.dir, "data", "shrinks"))).size).toBe(4096 + 1);
+  });
+
   it("fsyncs file by file, syncfs only for very large trees (and not when sync -f cannot run)", async () => {
     const dir = await tmpDir("pvj-mat-durable-");
     const few = [join(dir, "a"), join(dir, "b")];
