@@ -175,7 +175,7 @@ export function report(raw, { blockSize, rounds, notes }) {
     };
   });
   const unverified = Object.entries(restore)
-    .filter(([k, v]) => typeof v === "object" && v.verified === false)
+    .filter(([, v]) => typeof v === "object" && v.verified === false)
     .map(([k]) => k);
   const allNotes = [
     ...notes,

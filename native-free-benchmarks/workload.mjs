@@ -175,7 +175,8 @@ function restoreAll(dir, jdir, peers, point) {
     const m = fn();
     const ts = now();
     execFileSync("sync");
-    (runs[name] ??= []).push({
+    runs[name] = runs[name] ?? [];
+    runs[name].push({
       ms: m.ms,
       msWithSync: m.ms + (now() - ts),
       cpuSeconds: m.cpuSeconds,
@@ -206,7 +207,11 @@ function restoreAll(dir, jdir, peers, point) {
     one("cp", () => cpTree(ref, join(cpTarget, "data")), cpTarget, join(cpTarget, "data"));
   }
   for (const [name, list] of Object.entries(runs)) {
-    const med = (k) => percentile(list.map((r) => r[k]), 50);
+    const med = (k) =>
+      percentile(
+        list.map((r) => r[k]),
+        50,
+      );
     res[name] = {
       ms: med("ms"),
       msWithSync: med("msWithSync"),

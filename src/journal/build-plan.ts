@@ -85,26 +85,28 @@ function planEntry(journal: Journal, point: ResolvedPoint, e: OutlineEntry): Pla
     };
   }
   const versions: BlockVersion[] = [];
+  // Where each block's blob is stored, by block number (null: the index lost it).
+  const locs: (BlobLocation | null)[] = [];
   const nBlocks = Math.ceil(e.size / bs);
+  let prev = null as BlobLocation | null;
   for (let b = 0; b < nBlocks; b++) {
-    const v = ix.blockAt(e.fileId, b, point.seq);
-    if (v) versions.push(v);
+    const row = ix.locatedBlockAt(e.fileId, b, point.seq);
+    if (!row) continue;
+    const [block, seq, len, hash, segmentId, offset, storedLen, segment] = row;
+    versions.push({ block, seq, len, hash });
+    if (segmentId === null || offset === null || storedLen === null || segment === null)
+      locs[block] = null;
+    else if (prev?.offset === offset && prev.segmentId === segmentId && prev.segment === segment)
+      // Runs of one hash (a zero-filled region) share one location object.
+      locs[block] = prev;
+    else locs[block] = prev = { segmentId, segment, offset, len: storedLen };
   }
   const shrinks = ix.shrinksUpTo(e.fileId, point.seq);
-  // Runs of one hash (a zero-filled region) look their blob up once.
-  let prev: { hash: Buffer; loc: BlobLocation | null } | null = null;
   const blocks = effectiveBlocks(versions, shrinks, e.size, bs).map((b) => {
-    if (!prev?.hash.equals(b.hash)) prev = { hash: b.hash, loc: locate(ix, b.hash) };
-    return prev.loc ? { ...b, loc: prev.loc } : b;
+    const loc = locs[b.offset / bs];
+    return loc ? { ...b, loc } : b;
   });
   return { ...base, size: e.size, blocks };
-}
-
-/** Where blob `hash` is stored now (see PlannedBlock.loc); null when the index lost it. */
-function locate(ix: Journal["index"], hash: Buffer): BlobLocation | null {
-  const at = ix.blob(hash);
-  if (!at || at.name === null) return null;
-  return { segmentId: at.segment_id, segment: at.name, offset: at.offset, len: at.len };
 }
 
 function toPlan(point: ResolvedPoint, entries: PlannedEntry[]): RestorePlan {

@@ -4,6 +4,7 @@ import { DrillRows } from "./index-drills.js";
 import {
   type BlockRow,
   type CheckpointRow,
+  type LocatedBlockRow,
   type NsRow,
   type RecordLocation,
   type SegmentRow,
@@ -24,6 +25,7 @@ export type {
   BlockRow,
   BucketRow,
   CheckpointRow,
+  LocatedBlockRow,
   NsRow,
   RecordLocation,
   SegmentRow,
@@ -245,6 +247,11 @@ export class JournalIndex {
 
   blockAt(fileId: number, block: number, seq: number): BlockRow | null {
     return this.st.blockAt.get(fileId, block, seq) ?? null;
+  }
+
+  /** blockAt with its blob's location (LocatedBlockRow), in one statement. */
+  locatedBlockAt(fileId: number, block: number, seq: number): LocatedBlockRow | null {
+    return this.st.locatedBlockAt.get(fileId, block, seq) ?? null;
   }
 
   maxBlockAt(fileId: number, seq: number): number | null {

@@ -36,6 +36,23 @@ export interface BlockRow {
   readonly hash: Buffer;
 }
 
+/**
+ * A block's newest version at a seq joined with where its blob is stored, as
+ * one raw row: block, seq, len, hash, then segment id, frame offset, stored
+ * length and segment name (these four null when the index lost the blob or
+ * its segment).
+ */
+export type LocatedBlockRow = [
+  block: number,
+  seq: number,
+  len: number,
+  hash: Buffer,
+  segmentId: number | null,
+  offset: number | null,
+  storedLen: number | null,
+  segment: string | null,
+];
+
 /** One aggregated timeline row: bucket number (ts / size) and a value. */
 export interface BucketRow {
   readonly b: number;

