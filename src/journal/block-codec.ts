@@ -16,7 +16,8 @@
  * itself, never over the stored bytes. A block that does not shrink by at
  * least 1/32 is stored raw: a restore would pay a decompress for nothing.
  */
-import { Encoder } from "@toondepauw/node-zstd";
+import { createRequire } from "node:module";
+import type { Encoder } from "@toondepauw/node-zstd";
 import { ZSTDDecoder } from "zstddec";
 import { CorruptionError } from "../errors.js";
 import type { BlobPacking, BlobRecord, RecordBody } from "./records.js";
@@ -47,6 +48,19 @@ export const DEFAULT_COMPRESSION: CompressionOptions = { codec: "zstd", level: 1
  * under 1 ms, while a 64 MiB intercept batch would block it for ~180 ms.
  */
 export const SYNC_PACK_BYTES = 256 * 1024;
+
+/**
+ * The native encoder is loaded on the first packer that compresses: restores,
+ * verify and the other read-only tools never encode, and loading the binding
+ * (it probes for its platform package) costs ~20 ms of their start.
+ */
+let encoderClass: typeof Encoder | null = null;
+function newEncoder(level: number): Encoder {
+  encoderClass ??= (
+    createRequire(import.meta.url)("@toondepauw/node-zstd") as { Encoder: typeof Encoder }
+  ).Encoder;
+  return new encoderClass(level);
+}
 
 const decoder = new ZSTDDecoder();
 await initDecoder();
@@ -81,18 +95,23 @@ export const MAX_SKIP = 16;
 
 /** Compresses the raw blobs of appends (see the module comment). */
 export class BlockPacker {
-  private readonly enc: Encoder | null;
+  private encoder: Encoder | null = null;
   /** Blocks still to store without a try; failed tries in a row. */
   private skip = 0;
   private fails = 0;
 
-  constructor(opts: CompressionOptions = DEFAULT_COMPRESSION) {
-    this.enc = opts.codec === "zstd" ? new Encoder(opts.level) : null;
-  }
+  constructor(private readonly opts: CompressionOptions = DEFAULT_COMPRESSION) {}
 
   /** True when this packer stores blocks raw. */
   get off(): boolean {
-    return this.enc === null;
+    return this.opts.codec !== "zstd";
+  }
+
+  /** The encoder, made on first use (see newEncoder); null when compression is off. */
+  private get enc(): Encoder | null {
+    if (this.off) return null;
+    this.encoder ??= newEncoder(this.opts.level);
+    return this.encoder;
   }
 
   /**
@@ -100,11 +119,11 @@ export class BlockPacker {
    * array) for small appends, a promise for large ones; order is kept.
    */
   pack(bodies: readonly RecordBody[]): readonly RecordBody[] | Promise<readonly RecordBody[]> {
-    const enc = this.enc;
-    if (!enc) return bodies;
+    if (this.off) return bodies;
     let bytes = 0;
     for (const b of bodies) if (b.type === "blob" && !b.packed) bytes += b.data.length;
-    if (bytes === 0) return bodies;
+    const enc = bytes === 0 ? null : this.enc;
+    if (!enc) return bodies;
     if (bytes <= SYNC_PACK_BYTES)
       return bodies.map((b) =>
         b.type === "blob" && !b.packed && this.shouldTry()

@@ -1,4 +1,14 @@
-import { createXXHash128, type IHasher } from "hash-wasm";
+import { createRequire } from "node:module";
+import type { IHasher } from "hash-wasm";
+
+/**
+ * Only hash-wasm's xxh3-128 module (20 KB, CommonJS): the package's index
+ * carries every algorithm's WebAssembly (284 KB) and cost 35-55 ms of every
+ * CLI and daemon start to load, against 7-13 ms for this one (same minute).
+ */
+const { createXXHash128 } = createRequire(import.meta.url)(
+  "hash-wasm/dist/xxhash128.umd.min.js",
+) as { createXXHash128: () => Promise<IHasher> };
 
 /** Bytes in a block hash: xxh3-128, strong enough to serve as a dedup identity. */
 export const HASH_BYTES = 16;
