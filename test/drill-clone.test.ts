@@ -25,6 +25,10 @@ import { diffTrees, readTree, type TreeEntry } from "./support/tree.js";
 
 /** A byte copy standing in for a reflink: same result, so the patch logic is tested on any filesystem. */
 const plainCopy = (a: string, b: string) => copyFile(a, b);
+/** A filesystem without reflinks, as ext4 answers FICLONE. */
+const noReflinks = async () => {
+  throw Object.assign(new Error("operation not supported"), { code: "ENOTSUP" });
+};
 
 describe("clone path logic (plain copy standing in for reflinks)", () => {
   it("materialises points older and newer than the mirror exactly, rewriting only what changed", async () => {
@@ -48,6 +52,7 @@ describe("clone path logic (plain copy standing in for reflinks)", () => {
     try {
       let n = 0;
       for (const m of [cps[6]!, cps[9]!, cps[2]!]) {
+        let copies = 0;
         await mirror.moveTo(m.seq);
         expect(diffTrees(m.tree, await readTree(mirror.dir), { mtimes: true })).toEqual([]);
         const before = await readTree(mirror.dir);
@@ -69,7 +74,33 @@ describe("clone path logic (plain copy standing in for reflinks)", () => {
           ).toEqual([]);
           if (p.seq === m.seq) expect(r.bytesWritten).toBe(0);
           await rm(target, { recursive: true });
+          // A filesystem that refuses reflinks: the copy path, same tree, and
+          // files rewritten whole are not copied first.
+          const copied = await materialise({
+            journal,
+            hasher,
+            point: { seq: p.seq, ts: p.ts, checkpoint: p.id },
+            target,
+            mirror: mirrorView(mirror),
+            cloneFile: noReflinks,
+          });
+          if (r.filesCloned === 0) {
+            // Nothing in common with the mirror: no clone was tried, so none failed.
+            expect(copied).toMatchObject({ method: "clone", filesCloned: 0 });
+          } else {
+            expect(copied).toMatchObject({ method: "copy", mirrorSeq: m.seq });
+            expect(copied.fallback).toMatch(/^ENOTSUP.*cannot clone/);
+            copies += 1;
+          }
+          expect(copied.bytesWritten).toBeLessThanOrEqual(r.bytesWritten);
+          expect(copied.filesCloned).toBeLessThanOrEqual(r.filesCloned);
+          expect(
+            diffTrees(p.tree, await readTree(target), { mtimes: true, dirMtimes: true }),
+            `copy: seed=${seed} mirror=cp${m.id} point=cp${p.id}`,
+          ).toEqual([]);
+          await rm(target, { recursive: true });
         }
+        expect(copies, "points that took the copy path").toBeGreaterThan(0);
         // The mirror is read, never written.
         expect(
           diffTrees(before, await readTree(mirror.dir), { mtimes: true, dirMtimes: true }),
@@ -123,7 +154,7 @@ describe("clone path logic (plain copy standing in for reflinks)", () => {
     }
   });
 
-  it("falls back to the full path where the filesystem cannot clone, and says why", async () => {
+  it("copies the mirror where the filesystem cannot clone it, patches nothing it need not, and says why", async () => {
     const src = await (async () => {
       const journal = await Journal.open({ dir: await tmpDir(), blockSize: 4096 });
       const model = new VolumeModel(journal, await BlockHasher.create(), prng(5));
@@ -147,10 +178,13 @@ describe("clone path logic (plain copy standing in for reflinks)", () => {
           console.log(`${base} supports reflinks: the fallback is not exercised there`);
           expect(r.method).toBe("clone");
         } else {
-          expect(r).toMatchObject({ method: "full", passed: true });
+          expect(r).toMatchObject({ method: "copy", passed: true });
           expect(r.materialise!.fallback).toMatch(
             /^(ENOTSUP|EOPNOTSUPP|EXDEV|EINVAL).*cannot clone/,
           );
+          // The mirror is at the drilled point: every file comes from it, nothing from the journal.
+          const files = [...src.tree.values()].filter((e) => e.kind === "file").length;
+          expect(r.materialise).toMatchObject({ files, filesCloned: files, bytesWritten: 0 });
         }
         expect(diffTrees(src.tree, await readTree(r.sandbox!), { mtimes: true })).toEqual([]);
         await rep.stop();

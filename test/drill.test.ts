@@ -89,9 +89,9 @@ describe("drills on a replica", () => {
     expect(r.rtoSeconds).toBeGreaterThan(0);
     expect(r.materialiseSeconds).toBeGreaterThan(0);
     expect(r.rtoSeconds!).toBeGreaterThanOrEqual(r.materialiseSeconds!);
-    // ext4 and tmpfs cannot clone: the report says the full path ran, and why.
+    // ext4 and tmpfs cannot clone: the report says the mirror was copied instead, and why.
     const clones = await reflinkSupported(rep.dir);
-    expect(r.method).toBe(clones ? "clone" : "full");
+    expect(r.method).toBe(clones ? "clone" : "copy");
     if (!clones) expect(r.materialise!.fallback).toMatch(/cannot clone/);
     // The kept sandbox is the checkpoint, byte for byte, with modes and mtimes.
     expect(r.sandbox).toBe(join(rep.sandboxRoot, `drill-${r.id}`));
@@ -332,7 +332,7 @@ describe("drills on a replica", () => {
       expect(text).toContain(`checkpoint ${src.last.id}, seq ${src.last.seq}`);
       expect(text).toMatch(/RPO: +\d+\.\d{3} s/);
       expect(text).toMatch(/RTO: +\d+\.\d{3} s/);
-      expect(text).toMatch(/materialised: (full|clone)/);
+      expect(text).toMatch(/materialised: (copy|clone) of the mirror/);
       expect(text).toMatch(/verify: +exit 0/);
       out.length = 0;
       const first = [...src.snaps.keys()][0]!;

@@ -77,7 +77,7 @@ describe("failover", () => {
       target: rep.mirror.dir,
       mirrorSeqBefore: src.journal.index.lastCheckpoint()!.seq,
     });
-    expect(["full", "clone"]).toContain(report.method);
+    expect(["copy", "clone"]).toContain(report.method);
     expect(report.rtoSeconds).toBeGreaterThan(0);
     expect(report.rtoSeconds).toBeGreaterThanOrEqual(report.materialiseSeconds);
     expect(rep.mirror.seq).toBe(cp.seq);

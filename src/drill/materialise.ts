@@ -8,8 +8,11 @@
  *   file that shrank in that interval. Files absent from the mirror are
  *   written from the journal; directories, symlinks, modes and mtimes come
  *   from the plan. Time grows with the changes since P, not the volume size.
+ * - copy: where the filesystem cannot clone, the same with a byte copy in
+ *   the kernel (clone.ts: copyWholeFile) instead of a reflink; files that
+ *   would be rewritten whole anyway are not copied first.
  * - full: the shared materialiser (restore/materialiser.ts), every block
- *   read from the journal.
+ *   read from the journal (no mirror: a sidecar).
  *
  * Both paths build through the same materialiser: a hidden sibling
  * directory, synchronous coalesced writes with a hash check on every block,
@@ -17,7 +20,7 @@
  *
  * The clone reads the mirror while it holds still (Mirror.withStable), and
  * never writes to it. Where the filesystem cannot clone (ENOTSUP, EXDEV,
- * EINVAL), the full path runs and the result says so.
+ * EINVAL), the copy path runs and the result says why (`fallback`).
  */
 import { mkdir } from "node:fs/promises";
 import { dirname, join } from "node:path";
@@ -34,11 +37,11 @@ import { eachLimited } from "../restore/durable.js";
 import { materialiseTree } from "../restore/materialiser.js";
 import type { FileTask, PatchWrite } from "../restore/write-files.js";
 import type { BlockHasher } from "../util/hash.js";
-import { type CloneFile, isCloneUnsupported, reflinkFile } from "./clone.js";
+import { type CloneFile, copyWholeFile, isCloneUnsupported, reflinkFile } from "./clone.js";
 
 /** How a point was materialised. */
-export const MaterialiseMethod = { clone: "clone", full: "full" } as const;
-/** "clone" or "full". */
+export const MaterialiseMethod = { clone: "clone", copy: "copy", full: "full" } as const;
+/** "clone", "copy" or "full". */
 export type MaterialiseMethod = (typeof MaterialiseMethod)[keyof typeof MaterialiseMethod];
 
 /** A cloned file with more than this fraction of its blocks changed is written whole instead. */
@@ -91,11 +94,11 @@ export interface MaterialiseResult {
   readonly seconds: number;
   /** Regular files in the result. */
   readonly files: number;
-  /** Files cloned from the mirror (the rest were written from the journal). */
+  /** Files cloned (or copied) from the mirror; the rest were written from the journal. */
   readonly filesCloned: number;
   /** Bytes read from the journal and written (a clone's patches, or everything on the full path). */
   readonly bytesWritten: number;
-  /** The mirror position a clone started from; null on the full path. */
+  /** The mirror position a clone or copy started from; null on the full path. */
   readonly mirrorSeq: number | null;
   /** Why the clone path was not taken, when a mirror was offered. */
   readonly fallback?: string;
@@ -109,13 +112,16 @@ export async function materialise(opts: MaterialiseOptions): Promise<Materialise
   const seconds = () => (performance.now() - started) / 1000;
   let fallback: string | undefined;
   if (opts.mirror) {
-    const r = await build(opts, opts.mirror, plan);
+    const r = await build(opts, opts.mirror, plan, opts.cloneFile ?? reflinkFile);
     if (r.ok) return { method: "clone", seconds: seconds(), files, ...r.result };
     fallback = r.reason;
     (opts.logger ?? silentLogger()).info(
       { reason: r.reason },
-      "cannot clone the mirror; materialising from the journal",
+      "cannot clone the mirror; copying it and patching from the journal",
     );
+    const c = await build(opts, opts.mirror, plan, copyWholeFile);
+    if (c.ok) return { method: "copy", seconds: seconds(), files, ...c.result, fallback };
+    fallback = `${fallback}; ${c.reason}`;
   }
   const r = await build(opts, null, plan);
   if (!r.ok) throw new PvjError(ErrorCode.INTERNAL, r.reason);
@@ -149,6 +155,7 @@ async function build(
   opts: MaterialiseOptions,
   mirror: MirrorView | null,
   plan: RestorePlan,
+  clone: CloneFile = reflinkFile,
 ): Promise<BuildOutcome> {
   const { journal, target } = opts;
   const log = opts.logger ?? silentLogger();
@@ -166,7 +173,7 @@ async function build(
         ? {}
         : {
             prepareFiles: async (tmp: string, files: readonly PlannedEntry[]) => {
-              const c = await cloneFromMirror(opts, mirror, files, tmp, log);
+              const c = await cloneFromMirror(opts, mirror, files, tmp, log, clone);
               if (!c.ok) throw new CloneUnsupported(c.reason);
               filesCloned = c.cloned.size;
               mirrorSeq = c.mirrorSeq;
@@ -193,31 +200,15 @@ function patchTasks(
   cloned: ReadonlySet<PlannedEntry>,
   tmp: string,
 ): Map<PlannedEntry, FileTask> {
-  const lo = Math.min(p, m);
-  const hi = Math.max(p, m);
-  const changed = new Map<number, Set<number>>();
-  const sizes =
-    lo < hi ? journal.index.sizesChangedBetween(lo, hi) : new Map<number, number | null>();
-  if (lo < hi) {
-    for (const row of journal.index.blocksChangedBetween(lo, hi)) {
-      const s = changed.get(row.file_id) ?? new Set<number>();
-      changed.set(row.file_id, s);
-      s.add(row.block);
-    }
-  }
+  const { changed, sizes } = changesBetween(journal, p, m);
   const bs = journal.blockSize;
   const tasks = new Map<PlannedEntry, FileTask>();
   for (const e of cloned) {
     const path = join(tmp, e.path);
-    const blocks = new Set(changed.get(e.fileId) ?? []);
-    const nBlocks = Math.ceil(e.size / bs);
-    // A shrink in the interval cut everything from its size on: rewrite that tail.
-    const cut = sizes.get(e.fileId);
-    if (cut !== undefined && cut !== null)
-      for (let b = Math.floor(cut / bs); b < nBlocks; b++) blocks.add(b);
+    const blocks = blocksToRewrite(e, changed, sizes, bs);
     // Mostly rewritten anyway: writing the file whole beats patching a clone
     // (every patched block of a clone is a copy-on-write break of a shared extent).
-    if (blocks.size > nBlocks * REWRITE_WHOLE_FRACTION) {
+    if (rewrittenWhole(e, blocks, bs)) {
       tasks.set(e, { kind: "create", path, label: e.path, size: e.size, blocks: e.blocks });
       continue;
     }
@@ -238,6 +229,43 @@ function patchTasks(
   return tasks;
 }
 
+/** Blocks written in (min(P,M), max(P,M)] by file, and the smallest size a shrink there cut each file to. */
+function changesBetween(journal: Journal, p: number, m: number) {
+  const lo = Math.min(p, m);
+  const hi = Math.max(p, m);
+  const changed = new Map<number, Set<number>>();
+  const sizes =
+    lo < hi ? journal.index.sizesChangedBetween(lo, hi) : new Map<number, number | null>();
+  if (lo < hi) {
+    for (const row of journal.index.blocksChangedBetween(lo, hi)) {
+      const s = changed.get(row.file_id) ?? new Set<number>();
+      changed.set(row.file_id, s);
+      s.add(row.block);
+    }
+  }
+  return { changed, sizes };
+}
+
+/** The blocks of `e` a clone of the mirror's copy must rewrite (a shrink's tail included). */
+function blocksToRewrite(
+  e: PlannedEntry,
+  changed: ReadonlyMap<number, ReadonlySet<number>>,
+  sizes: ReadonlyMap<number, number | null>,
+  bs: number,
+): Set<number> {
+  const blocks = new Set(changed.get(e.fileId) ?? []);
+  const nBlocks = Math.ceil(e.size / bs);
+  // A shrink in the interval cut everything from its size on: rewrite that tail.
+  const cut = sizes.get(e.fileId);
+  if (cut !== undefined && cut !== null)
+    for (let b = Math.floor(cut / bs); b < nBlocks; b++) blocks.add(b);
+  return blocks;
+}
+
+function rewrittenWhole(e: PlannedEntry, blocks: ReadonlySet<number>, bs: number): boolean {
+  return blocks.size > Math.ceil(e.size / bs) * REWRITE_WHOLE_FRACTION;
+}
+
 /**
  * Clones every file of the point that the mirror holds (wherever a rename
  * moved it) while the mirror holds still. Fails as a whole only when the
@@ -249,11 +277,13 @@ async function cloneFromMirror(
   files: readonly PlannedEntry[],
   tmp: string,
   log: Logger,
+  clone: CloneFile,
 ): Promise<
   { ok: true; cloned: Set<PlannedEntry>; mirrorSeq: number } | { ok: false; reason: string }
 > {
   const { journal } = opts;
-  const clone = opts.cloneFile ?? reflinkFile;
+  // A byte copy of a file that is then rewritten whole would be wasted; a reflink costs nothing.
+  const copying = clone === copyWholeFile;
   const cloned = new Set<PlannedEntry>();
   let unsupported: string | null = null;
   const mirrorSeq = await mirror.stable(async (m) => {
@@ -264,9 +294,12 @@ async function cloneFromMirror(
     const pathById = new Map<number, string>();
     for (const [p, e] of replayNamespace(journal.index.nsUpTo(m)))
       if (e.kind === "file") pathById.set(e.fileId, p);
+    const ch = copying ? changesBetween(journal, opts.point.seq, m) : null;
+    const bs = journal.blockSize;
     await eachLimited(files, CLONE_CONCURRENCY, async (e) => {
       const src = pathById.get(e.fileId);
       if (src === undefined || unsupported !== null) return;
+      if (ch && rewrittenWhole(e, blocksToRewrite(e, ch.changed, ch.sizes, bs), bs)) return;
       try {
         await clone(join(mirror.dir, src), join(tmp, e.path));
         cloned.add(e);

@@ -74,7 +74,9 @@ function methodText(r: DrillReport): string {
   const how =
     r.method === "clone"
       ? `clone of the mirror at seq ${m.mirrorSeq}: ${m.filesCloned}/${m.files} files cloned, ${bytes(m.bytesWritten)} rewritten from the journal`
-      : `full: ${m.files} files, ${bytes(m.bytesWritten)} written from the journal${m.fallback ? ` (no clone: ${m.fallback})` : ""}`;
+      : r.method === "copy"
+        ? `copy of the mirror at seq ${m.mirrorSeq}: ${m.filesCloned}/${m.files} files copied, ${bytes(m.bytesWritten)} rewritten from the journal${m.fallback ? ` (no clone: ${m.fallback})` : ""}`
+        : `full: ${m.files} files, ${bytes(m.bytesWritten)} written from the journal${m.fallback ? ` (no clone: ${m.fallback})` : ""}`;
   return `${how}, ${seconds(r.materialiseSeconds)}`;
 }
 

@@ -16,7 +16,7 @@ import type { Replica } from "./replica.js";
 
 /** How a materialisation went: reflinked from the mirror, or written from the journal. */
 export interface MaterialisedHow {
-  readonly method: "clone" | "full";
+  readonly method: "clone" | "copy" | "full";
 }
 
 /**
@@ -58,7 +58,7 @@ export interface FailoverRequest {
  * incrementally), "clone" (reflinked from the mirror, changes rewritten),
  * "full" (written from the journal), "unchanged" (the mirror was at the point).
  */
-export type FailoverMethod = "forward" | "clone" | "full" | "unchanged";
+export type FailoverMethod = "forward" | "clone" | "copy" | "full" | "unchanged";
 
 /** What POST /v1/failover answers. */
 export interface FailoverReport {

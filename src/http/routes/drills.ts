@@ -148,8 +148,9 @@ export const drillReportSchema = {
     materialiseSeconds: { type: ["number", "null"] },
     method: {
       type: ["string", "null"],
-      enum: ["clone", "full", null],
-      description: "clone: reflinked from the replica's mirror; full: written from the journal",
+      enum: ["clone", "copy", "full", null],
+      description:
+        "clone: reflinked from the replica's mirror; copy: copied from the mirror where it cannot be reflinked; full: written from the journal",
     },
     materialise: {
       type: ["object", "null"],

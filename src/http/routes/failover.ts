@@ -41,7 +41,7 @@ const failoverReportSchema = {
       type: "string",
       description: "Where the point is: the mirror directory or the target",
     },
-    method: { type: "string", enum: ["forward", "clone", "full", "unchanged"] },
+    method: { type: "string", enum: ["forward", "clone", "copy", "full", "unchanged"] },
     rtoSeconds: { type: "number", description: "From the request to promoted" },
     materialiseSeconds: { type: "number" },
     rpoSeconds: { type: "number", description: "Age of the point at the request" },
