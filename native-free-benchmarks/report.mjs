@@ -185,7 +185,7 @@ export function report(raw, { blockSize, rounds, notes }) {
     "stored = growth of the journal directory (segments + SQLite index) / repository directory; changed = bytes the workload wrote",
     "RPO achievable: pvjournal = capture latency p99 (every write is in the journal that soon after it completed); peers = their backup run time (they cannot run more often)",
     "restores: `pvjournal restore --checkpoint` (offline CLI; checks every block's hash, makes the tree durable before its rename), `restic restore`, `borg extract`, `cp -r` of the same tree (floor: no checks, no fsync); page cache warm; 'incl. sync' adds a `sync` after the command",
-    `restore figures: median of ${restore.reps ?? 1} run(s) per tool, interleaved (every tool once, then again), each into a fresh directory removed after it; every run (incl. sync, ms): ${Object.entries(
+    `restore figures: median of ${restore.reps ?? 1} run(s) per tool, interleaved (every tool once, then again), each into a fresh directory removed after it (the first pvjournal restore is kept: cp copies it); every run (incl. sync, ms): ${Object.entries(
       restore,
     )
       .filter(([, v]) => typeof v === "object" && v.runsMs)

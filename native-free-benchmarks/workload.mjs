@@ -170,7 +170,7 @@ function restoreAll(dir, jdir, peers, point) {
   const base = join(dir, "restores");
   const res = { round: point.round, reps: RESTORE_REPS };
   const runs = {};
-  const one = (name, fn, target, tree) => {
+  const one = (name, fn, target, tree, keep = false) => {
     execFileSync("sync");
     const m = fn();
     const ts = now();
@@ -183,26 +183,23 @@ function restoreAll(dir, jdir, peers, point) {
       peakRssBytes: m.peakRssBytes,
       verified: treeDigest(tree) === point.digest,
     });
-    rmSync(target, { recursive: true, force: true });
+    if (!keep) rmSync(target, { recursive: true, force: true });
   };
   for (let rep = 0; rep < RESTORE_REPS; rep++) {
     const pvjTarget = join(base, `pvjournal-${rep}`);
+    // The first pvjournal restore is kept: cp copies it (the source as it was at the round).
     one(
       "pvjournal",
       () => pvjournalRestore(jdir, point.checkpoint, pvjTarget),
       pvjTarget,
       join(pvjTarget, "data"),
+      rep === 0,
     );
     for (const p of peers) {
       const target = join(base, `${p.name}-${rep}`);
       one(p.name, () => p.restore(point[p.name], target), target, join(target, "data"));
     }
-    // cp copies the source as it was at the restored round: the first pvjournal
-    // restore, kept for that (its tree was verified against the round's digest).
-    if (rep === 0) {
-      pvjournalRestore(jdir, point.checkpoint, join(base, "reference"));
-    }
-    const ref = join(base, "reference", "data");
+    const ref = join(base, "pvjournal-0", "data");
     const cpTarget = join(base, `cp-${rep}`);
     one("cp", () => cpTree(ref, join(cpTarget, "data")), cpTarget, join(cpTarget, "data"));
   }

@@ -58,14 +58,16 @@ describe("clone path logic (plain copy standing in for reflinks)", () => {
         const before = await readTree(mirror.dir);
         for (const p of cps) {
           const target = join(dir, "sandboxes", `s${n++}`);
-          const r = await materialise({
-            journal,
-            hasher,
-            point: { seq: p.seq, ts: p.ts, checkpoint: p.id },
-            target,
-            mirror: mirrorView(mirror),
-            cloneFile: plainCopy,
-          });
+          const drill = (cloneFile: (a: string, b: string) => Promise<void>) =>
+            materialise({
+              journal,
+              hasher,
+              point: { seq: p.seq, ts: p.ts, checkpoint: p.id },
+              target,
+              mirror: mirrorView(mirror),
+              cloneFile,
+            });
+          const r = await drill(plainCopy);
           expect(r.method).toBe("clone");
           expect(r.mirrorSeq).toBe(m.seq);
           expect(
@@ -76,14 +78,7 @@ describe("clone path logic (plain copy standing in for reflinks)", () => {
           await rm(target, { recursive: true });
           // A filesystem that refuses reflinks: the copy path, same tree, and
           // files rewritten whole are not copied first.
-          const copied = await materialise({
-            journal,
-            hasher,
-            point: { seq: p.seq, ts: p.ts, checkpoint: p.id },
-            target,
-            mirror: mirrorView(mirror),
-            cloneFile: noReflinks,
-          });
+          const copied = await drill(noReflinks);
           if (r.filesCloned === 0) {
             // Nothing in common with the mirror: no clone was tried, so none failed.
             expect(copied).toMatchObject({ method: "clone", filesCloned: 0 });

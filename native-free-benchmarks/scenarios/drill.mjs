@@ -133,32 +133,23 @@ export async function run({ quick }) {
         }
         return percentile(times, 50);
       };
-      const cloneMs = !xfs.mnt
-        ? null
-        : await median("clone", async (target) => {
-            const r = await materialise({
-              journal,
-              hasher,
-              point: p,
-              target,
-              mirror: mirrorView(mirror),
-            });
-            if (r.method !== "clone")
-              throw new Error(`expected the clone path, got ${r.method}: ${r.fallback}`);
+      /** Median time of drills from the mirror that must take path `method`. */
+      const fromMirror = (method, extra = {}) =>
+        median(method, async (target) => {
+          const r = await materialise({
+            journal,
+            hasher,
+            point: p,
+            target,
+            mirror: mirrorView(mirror),
+            ...extra,
           });
-      // A filesystem without reflinks (ext4, tmpfs): the mirror's files are copied instead.
-      const copyMs = await median("copy", async (target) => {
-        const r = await materialise({
-          journal,
-          hasher,
-          point: p,
-          target,
-          mirror: mirrorView(mirror),
-          cloneFile: noReflinks,
+          if (r.method !== method)
+            throw new Error(`expected the ${method} path, got ${r.method}: ${r.fallback}`);
         });
-        if (r.method !== "copy")
-          throw new Error(`expected the copy path, got ${r.method}: ${r.fallback}`);
-      });
+      const cloneMs = !xfs.mnt ? null : await fromMirror("clone");
+      // A filesystem without reflinks (ext4, tmpfs): the mirror's files are copied instead.
+      const copyMs = await fromMirror("copy", { cloneFile: noReflinks });
       const fullMs = await median("full", (target) =>
         materialise({ journal, hasher, point: p, target, mirror: null }),
       );

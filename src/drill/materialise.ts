@@ -177,7 +177,7 @@ async function build(
               if (!c.ok) throw new CloneUnsupported(c.reason);
               filesCloned = c.cloned.size;
               mirrorSeq = c.mirrorSeq;
-              return patchTasks(journal, opts.point.seq, c.mirrorSeq, c.cloned, tmp);
+              return patchTasks(journal, c.changes, c.cloned, tmp);
             },
           }),
     });
@@ -195,12 +195,10 @@ async function build(
  */
 function patchTasks(
   journal: Journal,
-  p: number,
-  m: number,
+  { changed, sizes }: Changes,
   cloned: ReadonlySet<PlannedEntry>,
   tmp: string,
 ): Map<PlannedEntry, FileTask> {
-  const { changed, sizes } = changesBetween(journal, p, m);
   const bs = journal.blockSize;
   const tasks = new Map<PlannedEntry, FileTask>();
   for (const e of cloned) {
@@ -230,7 +228,12 @@ function patchTasks(
 }
 
 /** Blocks written in (min(P,M), max(P,M)] by file, and the smallest size a shrink there cut each file to. */
-function changesBetween(journal: Journal, p: number, m: number) {
+interface Changes {
+  readonly changed: ReadonlyMap<number, ReadonlySet<number>>;
+  readonly sizes: ReadonlyMap<number, number | null>;
+}
+
+function changesBetween(journal: Journal, p: number, m: number): Changes {
   const lo = Math.min(p, m);
   const hi = Math.max(p, m);
   const changed = new Map<number, Set<number>>();
@@ -279,13 +282,16 @@ async function cloneFromMirror(
   log: Logger,
   clone: CloneFile,
 ): Promise<
-  { ok: true; cloned: Set<PlannedEntry>; mirrorSeq: number } | { ok: false; reason: string }
+  | { ok: true; cloned: Set<PlannedEntry>; mirrorSeq: number; changes: Changes }
+  | { ok: false; reason: string }
 > {
   const { journal } = opts;
   // A byte copy of a file that is then rewritten whole would be wasted; a reflink costs nothing.
   const copying = clone === copyWholeFile;
   const cloned = new Set<PlannedEntry>();
   let unsupported: string | null = null;
+  // What differs between the point and the mirror: the patches, and (copying) which files to skip.
+  let changes: Changes = { changed: new Map(), sizes: new Map() };
   const mirrorSeq = await mirror.stable(async (m) => {
     if (m === null || m === 0 || m < journal.baseSeq) {
       unsupported = "the mirror is empty or being updated";
@@ -294,12 +300,13 @@ async function cloneFromMirror(
     const pathById = new Map<number, string>();
     for (const [p, e] of replayNamespace(journal.index.nsUpTo(m)))
       if (e.kind === "file") pathById.set(e.fileId, p);
-    const ch = copying ? changesBetween(journal, opts.point.seq, m) : null;
+    changes = changesBetween(journal, opts.point.seq, m);
+    const { changed, sizes } = changes;
     const bs = journal.blockSize;
     await eachLimited(files, CLONE_CONCURRENCY, async (e) => {
       const src = pathById.get(e.fileId);
       if (src === undefined || unsupported !== null) return;
-      if (ch && rewrittenWhole(e, blocksToRewrite(e, ch.changed, ch.sizes, bs), bs)) return;
+      if (copying && rewrittenWhole(e, blocksToRewrite(e, changed, sizes, bs), bs)) return;
       try {
         await clone(join(mirror.dir, src), join(tmp, e.path));
         cloned.add(e);
@@ -314,5 +321,5 @@ async function cloneFromMirror(
     return m;
   });
   if (unsupported !== null) return { ok: false, reason: unsupported };
-  return { ok: true, cloned, mirrorSeq };
+  return { ok: true, cloned, mirrorSeq, changes };
 }

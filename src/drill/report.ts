@@ -71,12 +71,11 @@ function pointText(r: DrillReport): string {
 function methodText(r: DrillReport): string {
   if (r.method === null || r.materialise === null) return "-";
   const m = r.materialise;
+  const noClone = m.fallback ? ` (no clone: ${m.fallback})` : "";
   const how =
-    r.method === "clone"
-      ? `clone of the mirror at seq ${m.mirrorSeq}: ${m.filesCloned}/${m.files} files cloned, ${bytes(m.bytesWritten)} rewritten from the journal`
-      : r.method === "copy"
-        ? `copy of the mirror at seq ${m.mirrorSeq}: ${m.filesCloned}/${m.files} files copied, ${bytes(m.bytesWritten)} rewritten from the journal${m.fallback ? ` (no clone: ${m.fallback})` : ""}`
-        : `full: ${m.files} files, ${bytes(m.bytesWritten)} written from the journal${m.fallback ? ` (no clone: ${m.fallback})` : ""}`;
+    r.method === "full"
+      ? `full: ${m.files} files, ${bytes(m.bytesWritten)} written from the journal${noClone}`
+      : `${r.method} of the mirror at seq ${m.mirrorSeq}: ${m.filesCloned}/${m.files} files ${r.method === "clone" ? "cloned" : "copied"}, ${bytes(m.bytesWritten)} rewritten from the journal${noClone}`;
   return `${how}, ${seconds(r.materialiseSeconds)}`;
 }
 
