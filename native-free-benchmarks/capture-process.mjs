@@ -7,6 +7,9 @@
 //   {op:"start"}            initial scan (the first full copy)
 //   {op:"mark"}             start of a round: CPU baseline and peak RSS reset
 //   {op:"checkpoint",label} settle + checkpoint (the round is protected)
+//   {op:"restore",checkpoint,target}  restores a checkpoint in this process,
+//                          through the code path of POST /v1/restores (no
+//                          process start): restoreMs, restoreCpuSeconds
 //   {op:"stop"}             stop capture, close the journal, exit
 // Every reply carries cpuSeconds (since the last mark), peakRssBytes (VmHWM
 // since the last mark) and the markers that became durable since the last
@@ -20,6 +23,7 @@ import { Capture } from "../dist/capture/capture.js";
 import { Checkpointer } from "../dist/capture/checkpointer.js";
 import { Journal } from "../dist/journal/journal.js";
 import { silentLogger } from "../dist/log/logger.js";
+import { prepareRestore, runRestore } from "../dist/restore/restore.js";
 import { BlockHasher } from "../dist/util/hash.js";
 
 /** Shipped capture defaults (debounce 100 ms, maxWait 500 ms); no periodic rescan: settle walks anyway. */
@@ -117,6 +121,19 @@ const ops = {
     const t = clock();
     const row = await checkpointer.take(msg.label ?? null);
     return { id: row.id, seq: row.seq, ms: clock() - t };
+  },
+  async restore(msg) {
+    const cpu = process.cpuUsage();
+    const t = clock();
+    const prepared = await prepareRestore(
+      journal,
+      { point: { checkpoint: msg.checkpoint }, target: msg.target, paths: null },
+      { allowedRoots: null, forbidden: [journal.dir] },
+      Date.now(),
+    );
+    await runRestore(journal, hasher, prepared, {});
+    const u = process.cpuUsage(cpu);
+    return { restoreMs: clock() - t, restoreCpuSeconds: (u.user + u.system) / 1e6 };
   },
   async stop() {
     await checkpointer.stop();

@@ -39,6 +39,15 @@ function toolFigures(raw, tool) {
     restoreCpuSeconds: restore?.cpuSeconds ?? null,
     restorePeakRssBytes: restore?.peakRssBytes ?? null,
     restoreVerified: restore?.verified ?? null,
+    // The peers have no running process to restore through: their restore is the same command.
+    restoreInProcessMsWithSync:
+      tool === "pvjournal"
+        ? (raw.restoreInProcess?.msWithSync ?? null)
+        : (restore?.msWithSync ?? null),
+    restoreInProcessCpuSeconds:
+      tool === "pvjournal"
+        ? (raw.restoreInProcess?.cpuSeconds ?? null)
+        : (restore?.cpuSeconds ?? null),
   };
   if (tool === "pvjournal") {
     const lat = raw.rounds.flatMap((r) => r.pvjournal.latencies);
@@ -75,6 +84,13 @@ const ROWS = [
   ["restore of a past round", "s", "restoreMs", 1000],
   ["restore of a past round, incl. sync", "s", "restoreMsWithSync", 1000],
   ["restore CPU", "CPU s", "restoreCpuSeconds", 1],
+  [
+    "restore through the running process (POST /v1/restores path), incl. sync",
+    "s",
+    "restoreInProcessMsWithSync",
+    1000,
+  ],
+  ["restore through the running process: CPU", "CPU s", "restoreInProcessCpuSeconds", 1],
   ["restore peak RSS", "MiB", "restorePeakRssBytes", MIB],
 ];
 
@@ -105,6 +121,8 @@ export function report(raw, { blockSize, rounds, notes }) {
         restoreCpuSeconds: restore.cp.cpuSeconds,
         restorePeakRssBytes: restore.cp.peakRssBytes,
         restoreVerified: restore.cp.verified,
+        restoreInProcessMsWithSync: restore.cp.msWithSync,
+        restoreInProcessCpuSeconds: restore.cp.cpuSeconds,
       }
     : null;
   const pvj = tools.pvjournal;
@@ -177,6 +195,9 @@ export function report(raw, { blockSize, rounds, notes }) {
   const unverified = Object.entries(restore)
     .filter(([, v]) => typeof v === "object" && v.verified === false)
     .map(([k]) => k);
+  if (raw.restoreInProcess?.verified === false)
+    unverified.push("pvjournal (in the running process)");
+  const inProcess = raw.restoreInProcess;
   const allNotes = [
     ...notes,
     `${rounds} rounds; restore of round ${restore.round}; pvjournal journal.blockSize ${blockSize / 1024} KiB`,
@@ -191,6 +212,9 @@ export function report(raw, { blockSize, rounds, notes }) {
       .filter(([, v]) => typeof v === "object" && v.runsMs)
       .map(([k, v]) => `${k} ${v.runsMs.join("/")}`)
       .join(", ")}`,
+    inProcess
+      ? `restore through the running process: \`prepareRestore\` + \`runRestore\` inside the capture process before it stops (the code path of POST /v1/restores, HTTP aside: no process start, module loading or journal open), median of ${inProcess.runsMs.length}, not interleaved with the other tools; every run (incl. sync, ms): ${inProcess.runsMs.join("/")}; the peers' cells repeat their one restore command`
+      : "restore through the running process: not measured",
     raw.missing.length > 0
       ? `peers not installed, skipped (figures null): ${raw.missing.join(", ")} — native-free-benchmarks/setup-peers.sh installs them`
       : "peers: restic and borg installed and measured",

@@ -145,6 +145,7 @@ export async function runWorkload(spec) {
         pvjournal: dirBytes(jdir),
         ...Object.fromEntries(peers.map((p) => [p.name, p.bytes()])),
       };
+      if (restorePoint) out.restoreInProcess = await restoreInProcess(s.dir, pvj, restorePoint);
     } finally {
       await pvj.stop();
     }
@@ -164,6 +165,46 @@ export async function runWorkload(spec) {
  * interleaved (pvjournal, the peers, cp, then again), and the median counts.
  */
 const RESTORE_REPS = 3;
+
+/**
+ * Restores the chosen round RESTORE_REPS times inside the running capture
+ * process, through the code path of POST /v1/restores (prepareRestore +
+ * runRestore: the same hash checks and durable rename as the CLI), so no
+ * process start, module loading or journal open is paid: what an operator
+ * restoring through a running sidecar or replica waits for, HTTP aside. Runs
+ * before the capture process stops (the journal's lock is its own), so not
+ * interleaved with the other tools' restores.
+ */
+async function restoreInProcess(dir, pvj, point) {
+  const list = [];
+  for (let rep = 0; rep < RESTORE_REPS; rep++) {
+    const target = join(dir, "restores-in-process", `pvjournal-${rep}`);
+    execFileSync("sync");
+    const r = await pvj.call({ op: "restore", checkpoint: point.checkpoint, target });
+    if (r.error) throw new Error(`in-process restore failed: ${r.error}`);
+    const ts = now();
+    execFileSync("sync");
+    list.push({
+      ms: r.restoreMs,
+      msWithSync: r.restoreMs + (now() - ts),
+      cpuSeconds: r.restoreCpuSeconds,
+      verified: treeDigest(join(target, "data")) === point.digest,
+    });
+    rmSync(target, { recursive: true, force: true });
+  }
+  const med = (k) =>
+    percentile(
+      list.map((r) => r[k]),
+      50,
+    );
+  return {
+    ms: med("ms"),
+    msWithSync: med("msWithSync"),
+    cpuSeconds: med("cpuSeconds"),
+    verified: list.every((r) => r.verified),
+    runsMs: list.map((r) => Math.round(r.msWithSync)),
+  };
+}
 
 /** Restores the chosen round with every tool (sync before, sync timed after) and checks each tree. */
 function restoreAll(dir, jdir, peers, point) {
