@@ -178,6 +178,7 @@ export function prepare(db: Database.Database) {
     ),
     segmentName: db.prepare<[number], { name: string }>("SELECT name FROM segments WHERE id = ?"),
     hasBlob: db.prepare<[Buffer], { one: number }>("SELECT 1 AS one FROM blobs WHERE hash = ?"),
+    anyBlob: db.prepare<[], { one: number }>("SELECT 1 AS one FROM blobs LIMIT 1"),
     insertCheckpoint: db.prepare(
       "INSERT OR IGNORE INTO checkpoints (id, seq, ts, label, consistency, hooks) VALUES (?, ?, ?, ?, ?, ?)",
     ),
