@@ -57,6 +57,12 @@ export interface SyncResult {
   readonly remaining: string[];
 }
 
+/**
+ * Appends flushBehind leaves running before the walk waits for the oldest.
+ * Group commit writes the queued ones as one batch with one fdatasync.
+ */
+export const APPENDS_BEHIND = 2;
+
 /** Paths stat'ed ahead of their turn: enough to keep the thread pool (4 threads) busy. */
 export const STAT_AHEAD = 64;
 
@@ -77,7 +83,7 @@ export class Pass {
   /** The first error a task threw that must end the pass (a journal failure). */
   private fatal: { error: unknown } | null = null;
   /** The append flushBehind started and has not seen finish (at most one). */
-  private appending: Promise<void> | null = null;
+  private readonly appending = new Set<Promise<void>>();
 
   constructor(
     readonly opts: SyncOptions,
@@ -179,7 +185,7 @@ export class Pass {
   async flushBehind(): Promise<void> {
     this.throwIfFatal();
     if (!this.batch.full) return;
-    if (this.appending) await this.appending;
+    while (this.appending.size >= APPENDS_BEHIND) await Promise.race(this.appending);
     this.throwIfFatal();
     const append: Promise<void> = this.batch
       .flush()
@@ -187,15 +193,15 @@ export class Pass {
         this.fatal ??= { error: err };
       })
       .finally(() => {
-        if (this.appending === append) this.appending = null;
+        this.appending.delete(append);
       });
-    this.appending = append;
+    this.appending.add(append);
   }
 
   /** Waits for every running task and append; throws the first fatal error one of them hit. */
   async drain(): Promise<void> {
-    while (this.tasks.size > 0 || this.appending)
-      await Promise.all([...this.tasks, this.appending]);
+    while (this.tasks.size > 0 || this.appending.size > 0)
+      await Promise.all([...this.tasks, ...this.appending]);
     this.throwIfFatal();
   }
 
