@@ -146,9 +146,9 @@ export class BlockPacker {
    * pack on the thread pool. Blocks are tried PACK_WAVE at a time while they
    * compress; once tries fail in a row (the skipping regime), each decision
    * waits for the tries in flight, as the synchronous path learns from each
-   * try before the next. Deciding them all up front tried every block of a
-   * 4 MiB capture batch of incompressible data, not one in 17: ~900 napi
-   * tasks per batch, ~12% of the scan's main thread at 30k random files.
+   * try before the next. Deciding them all up front tried nearly every block
+   * of a 4 MiB capture batch of incompressible data, not one in 17: 11-24 ms
+   * of CPU per append of 900 random 1-8 KiB blocks, against 2.5-10 ms now.
    * One promise per block tried, not one per record.
    */
   private async packAsync(
