@@ -2,6 +2,7 @@
 // thread pool, the event-loop turns, FileReader.readSync against read, and
 // whole sync passes with and without inline calls.
 import { execFileSync } from "node:child_process";
+import { fstatSync } from "node:fs";
 import { mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -17,7 +18,7 @@ import {
   SLOW_STREAK,
 } from "../src/capture/inline-io.js";
 import { KnownTree } from "../src/capture/known-tree.js";
-import { FileReader, type ReadOutcome } from "../src/capture/reader.js";
+import { FileReader, openRegularSync, type ReadOutcome } from "../src/capture/reader.js";
 import { SourceMap } from "../src/capture/sources.js";
 import { Syncer } from "../src/capture/syncer.js";
 import { Journal } from "../src/journal/journal.js";
@@ -197,6 +198,41 @@ describe("FileReader.readSync", () => {
     // No writer ever opens it: a blocking open(2) would hang this test (and the event loop).
     execFileSync("mkfifo", [join(dir, "fifo")]);
     expect(reader.readSync(join(dir, "fifo"), base, 1 << 20)).toEqual({ vanished: true });
+  });
+});
+
+describe("openRegularSync", () => {
+  it("opens regular files only, never blocks on a FIFO, and readSync reads what it opened", async () => {
+    const dir = await tmp();
+    const p = join(dir, "f");
+    await writeFile(p, Buffer.alloc(9000, 3));
+    await mkdir(join(dir, "d"));
+    await symlink(p, join(dir, "ln"));
+    execFileSync("mkfifo", [join(dir, "fifo")]);
+    for (const other of ["d", "ln", "fifo", "none"])
+      expect(openRegularSync(join(dir, other)), other).toBeNull();
+    const opened = openRegularSync(p);
+    expect(opened).not.toBeNull();
+    expect(opened!.st.isFile()).toBe(true);
+    expect(opened!.st.size).toBe(9000);
+    const reader = new FileReader({ blockSize: 4096, hasher });
+    const base = { size: 0, blocks: [] };
+    const viaFd = reader.readSync(p, base, 1 << 20, opened!);
+    const plain = reader.readSync(p, base, 1 << 20);
+    expect(shape(viaFd!)).toEqual(shape(plain!));
+    if (viaFd && !viaFd.vanished) expect(viaFd.readAt).toBe(opened!.openedAt);
+    // readSync closed the descriptor it was handed.
+    expect(() => fstatSync(opened!.fd)).toThrow(/EBADF/);
+  });
+
+  it("hands a descriptor over even when the file is too big for readSync, and it is closed", async () => {
+    const dir = await tmp();
+    const p = join(dir, "f");
+    await writeFile(p, Buffer.alloc(9000, 3));
+    const opened = openRegularSync(p)!;
+    const reader = new FileReader({ blockSize: 4096, hasher });
+    expect(reader.readSync(p, { size: 0, blocks: [] }, 100, opened)).toBeNull();
+    expect(() => fstatSync(opened.fd)).toThrow(/EBADF/);
   });
 });
 

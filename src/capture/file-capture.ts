@@ -5,6 +5,7 @@
  * against what the tree knows, its records queued and its entry tracked.
  */
 import type { Stats } from "node:fs";
+import { closeSync } from "node:fs";
 import type { Journal } from "../journal/journal.js";
 import type { CaptureCounters } from "./append-batch.js";
 import {
@@ -18,7 +19,7 @@ import {
 } from "./differ.js";
 import { INLINE_READ_BYTES, type InlineIo } from "./inline-io.js";
 import { type KnownTree, type Tracked, unpackHashes } from "./known-tree.js";
-import type { FileRead, FileReader } from "./reader.js";
+import { type FileRead, type FileReader, type OpenedFile, openRegularSync } from "./reader.js";
 import type { Pass } from "./sync-pass.js";
 
 /**
@@ -57,7 +58,38 @@ export interface FileCaptureDeps {
 
 /** See the module comment. */
 export class FileCapture {
+  /** The file openFirst opened for the visit under way, until readInline takes it or release closes it. */
+  private held: { readonly abs: string; readonly file: OpenedFile } | null = null;
+
   constructor(private readonly d: FileCaptureDeps) {}
+
+  /**
+   * For a path the directory listing says is a regular file and the tree
+   * does not know (it will be read: the first scan's every file), opens it
+   * and returns its fstat, which stands for the visit's lstat: one path
+   * lookup saved per file (lookups were the largest syscall cost of the
+   * scan). Null when calls go through the pool, or the path is not a small
+   * regular file now: the visit lstat's it. What it opened is read by
+   * readInline or closed by release (the syncer calls it after every visit).
+   */
+  openFirst(abs: string): Stats | null {
+    this.release();
+    if (!this.d.inline.on) return null;
+    const file = this.d.inline.timed(() => openRegularSync(abs));
+    if (file === null) return null;
+    if (file.st.size > INLINE_READ_BYTES) {
+      closeSync(file.fd);
+      return null;
+    }
+    this.held = { abs, file };
+    return file.st;
+  }
+
+  /** Closes what openFirst opened and readInline did not take. */
+  release(): void {
+    if (this.held) closeSync(this.held.file.fd);
+    this.held = null;
+  }
 
   /** Reads, diffs and queues one file whose contents may have changed (see Syncer.visitOne). */
   async read(pass: Pass, reader: FileReader, f: FileVisit): Promise<void> {
@@ -87,8 +119,10 @@ export class FileCapture {
   readInline(pass: Pass, f: FileVisit): boolean {
     if (f.replacing || f.st.size > INLINE_READ_BYTES || !this.d.inline.on) return false;
     const base = f.fresh ? EMPTY_BASELINE : baselineOf(f.known);
+    const opened = this.held?.abs === f.abs ? this.held.file : undefined;
+    this.held = null; // readSync closes it
     const res = this.d.inline.timed(() =>
-      this.d.inlineReader.readSync(f.abs, base, INLINE_READ_BYTES),
+      this.d.inlineReader.readSync(f.abs, base, INLINE_READ_BYTES, opened),
     );
     if (res === null) return false;
     if (res.vanished) {

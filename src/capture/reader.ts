@@ -176,21 +176,32 @@ export class FileReader {
    * `read` with synchronous calls, for a small page-cached file (see
    * inline-io.ts): one read(2) of the whole file. Returns null, having handed
    * nothing on, when the file is larger than `maxBytes` once opened: the
-   * caller reads it with `read`.
+   * caller reads it with `read`. `opened` is a descriptor the caller opened
+   * (openRegularSync) and hands over: the first attempt reads it, and it is
+   * closed whatever happens.
    */
-  readSync(path: string, base: BlockBaseline, maxBytes: number): ReadOutcome | null {
+  readSync(
+    path: string,
+    base: BlockBaseline,
+    maxBytes: number,
+    opened?: OpenedFile,
+  ): ReadOutcome | null {
     const s = newReadState(base);
     for (let attempt = 1; ; attempt++) {
-      const readAt = Date.now();
+      const first = attempt === 1 ? opened : undefined;
+      const readAt = first ? first.openedAt : Date.now();
       let fd: number;
-      try {
-        fd = openSync(path, READ_SYNC_FLAGS);
-      } catch (err) {
-        if (isGoneAtOpen(err)) return { vanished: true };
-        throw err;
+      if (first) fd = first.fd;
+      else {
+        try {
+          fd = openSync(path, READ_SYNC_FLAGS);
+        } catch (err) {
+          if (isGoneAtOpen(err)) return { vanished: true };
+          throw err;
+        }
       }
       try {
-        const pre = fstatSync(fd);
+        const pre = first ? first.st : fstatSync(fd);
         if (!pre.isFile()) return { vanished: true };
         if (pre.size > Math.min(maxBytes, this.windowBytes, this.flushBytes)) {
           for (const b of s.pending.values()) releaseBlock(b.data);
@@ -309,6 +320,40 @@ export class FileReader {
       this.windows = [Buffer.allocUnsafeSlow(want), Buffer.allocUnsafeSlow(want)];
     return this.windows;
   }
+}
+
+/** A regular file opened by openRegularSync, not read yet. */
+export interface OpenedFile {
+  readonly fd: number;
+  /** The descriptor's fstat, taken right after the open. */
+  readonly st: Stats;
+  /** Wall-clock ms just before the open (the read's readAt). */
+  readonly openedAt: number;
+}
+
+/**
+ * Opens `path` as readSync does, if it is a regular file: its fstat then
+ * stands for the lstat of the path (O_NOFOLLOW: the path itself was opened),
+ * one path lookup instead of two. Null, with nothing left open, for anything
+ * else and for any error: the caller lstat's the path and goes the usual way
+ * (which reports the error, if it persists, as before).
+ */
+export function openRegularSync(path: string): OpenedFile | null {
+  const openedAt = Date.now();
+  let fd: number;
+  try {
+    fd = openSync(path, READ_SYNC_FLAGS);
+  } catch {
+    return null;
+  }
+  try {
+    const st = fstatSync(fd);
+    if (st.isFile()) return { fd, st, openedAt };
+  } catch {
+    // fall through: closed below
+  }
+  closeSync(fd);
+  return null;
 }
 
 /** What one read keeps across its attempts. */

@@ -77,6 +77,11 @@ export class Pass {
   readonly done = new Set<string>();
   readonly stack: string[] = [];
   readonly vanished: string[] = [];
+  /**
+   * Queued paths their directory's listing reported as regular files (not
+   * visited yet): an untracked one is opened before any lstat (FileCapture.openFirst).
+   */
+  readonly regular = new Set<string>();
   private readonly ahead = new Map<string, Promise<Stats>>();
   /** Subtrees this pass walks even though it does not walk everything (moved directories). */
   private readonly walked: string[] = [];

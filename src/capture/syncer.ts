@@ -141,6 +141,8 @@ export class Syncer {
       await this.visitOne(pass, path);
     } catch (err) {
       this.failedVisit(pass, path, err);
+    } finally {
+      this.files.release();
     }
     this.counters.visited += 1;
     pass.opts.onVisit?.();
@@ -161,9 +163,12 @@ export class Syncer {
       return;
     }
     const abs = this.sources.toAbs(path);
+    const opened =
+      pass.regular.delete(path) && tracked === undefined ? this.files.openFirst(abs) : null;
+    if (opened) pass.forget(path);
     let st: Stats;
     try {
-      st = await pass.lstatOf(path);
+      st = opened ?? (await pass.lstatOf(path));
     } catch (err) {
       if (!isGone(err)) throw err;
       if (tracked || this.tree.subtree(path).length > 0) pass.vanished.push(path);
@@ -274,14 +279,20 @@ export class Syncer {
 
   /** Queues new children (all children when walking) and tracked children that are no longer listed. */
   private async listChildren(pass: Pass, path: string, abs: string): Promise<void> {
-    const names = await readdir(abs);
+    // Entry types only while calls are inline: where the filesystem gives
+    // no d_type, Node lstat's every entry to find it (through the pool).
+    const entries = this.inline.on
+      ? await readdir(abs, { withFileTypes: true })
+      : (await readdir(abs)).map((name) => ({ name, isFile: () => false }));
     const walk = pass.walks(path);
     const listed = new Set<string>();
-    for (const name of names) {
-      const child = `${path}/${name}`;
+    for (const e of entries) {
+      const child = `${path}/${e.name}`;
       if (this.sources.isIgnored(child)) continue;
       listed.add(child);
-      if (walk || !this.tree.has(child)) pass.enqueue(child);
+      if (!walk && this.tree.has(child)) continue;
+      pass.enqueue(child);
+      if (e.isFile()) pass.regular.add(child);
     }
     for (const c of this.tree.childrenOf(path)) if (!listed.has(c)) pass.enqueue(c);
   }
