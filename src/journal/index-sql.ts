@@ -102,6 +102,10 @@ export function prepare(db: Database.Database) {
       }
     >("SELECT * FROM batches WHERE last_seq >= ? ORDER BY first_seq LIMIT 1"),
     insertTime: db.prepare("INSERT OR IGNORE INTO times (seq, ts) VALUES (?, ?)"),
+    // One statement for a run of consecutive seqs at one ts (a group's records).
+    insertTimeRun: db.prepare(
+      "INSERT OR IGNORE INTO times (seq, ts) WITH RECURSIVE s(seq) AS (SELECT ? UNION ALL SELECT seq + 1 FROM s WHERE seq < ?) SELECT seq, ? FROM s",
+    ),
     lastTime: db.prepare<[], { seq: number; ts: number }>(
       "SELECT seq, ts FROM times ORDER BY seq DESC LIMIT 1",
     ),
