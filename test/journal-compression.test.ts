@@ -8,6 +8,7 @@ import {
   BlockCodec,
   BlockPacker,
   blockContent,
+  PACK_WAVE,
   SYNC_PACK_BYTES,
 } from "../src/journal/block-codec.js";
 import { buildPlan } from "../src/journal/build-plan.js";
@@ -116,6 +117,27 @@ describe("block codec", () => {
     const mixed = [txt[0]!, rnd[0]!, txt[1]!, rnd[1]!, txt[2]!];
     const out = packer.pack(mixed) as BlobRecord[];
     expect(out.map((b) => b.packed !== undefined)).toEqual([true, false, true, false, true]);
+  });
+
+  it("on the thread pool too, incompressible blocks in a row get one try in at most 17, and it resumes on the first that compresses", async () => {
+    const packer = new BlockPacker();
+    // One append above SYNC_PACK_BYTES (the pool path), as a capture batch of small random files.
+    const n = 2 * (SYNC_PACK_BYTES / 4096);
+    const rnd = await Promise.all(Array.from({ length: n }, (_, i) => blob(random(4096, i))));
+    const pending = packer.pack(rnd);
+    expect(pending).toBeInstanceOf(Promise);
+    const out = (await pending) as BlobRecord[];
+    expect(out.every((b, i) => b.packed === undefined && b.data === rnd[i]!.data)).toBe(true);
+    // One wave, then the synchronous path's budget: one try in at most 17.
+    expect(packer.tries).toBeLessThanOrEqual(PACK_WAVE + Math.ceil(n / 17) + 1);
+    const txt = await Promise.all(Array.from({ length: n }, (_, i) => blob(text(4096, i))));
+    const packed = ((await packer.pack(txt)) as BlobRecord[]).map((b) => b.packed !== undefined);
+    const first = packed.indexOf(true);
+    expect(first).toBeGreaterThanOrEqual(0);
+    expect(first).toBeLessThanOrEqual(16);
+    expect(packed.slice(first).every(Boolean)).toBe(true);
+    for (const [i, rec] of ((await packer.pack(txt)) as BlobRecord[]).entries())
+      expect(blockContent(rec).equals(txt[i]!.data)).toBe(true);
   });
 
   it("compression none leaves every record as it was", async () => {

@@ -82,8 +82,13 @@ export class AppendBatch {
     this.counters.blobBytes += bytes;
   }
 
+  /** True once BATCH_FLUSH_BYTES of block data are queued. */
+  get full(): boolean {
+    return this.bytes >= BATCH_FLUSH_BYTES;
+  }
+
   /** Flushes once BATCH_FLUSH_BYTES of block data are queued. */
   async maybeFlush(): Promise<void> {
-    if (this.bytes >= BATCH_FLUSH_BYTES) await this.flush();
+    if (this.full) await this.flush();
   }
 }

@@ -9,7 +9,15 @@
  * reads again (bounded) if size, mtime, ctime or inode moved.
  */
 
-import { constants, type Stats } from "node:fs";
+import {
+  closeSync,
+  constants,
+  fstatSync,
+  lstatSync,
+  openSync,
+  readSync,
+  type Stats,
+} from "node:fs";
 import { lstat } from "node:fs/promises";
 import { isErrno } from "../errors.js";
 import { closeFd, fstatFd, openFd, readFd } from "../util/fd.js";
@@ -19,6 +27,13 @@ import { type BlockBaseline, blockNeedsWrite, type ReadBlock } from "./differ.js
 
 /** Read-only, and a final symlink is not followed (it is captured as a link). */
 const READ_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW;
+/**
+ * readSync's flags: a FIFO swapped in for the file after its lstat would
+ * block a plain open(2) until a writer came, with the event loop stuck in
+ * it; O_NONBLOCK opens it at once (fstat then says it is no file) and
+ * changes nothing for a regular file's reads.
+ */
+const READ_SYNC_FLAGS = READ_FLAGS | constants.O_NONBLOCK;
 
 /** Read window: 1 MiB per read(2) call; two windows let hashing overlap the next read. */
 export const DEFAULT_WINDOW_BYTES = 1024 * 1024;
@@ -120,14 +135,12 @@ export class FileReader {
     base: BlockBaseline,
     onChunk: (blocks: ReadBlock[]) => Promise<void>,
   ): Promise<ReadOutcome> {
-    const local: (Buffer | null | undefined)[] = [...base.blocks];
-    const pending = new Map<number, ReadBlock>();
-    let pendingBytes = 0;
+    const s = newReadState(base);
     const flush = async () => {
-      if (pending.size === 0) return;
-      const blocks = [...pending.values()];
-      pending.clear();
-      pendingBytes = 0;
+      if (s.pending.size === 0) return;
+      const blocks = [...s.pending.values()];
+      s.pending.clear();
+      s.pendingBytes = 0;
       await onChunk(blocks);
     };
     for (let attempt = 1; ; attempt++) {
@@ -136,64 +149,135 @@ export class FileReader {
       try {
         fd = await openFd(path, READ_FLAGS);
       } catch (err) {
-        if (isErrno(err, "ENOENT") || isErrno(err, "ELOOP") || isErrno(err, "ENOTDIR"))
-          return { vanished: true };
+        if (isGoneAtOpen(err)) return { vanished: true };
         throw err;
       }
       try {
         const pre = await fstatFd(fd);
         if (!pre.isFile()) return { vanished: true };
-        const hashes: Buffer[] = [];
+        s.hashes = [];
         const size = await this.readAll(fd, pre.size, async (index, data) => {
-          const hash = this.hasher.hash(data);
-          hashes.push(hash);
-          // The zero test only matters where nothing is journaled (see blockNeedsWrite).
-          const zero =
-            local[index] === undefined && data.equals(this.zeros.subarray(0, data.length));
-          if (!blockNeedsWrite({ size: base.size, blocks: local }, index, hash, zero)) return;
-          local[index] = hash;
-          const prev = pending.get(index);
-          if (prev) {
-            // Re-read before it was handed on: the newer bytes replace it.
-            pendingBytes -= prev.data.length;
-            releaseBlock(prev.data);
-          }
-          pending.set(index, { index, hash, zero, data: this.slabs.copy(data) });
-          pendingBytes += data.length;
-          if (pendingBytes >= this.flushBytes) await flush();
+          this.takeBlock(s, base, index, data);
+          if (s.pendingBytes >= this.flushBytes) await flush();
         });
-        const now = await lstat(path).catch((err: unknown) => {
-          if (isErrno(err, "ENOENT") || isErrno(err, "ENOTDIR")) return null;
-          throw err;
-        });
-        const identityChanged = now === null || now.ino !== pre.ino || now.dev !== pre.dev;
+        const now = await lstat(path).catch(nullIfGone);
         // The path still names the inode we read: its lstat is the fd's stat.
-        const post = identityChanged ? await fstatFd(fd) : now;
-        const stable =
-          size === pre.size &&
-          post.size === pre.size &&
-          post.mtimeMs === pre.mtimeMs &&
-          post.ctimeMs === pre.ctimeMs;
-        // A big file that moved while we read it (a database written
-        // continuously) is not re-read at once: each re-read costs its whole
-        // size, and the caller captures it again on the next pass anyway.
-        const tooBigToRetry = pre.size > REREAD_LIMIT_BYTES;
-        if (stable || identityChanged || attempt >= this.maxAttempts || tooBigToRetry) {
-          return {
-            vanished: false,
-            size,
-            stat: post,
-            hashes,
-            pending: [...pending.values()],
-            readAt,
-            stable,
-            identityChanged,
-          };
-        }
+        const post = sameInode(now, pre) ? now : await fstatFd(fd);
+        const identityChanged = !sameInode(now, pre);
+        const done = this.outcome(s, attempt, { size, pre, post, identityChanged, readAt });
+        if (done) return done;
       } finally {
         await closeFd(fd);
       }
     }
+  }
+
+  /**
+   * `read` with synchronous calls, for a small page-cached file (see
+   * inline-io.ts): one read(2) of the whole file. Returns null, having handed
+   * nothing on, when the file is larger than `maxBytes` once opened: the
+   * caller reads it with `read`. `opened` is a descriptor the caller opened
+   * (openRegularSync) and hands over: the first attempt reads it, and it is
+   * closed whatever happens.
+   */
+  readSync(
+    path: string,
+    base: BlockBaseline,
+    maxBytes: number,
+    opened?: OpenedFile,
+  ): ReadOutcome | null {
+    const s = newReadState(base);
+    for (let attempt = 1; ; attempt++) {
+      const first = attempt === 1 ? opened : undefined;
+      const readAt = first ? first.openedAt : Date.now();
+      let fd: number;
+      if (first) fd = first.fd;
+      else {
+        try {
+          fd = openSync(path, READ_SYNC_FLAGS);
+        } catch (err) {
+          if (isGoneAtOpen(err)) return { vanished: true };
+          throw err;
+        }
+      }
+      try {
+        const pre = first ? first.st : fstatSync(fd);
+        if (!pre.isFile()) return { vanished: true };
+        if (pre.size > Math.min(maxBytes, this.windowBytes, this.flushBytes)) {
+          for (const b of s.pending.values()) releaseBlock(b.data);
+          return null;
+        }
+        s.hashes = [];
+        const buf = this.windowsFor(pre.size)[0];
+        let size = 0;
+        while (size < pre.size) {
+          const n = readSync(fd, buf, size, pre.size - size, size);
+          if (n === 0) break;
+          size += n;
+        }
+        for (let off = 0; off < size; off += this.bs)
+          this.takeBlock(s, base, off / this.bs, buf.subarray(off, Math.min(off + this.bs, size)));
+        let now: Stats | null;
+        try {
+          now = lstatSync(path);
+        } catch (err) {
+          now = nullIfGone(err);
+        }
+        const post = sameInode(now, pre) ? now : fstatSync(fd);
+        const identityChanged = !sameInode(now, pre);
+        const done = this.outcome(s, attempt, { size, pre, post, identityChanged, readAt });
+        if (done) return done;
+      } finally {
+        closeSync(fd);
+      }
+    }
+  }
+
+  /** Hashes block `index` and keeps a copy of it when it must be journaled. */
+  private takeBlock(s: ReadState, base: BlockBaseline, index: number, data: Buffer): void {
+    const hash = this.hasher.hash(data);
+    s.hashes.push(hash);
+    // The zero test only matters where nothing is journaled (see blockNeedsWrite).
+    const zero = s.local[index] === undefined && data.equals(this.zeros.subarray(0, data.length));
+    if (!blockNeedsWrite({ size: base.size, blocks: s.local }, index, hash, zero)) return;
+    s.local[index] = hash;
+    const prev = s.pending.get(index);
+    if (prev) {
+      // Re-read before it was handed on: the newer bytes replace it.
+      s.pendingBytes -= prev.data.length;
+      releaseBlock(prev.data);
+    }
+    s.pending.set(index, { index, hash, zero, data: this.slabs.copy(data) });
+    s.pendingBytes += data.length;
+  }
+
+  /** The result of an attempt, or null when the file moved during it and is read again. */
+  private outcome(
+    s: ReadState,
+    attempt: number,
+    a: { size: number; pre: Stats; post: Stats; identityChanged: boolean; readAt: number },
+  ): FileRead | null {
+    const { size, pre, post, identityChanged } = a;
+    const stable =
+      size === pre.size &&
+      post.size === pre.size &&
+      post.mtimeMs === pre.mtimeMs &&
+      post.ctimeMs === pre.ctimeMs;
+    // A big file that moved while we read it (a database written
+    // continuously) is not re-read at once: each re-read costs its whole
+    // size, and the caller captures it again on the next pass anyway.
+    const tooBigToRetry = pre.size > REREAD_LIMIT_BYTES;
+    if (!(stable || identityChanged || attempt >= this.maxAttempts || tooBigToRetry)) return null;
+    return {
+      vanished: false,
+      size,
+      stat: post,
+      hashes: s.hashes,
+      pending: [...s.pending.values()],
+      readAt: a.readAt,
+      stable,
+      identityChanged,
+    };
   }
 
   /**
@@ -236,6 +320,69 @@ export class FileReader {
       this.windows = [Buffer.allocUnsafeSlow(want), Buffer.allocUnsafeSlow(want)];
     return this.windows;
   }
+}
+
+/** A regular file opened by openRegularSync, not read yet. */
+export interface OpenedFile {
+  readonly fd: number;
+  /** The descriptor's fstat, taken right after the open. */
+  readonly st: Stats;
+  /** Wall-clock ms just before the open (the read's readAt). */
+  readonly openedAt: number;
+}
+
+/**
+ * Opens `path` as readSync does, if it is a regular file: its fstat then
+ * stands for the lstat of the path (O_NOFOLLOW: the path itself was opened),
+ * one path lookup instead of two. Null, with nothing left open, for anything
+ * else and for any error: the caller lstat's the path and goes the usual way
+ * (which reports the error, if it persists, as before).
+ */
+export function openRegularSync(path: string): OpenedFile | null {
+  const openedAt = Date.now();
+  let fd: number;
+  try {
+    fd = openSync(path, READ_SYNC_FLAGS);
+  } catch {
+    return null;
+  }
+  try {
+    const st = fstatSync(fd);
+    if (st.isFile()) return { fd, st, openedAt };
+  } catch {
+    // fall through: closed below
+  }
+  closeSync(fd);
+  return null;
+}
+
+/** What one read keeps across its attempts. */
+interface ReadState {
+  /** The baseline's hashes, updated as changed blocks are taken. */
+  readonly local: (Buffer | null | undefined)[];
+  /** Changed blocks not handed on yet, by block index. */
+  readonly pending: Map<number, ReadBlock>;
+  pendingBytes: number;
+  /** Hash of every block of the current attempt, in order. */
+  hashes: Buffer[];
+}
+
+function newReadState(base: BlockBaseline): ReadState {
+  return { local: [...base.blocks], pending: new Map(), pendingBytes: 0, hashes: [] };
+}
+
+function isGoneAtOpen(err: unknown): boolean {
+  return isErrno(err, "ENOENT") || isErrno(err, "ELOOP") || isErrno(err, "ENOTDIR");
+}
+
+function nullIfGone(err: unknown): null {
+  if (isErrno(err, "ENOENT") || isErrno(err, "ENOTDIR")) return null;
+  throw err;
+}
+
+/** True when the path's lstat `now` names the inode read: then it is the descriptor's stat too. */
+function sameInode(now: Stats | null, pre: Stats): now is Stats {
+  return now !== null && now.ino === pre.ino && now.dev === pre.dev;
 }
 
 /** Reads `len` bytes at `position` unless EOF comes first; returns the bytes read. */

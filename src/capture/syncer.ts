@@ -13,16 +13,10 @@ import { isErrno } from "../errors.js";
 import type { Journal } from "../journal/journal.js";
 import { type EntryKind, isAtOrBelow } from "../journal/records.js";
 import type { CaptureCounters } from "./append-batch.js";
-import {
-  type BlockBaseline,
-  blockRecords,
-  EMPTY_BASELINE,
-  headRecords,
-  nextEntry,
-  type Observed,
-  tailRecords,
-} from "./differ.js";
-import { type KnownTree, parentOf, type Tracked, unpackHashes } from "./known-tree.js";
+import { headRecords, nextEntry, type Observed, tailRecords } from "./differ.js";
+import { FileCapture, type FileVisit, RACY_MS } from "./file-capture.js";
+import { InlineIo } from "./inline-io.js";
+import { type KnownTree, parentOf } from "./known-tree.js";
 import type { FileReader } from "./reader.js";
 import type { SourceMap } from "./sources.js";
 import { Pass, type SyncOptions, type SyncResult } from "./sync-pass.js";
@@ -32,14 +26,8 @@ export {
   type CaptureCounters,
   newCounters,
 } from "./append-batch.js";
+export { RACY_MS } from "./file-capture.js";
 export type { SyncOptions, SyncResult } from "./sync-pass.js";
-
-/**
- * A file whose mtime is within this many ms of the moment it was read may
- * have been written again in the same timestamp tick (coarse kernel clock,
- * 1-10 ms; 50 ms leaves room for clock steps): it is "racily clean" and read again.
- */
-export const RACY_MS = 50;
 
 /**
  * How long the event path holds back the unlink of a vanished path, waiting
@@ -65,6 +53,8 @@ export interface SyncerOptions {
   readonly counters: CaptureCounters;
   /** Files read at once (DEFAULT_READ_CONCURRENCY); 1 = one at a time. */
   readonly readConcurrency?: number;
+  /** False: every call through the thread pool, none synchronous (inline-io.ts). Default true. */
+  readonly inlineIo?: boolean;
 }
 
 function kindOf(st: Stats): EntryKind | null {
@@ -78,12 +68,6 @@ function isGone(err: unknown): boolean {
   return isErrno(err, "ENOENT") || isErrno(err, "ENOTDIR");
 }
 
-/** The block baseline of a tracked path (empty unless a file). */
-function baselineOf(known: Tracked | null): BlockBaseline {
-  if (known?.kind !== "file") return EMPTY_BASELINE;
-  return { size: known.size, blocks: unpackHashes(known.hashes) };
-}
-
 /** See the module comment. Not re-entrant: the capture runs one pass at a time. */
 export class Syncer {
   tree: KnownTree;
@@ -91,6 +75,9 @@ export class Syncer {
   private readonly sources: SourceMap;
   private readonly counters: CaptureCounters;
   private readonly readers: FileReader[];
+  /** Whether calls may be synchronous right now (shared by passes: a slow filesystem stays slow). */
+  readonly inline: InlineIo;
+  private readonly files: FileCapture;
   /** Vanished paths whose unlink is held back, with when it first vanished (see SyncOptions.deferVanish). */
   private readonly deferred = new Map<string, number>();
 
@@ -102,17 +89,32 @@ export class Syncer {
     this.readers = [opts.reader];
     for (let i = 1; i < (opts.readConcurrency ?? DEFAULT_READ_CONCURRENCY); i++)
       this.readers.push(opts.reader.fork());
+    this.inline = new InlineIo(opts.inlineIo ?? true);
+    this.files = new FileCapture({
+      journal: this.journal,
+      counters: this.counters,
+      tree: () => this.tree,
+      inline: this.inline,
+      // Its own reader: a task's read windows may be mid-read when a small file is read inline.
+      inlineReader: opts.reader.fork(),
+    });
   }
 
   /** Syncs `paths` (journal paths), parents before children; appends before resolving. */
   async sync(paths: Iterable<string>, opts: SyncOptions): Promise<SyncResult> {
-    const pass = new Pass(opts, this.journal, this.counters, this.readers, (p) =>
-      this.sources.toAbs(p),
+    const pass = new Pass(
+      opts,
+      this.journal,
+      this.counters,
+      this.readers,
+      (p) => this.sources.toAbs(p),
+      this.inline,
     );
     try {
       for (const p of [...new Set(paths)].sort().reverse()) pass.enqueue(p);
       for (let p = pass.next(); p !== undefined; p = pass.next()) {
         await this.visit(pass, p);
+        await this.inline.maybeYield();
         if (opts.shouldYield?.()) pass.yieldRest();
       }
       await pass.drain();
@@ -139,6 +141,8 @@ export class Syncer {
       await this.visitOne(pass, path);
     } catch (err) {
       this.failedVisit(pass, path, err);
+    } finally {
+      this.files.release();
     }
     this.counters.visited += 1;
     pass.opts.onVisit?.();
@@ -159,9 +163,12 @@ export class Syncer {
       return;
     }
     const abs = this.sources.toAbs(path);
+    const opened =
+      pass.regular.delete(path) && tracked === undefined ? this.files.openFirst(abs) : null;
+    if (opened) pass.forget(path);
     let st: Stats;
     try {
-      st = await pass.lstatOf(path);
+      st = opened ?? (await pass.lstatOf(path));
     } catch (err) {
       if (!isGone(err)) throw err;
       if (tracked || this.tree.subtree(path).length > 0) pass.vanished.push(path);
@@ -235,86 +242,19 @@ export class Syncer {
       this.tree.set(path, { ...known!, mode, ...ids });
       return;
     }
-    const read = { path, abs, st, known, fresh, replacing, mode };
+    const read: FileVisit = { path, abs, st, known, fresh, replacing, mode };
+    if (this.files.readInline(pass, read)) {
+      await pass.flushBehind();
+      return;
+    }
     if (replacing) {
-      await this.readFile(pass, this.readers[0]!, read);
+      await this.files.read(pass, this.readers[0]!, read);
       return;
     }
     await pass.spawn(
-      (reader) => this.readFile(pass, reader, read),
+      (reader) => this.files.read(pass, reader, read),
       (err) => this.failedVisit(pass, path, err),
     );
-  }
-
-  /** Reads, diffs and queues one file whose contents may have changed (see visitOne). */
-  private async readFile(
-    pass: Pass,
-    reader: FileReader,
-    f: {
-      path: string;
-      abs: string;
-      st: Stats;
-      known: Tracked | null;
-      fresh: boolean;
-      replacing: boolean;
-      mode: number;
-    },
-  ): Promise<void> {
-    const { batch } = pass;
-    const { path, abs, st, known, fresh, replacing, mode } = f;
-    const kind = "file";
-    const fileId = fresh ? this.journal.allocateFileId() : known!.fileId;
-    const head = headRecords(
-      path,
-      known,
-      { kind, mode, mtimeMs: st.mtimeMs, size: st.size },
-      fileId,
-      replacing,
-    );
-    let headQueued = false;
-    const queueHead = () => {
-      if (headQueued) return;
-      headQueued = true;
-      if (replacing) this.tree.removeTree(path);
-      batch.add(head);
-    };
-    const res = await reader.read(
-      abs,
-      fresh ? EMPTY_BASELINE : baselineOf(known),
-      async (blocks) => {
-        queueHead();
-        for (const b of blocks) batch.add(blockRecords(fileId, b));
-        await batch.flush();
-      },
-    );
-    if (res.vanished) {
-      // Gone, or no longer a regular file: look again (it may be a delete or a replacement).
-      if (known) pass.vanished.push(path);
-      else pass.result.again.push(path);
-      return;
-    }
-    queueHead();
-    const obs: Observed = {
-      kind,
-      mode: res.stat.mode & 0o7777,
-      mtimeMs: res.stat.mtimeMs,
-      size: res.size,
-    };
-    for (const b of res.pending) batch.add(blockRecords(fileId, b));
-    batch.add(tailRecords(fresh ? null : known, obs, fileId, fresh));
-    this.tree.set(path, {
-      ...nextEntry(fileId, obs, res.hashes),
-      dev: res.stat.dev,
-      ino: res.stat.ino,
-      ctimeMs: res.stat.ctimeMs,
-      // Captured while it kept changing: never trust its stat again until a stable read.
-      readAt: res.stable ? res.readAt : Number.NEGATIVE_INFINITY,
-    });
-    this.counters.filesRead += 1;
-    this.counters.bytesRead += res.size;
-    if (!res.stable || res.identityChanged) pass.result.again.push(path);
-    else if (obs.mtimeMs >= res.readAt - RACY_MS) pass.result.racy.push(path);
-    await batch.maybeFlush();
   }
 
   /**
@@ -339,14 +279,20 @@ export class Syncer {
 
   /** Queues new children (all children when walking) and tracked children that are no longer listed. */
   private async listChildren(pass: Pass, path: string, abs: string): Promise<void> {
-    const names = await readdir(abs);
+    // Entry types only while calls are inline: where the filesystem gives
+    // no d_type, Node lstat's every entry to find it (through the pool).
+    const entries = this.inline.on
+      ? await readdir(abs, { withFileTypes: true })
+      : (await readdir(abs)).map((name) => ({ name, isFile: () => false }));
     const walk = pass.walks(path);
     const listed = new Set<string>();
-    for (const name of names) {
-      const child = `${path}/${name}`;
+    for (const e of entries) {
+      const child = `${path}/${e.name}`;
       if (this.sources.isIgnored(child)) continue;
       listed.add(child);
-      if (walk || !this.tree.has(child)) pass.enqueue(child);
+      if (!walk && this.tree.has(child)) continue;
+      pass.enqueue(child);
+      if (e.isFile()) pass.regular.add(child);
     }
     for (const c of this.tree.childrenOf(path)) if (!listed.has(c)) pass.enqueue(c);
   }

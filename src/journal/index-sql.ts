@@ -102,6 +102,10 @@ export function prepare(db: Database.Database) {
       }
     >("SELECT * FROM batches WHERE last_seq >= ? ORDER BY first_seq LIMIT 1"),
     insertTime: db.prepare("INSERT OR IGNORE INTO times (seq, ts) VALUES (?, ?)"),
+    // One statement for a run of consecutive seqs at one ts (a group's records).
+    insertTimeRun: db.prepare(
+      "INSERT OR IGNORE INTO times (seq, ts) WITH RECURSIVE s(seq) AS (SELECT ? UNION ALL SELECT seq + 1 FROM s WHERE seq < ?) SELECT seq, ? FROM s",
+    ),
     lastTime: db.prepare<[], { seq: number; ts: number }>(
       "SELECT seq, ts FROM times ORDER BY seq DESC LIMIT 1",
     ),
@@ -178,6 +182,7 @@ export function prepare(db: Database.Database) {
     ),
     segmentName: db.prepare<[number], { name: string }>("SELECT name FROM segments WHERE id = ?"),
     hasBlob: db.prepare<[Buffer], { one: number }>("SELECT 1 AS one FROM blobs WHERE hash = ?"),
+    anyBlob: db.prepare<[], { one: number }>("SELECT 1 AS one FROM blobs LIMIT 1"),
     insertCheckpoint: db.prepare(
       "INSERT OR IGNORE INTO checkpoints (id, seq, ts, label, consistency, hooks) VALUES (?, ?, ?, ?, ?, ?)",
     ),

@@ -33,14 +33,27 @@ export interface IndexWork {
 export function applyIndexWork(index: JournalIndex, work: readonly IndexWork[]): void {
   index.tx(() => {
     for (const w of work) {
+      insertTimes(index, w.records);
       w.records.forEach((rec, i) => {
         const loc = { segmentId: w.segmentId, offset: w.offsets[i]! };
-        index.indexRecord(rec, loc, 0, w.blobLens[i]);
+        index.indexBody(rec, loc, 0, w.blobLens[i]);
       });
       index.insertBatch(w.records[0]!.seq, w.lastSeq, w.segmentId, w.start, w.end);
       index.updateSegment(w.segmentId, w.lastSeq, w.end);
     }
   });
+}
+
+/** The time row of every record: one statement per run of consecutive seqs at one ts. */
+function insertTimes(index: JournalIndex, records: readonly JournalRecord[]): void {
+  let first = 0;
+  for (let i = 1; i <= records.length; i++) {
+    const a = records[i - 1]!;
+    const b = records[i];
+    if (b !== undefined && b.seq === a.seq + 1 && b.ts === a.ts) continue;
+    index.insertTimeRun(records[first]!.seq, a.seq, a.ts);
+    first = i;
+  }
 }
 
 const NO_DATA = Buffer.alloc(0);
