@@ -22,10 +22,35 @@ function dieOfSigpipe(): void {
   process.exit(128 + SIGPIPE_NUMBER);
 }
 
-/** Makes EPIPE on `stream` (stdout) end the process quietly; other errors stay fatal. */
-export function endOnClosedStdout(stream: NodeJS.WriteStream = process.stdout): void {
+/** EPIPE on `stream` ends the process quietly; other errors stay fatal. */
+function attach(stream: NodeJS.WriteStream): void {
   stream.on("error", (err: NodeJS.ErrnoException) => {
     if (err.code !== "EPIPE") throw err;
     dieOfSigpipe();
+  });
+}
+
+/**
+ * Makes EPIPE on stdout end the process quietly, from the first use of
+ * process.stdout on: Node creates that stream on first access, which costs
+ * 3-7 ms here (a pipe loads node:net), and a restore, whose output goes to
+ * stderr, need not pay it. Node's getter is put back at that first access.
+ */
+export function endOnClosedStdout(): void {
+  const desc = Object.getOwnPropertyDescriptor(process, "stdout");
+  const get = desc?.get;
+  if (!desc || !get || desc.configurable !== true) {
+    attach(process.stdout);
+    return;
+  }
+  Object.defineProperty(process, "stdout", {
+    configurable: true,
+    enumerable: desc.enumerable ?? true,
+    get() {
+      Object.defineProperty(process, "stdout", desc);
+      const stream = get.call(process) as NodeJS.WriteStream;
+      attach(stream);
+      return stream;
+    },
   });
 }
