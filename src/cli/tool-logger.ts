@@ -1,7 +1,7 @@
 /** The logger of short-lived tool commands: warnings and errors only, on stderr, so stdout stays parseable. */
-import { createRootLogger, type Logger } from "../log/logger.js";
+import { createRootLogger, type Logger, lazyLogger } from "../log/logger.js";
 
-/** A warn-level JSON logger writing to stderr. */
+/** A warn-level JSON logger writing to stderr, made (and pino loaded) when first used. */
 export function toolLogger(): Logger {
-  return createRootLogger({ level: "warn", destination: process.stderr });
+  return lazyLogger(() => createRootLogger({ level: "warn", destination: process.stderr }));
 }

@@ -4,11 +4,11 @@
  * download or install script) because it has synchronous calls, which
  * `Journal.readBlobSync` needs. The only module that imports it.
  *
- * Decoding goes through `zstddec` (libzstd's decoder compiled to wasm, in the
- * registry tarball): the napi package builds a fresh streaming decoder for
- * every call, 21 us per 4 KiB block on this machine, against 7-8 us for the
- * wasm one-shot decoder (32k blocks of the peers-dbfile workload, same run).
- * A 128 MiB restore of 4 KiB blocks decodes 32k of them. The wasm module is
+ * Decoding goes through libzstd's decoder compiled to wasm (zstd-decoder.ts):
+ * the napi package builds a fresh streaming decoder for every call, 21 us
+ * per 4 KiB block on this machine, against 7-8 us for the wasm one-shot
+ * decoder (32k blocks of the peers-dbfile workload, same run). A 128 MiB
+ * restore of 4 KiB blocks decodes 32k of them. The wasm module is
  * instantiated once, when this module loads (top-level await, ~ms).
  *
  * A blob is compressed alone, so any block reads back by random access. Its
@@ -18,9 +18,9 @@
  */
 import { createRequire } from "node:module";
 import type { Encoder } from "@toondepauw/node-zstd";
-import { ZSTDDecoder } from "zstddec";
 import { CorruptionError } from "../errors.js";
 import type { BlobPacking, BlobRecord, RecordBody } from "./records.js";
+import { initZstdDecoder, zstdDecode } from "./zstd-decoder.js";
 
 /** Codec ids as written in a packed blob's codec byte (codec.ts). 0 is never written. */
 export const BlockCodec = { zstd: 1 } as const;
@@ -62,25 +62,7 @@ function newEncoder(level: number): Encoder {
   return new encoderClass(level);
 }
 
-const decoder = new ZSTDDecoder();
-await initDecoder();
-
-/**
- * zstddec's init() loads its wasm through `fetch` of a data: URL when a
- * global fetch exists, which loads undici: ~40 ms of every CLI start, against
- * ~2 ms for its Buffer path. init() decides synchronously, so fetch is hidden
- * for that one call only.
- */
-function initDecoder(): Promise<void> {
-  const fetchProp = Object.getOwnPropertyDescriptor(globalThis, "fetch");
-  if (!fetchProp?.configurable) return decoder.init();
-  Reflect.deleteProperty(globalThis, "fetch");
-  try {
-    return decoder.init();
-  } finally {
-    Object.defineProperty(globalThis, "fetch", fetchProp);
-  }
-}
+await initZstdDecoder();
 
 /**
  * Most blocks a packer stores raw without trying after blocks that did not
@@ -225,11 +207,17 @@ export function knownCodec(codec: number): boolean {
 }
 
 /**
- * The block a blob record holds: its data when raw, decompressed when packed.
- * A packed payload that does not decompress to exactly its recorded length is
- * CorruptionError (JOURNAL_CORRUPT), never another exception.
+ * The block a blob record holds: its data when raw, decompressed when packed
+ * (into the front of `into` when given: at least the raw length, the
+ * caller's reused buffer). A packed payload that does not decompress to
+ * exactly its recorded length is CorruptionError (JOURNAL_CORRUPT), never
+ * another exception.
  */
-export function blockContent(rec: BlobRecord, where?: { segment: string; offset: number }): Buffer {
+export function blockContent(
+  rec: BlobRecord,
+  where?: { segment: string; offset: number },
+  into?: Buffer,
+): Buffer {
   const p = rec.packed;
   if (!p) return rec.data;
   const at = where ? ` in segment ${where.segment} at offset ${where.offset}` : "";
@@ -237,11 +225,10 @@ export function blockContent(rec: BlobRecord, where?: { segment: string; offset:
     throw new CorruptionError(`block${at} has unknown codec ${p.codec}`, { ...where });
   let out: Buffer;
   try {
-    // decode() returns a short (or empty) array when libzstd reports an
+    // zstdDecode() returns a short (or empty) buffer when libzstd reports an
     // error (corrupt frame, or a frame larger than rawLen): the length check
     // below turns that into CorruptionError.
-    const raw = decoder.decode(rec.data, p.rawLen);
-    out = Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
+    out = zstdDecode(rec.data, p.rawLen, into);
   } catch (err) {
     throw new CorruptionError(
       `compressed block ${rec.hash.toString("hex")}${at} does not decompress`,

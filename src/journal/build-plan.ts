@@ -85,27 +85,28 @@ function planEntry(journal: Journal, point: ResolvedPoint, e: OutlineEntry): Pla
     };
   }
   const versions: BlockVersion[] = [];
-  // Where each block's blob is stored, by block number (null: the index lost it).
-  const locs: (BlobLocation | null)[] = [];
   const nBlocks = Math.ceil(e.size / bs);
   let prev = null as BlobLocation | null;
   for (let b = 0; b < nBlocks; b++) {
     const row = ix.locatedBlockAt(e.fileId, b, point.seq);
     if (!row) continue;
     const [block, seq, len, hash, segmentId, offset, storedLen, segment] = row;
-    versions.push({ block, seq, len, hash });
-    if (segmentId === null || offset === null || storedLen === null || segment === null)
-      locs[block] = null;
-    else if (prev?.offset === offset && prev.segmentId === segmentId && prev.segment === segment)
-      // Runs of one hash (a zero-filled region) share one location object.
-      locs[block] = prev;
-    else locs[block] = prev = { segmentId, segment, offset, len: storedLen };
+    // No location: the index lost the blob; the read looks it up by hash (and reports it).
+    let loc: BlobLocation | undefined;
+    if (segmentId !== null && offset !== null && storedLen !== null && segment !== null) {
+      if (prev?.offset === offset && prev.segmentId === segmentId && prev.segment === segment)
+        // Runs of one hash (a zero-filled region) share one location object.
+        loc = prev;
+      else {
+        // The segment's name string is shared too: the row's copy dies young.
+        const name = prev?.segment === segment ? prev.segment : segment;
+        loc = prev = { segmentId, segment: name, offset, len: storedLen };
+      }
+    }
+    versions.push(loc ? { block, seq, len, hash, loc } : { block, seq, len, hash });
   }
   const shrinks = ix.shrinksUpTo(e.fileId, point.seq);
-  const blocks = effectiveBlocks(versions, shrinks, e.size, bs).map((b) => {
-    const loc = locs[b.offset / bs];
-    return loc ? { ...b, loc } : b;
-  });
+  const blocks = effectiveBlocks(versions, shrinks, e.size, bs);
   return { ...base, size: e.size, blocks };
 }
 

@@ -1,4 +1,5 @@
-import { Packr } from "msgpackr";
+import { createRequire } from "node:module";
+import type { Packr } from "msgpackr";
 import { CorruptionError } from "../errors.js";
 import { HASH_BYTES } from "../util/hash.js";
 import { knownCodec, PACKED_HEADER_BYTES } from "./block-codec.js";
@@ -25,9 +26,26 @@ const PREFIX = 1 + 8 + 8;
 /** A block is at most 16 MiB (config: journal.blockSize). */
 const MAX_RAW_LEN = 16 * 1024 * 1024;
 
-// Plain maps, no record-structure extension: the on-disk bytes must not depend
-// on what a previous Packr instance has seen.
-const packr = new Packr({ useRecords: false, mapsAsObjects: true, int64AsType: "number" });
+let packrInstance: Packr | null = null;
+
+/**
+ * The one Packr, made on first use: a restore reads only blob records (their
+ * own layout above, no msgpack), and loading msgpackr with its native string
+ * extractor (msgpackr-extract, found through detect-libc) cost every CLI
+ * start. Plain maps, no record-structure extension: the on-disk bytes must
+ * not depend on what a previous Packr instance has seen.
+ */
+function packr(): Packr {
+  if (packrInstance === null) {
+    const msgpackr = createRequire(import.meta.url)("msgpackr") as { Packr: typeof Packr };
+    packrInstance = new msgpackr.Packr({
+      useRecords: false,
+      mapsAsObjects: true,
+      int64AsType: "number",
+    });
+  }
+  return packrInstance;
+}
 
 /** Encodes one stamped record into a frame payload. */
 export function encodeRecord(rec: JournalRecord): Buffer {
@@ -81,7 +99,7 @@ export function encodeBatch(
 /** The msgpack body of a non-blob record (copied, defensively: the bytes must not depend on what packr does with its buffer later). */
 function msgpackBody(rec: Exclude<JournalRecord, BlobRecord>): Buffer {
   const { seq: _seq, ts: _ts, ...body } = rec;
-  return Buffer.from(packr.pack(body));
+  return Buffer.from(packr().pack(body));
 }
 
 function payloadLength(rec: JournalRecord, body: Buffer | null): number {
@@ -140,7 +158,7 @@ export function decodeRecord(payload: Buffer): JournalRecord {
   if (payload[0] !== TAG_MSGPACK) {
     throw new CorruptionError(`unknown record tag ${payload[0]}`);
   }
-  const body = packr.unpack(payload.subarray(PREFIX)) as RecordBody;
+  const body = packr().unpack(payload.subarray(PREFIX)) as RecordBody;
   if (body === null || typeof body !== "object" || typeof body.type !== "string") {
     throw new CorruptionError("record body is not an object with a type");
   }
@@ -160,10 +178,10 @@ export function peekSeqTs(payload: Buffer): { seq: number; ts: number } {
 
 /** Generic msgpack helpers for the stream wire format (kept here: one msgpackr importer). */
 export function packValue(value: unknown): Buffer {
-  return packr.pack(value);
+  return packr().pack(value);
 }
 
 /** Inverse of packValue. */
 export function unpackValue(buf: Buffer): unknown {
-  return packr.unpack(buf);
+  return packr().unpack(buf);
 }

@@ -25,10 +25,11 @@ import {
 } from "./options.js";
 import { PinSet } from "./pins.js";
 import type { BlobLocation } from "./plan.js";
+import type { ReadScratch } from "./read-scratch.js";
 import type { BlobRecord, CheckpointRecord, JournalRecord, RecordBody } from "./records.js";
 import { recoverIndex } from "./recovery.js";
 import { HEADER_BYTES } from "./segment-format.js";
-import { SegmentReaders } from "./segment-readers.js";
+import { type LocatedBlob, SegmentReaders } from "./segment-readers.js";
 import { SegmentWriter } from "./segment-writer.js";
 
 export type { AppendResult } from "./group-commit.js";
@@ -262,15 +263,16 @@ export class Journal {
    * ~40 us each, dominated restores); callers yield to the event loop. At a
    * location a plan recorded: `readBlobAtSync` (looked up again when it moved);
    * blocks stored together, one pread: `readBlobRunSync` (segment-readers.ts).
+   * With a scratch, blocks are views of it until its next read (read-scratch.ts).
    */
-  readBlobSync(hash: Buffer): Buffer {
-    return this.readers.readBlobSync(hash);
+  readBlobSync(hash: Buffer, scratch?: ReadScratch): Buffer {
+    return this.readers.readBlobSync(hash, scratch);
   }
-  readBlobAtSync(hash: Buffer, at: BlobLocation): Buffer {
-    return this.readers.readBlobAtSync(hash, at);
+  readBlobAtSync(hash: Buffer, at: BlobLocation, scratch?: ReadScratch): Buffer {
+    return this.readers.readBlobAtSync(hash, at, scratch);
   }
-  readBlobRunSync(run: readonly { readonly hash: Buffer; readonly at: BlobLocation }[]): Buffer[] {
-    return this.readers.readBlobRunSync(run);
+  readBlobRunSync(run: readonly LocatedBlob[], scratch?: ReadScratch): Buffer[] {
+    return this.readers.readBlobRunSync(run, scratch);
   }
 
   /** Reads every stored record with seq >= `from`, in order (the change stream). */

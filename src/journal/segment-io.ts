@@ -125,14 +125,19 @@ export function readAt(fd: number, buf: Buffer, position: number): Promise<numbe
   return readFd(fd, buf, 0, buf.length, position);
 }
 
-/** readFrameAt on a raw descriptor, without the thread pool. */
+/**
+ * readFrameAt on a raw descriptor, without the thread pool; into the front
+ * of `scratch` when given and large enough (the caller's reused buffer).
+ */
 export function readFrameAtSync(
   fd: number,
   segmentName: string,
   offset: number,
   payloadLen: number,
+  scratch?: Buffer,
 ): Buffer {
-  const buf = Buffer.allocUnsafe(FRAME_HEADER_BYTES + payloadLen);
+  const len = FRAME_HEADER_BYTES + payloadLen;
+  const buf = scratch && scratch.length >= len ? scratch.subarray(0, len) : Buffer.allocUnsafe(len);
   return checkedPayload(buf, readSync(fd, buf, 0, buf.length, offset), segmentName, offset);
 }
 
@@ -140,7 +145,8 @@ export function readFrameAtSync(
  * Reads the frames of `frames` (offset and payload length each, ascending,
  * all inside [start, end)) with one positional read, and returns their
  * checked payloads: a restore reads blocks that were appended together in
- * one syscall instead of one per 4 KiB block.
+ * one syscall instead of one per 4 KiB block. With `scratch` (large enough)
+ * the payloads are views of it.
  */
 export function readFramesSync(
   fd: number,
@@ -148,8 +154,10 @@ export function readFramesSync(
   start: number,
   end: number,
   frames: readonly { readonly offset: number; readonly payloadLen: number }[],
+  scratch?: Buffer,
 ): Buffer[] {
-  const buf = Buffer.allocUnsafe(end - start);
+  const len = end - start;
+  const buf = scratch && scratch.length >= len ? scratch.subarray(0, len) : Buffer.allocUnsafe(len);
   const n = readSync(fd, buf, 0, buf.length, start);
   return frames.map((f) => {
     const at = f.offset - start;

@@ -17,12 +17,19 @@ import { decodeRecord } from "./codec.js";
 import type { JournalIndex } from "./index-db.js";
 import type { BlobLocation } from "./plan.js";
 import { ReadHandles, type ReadLease } from "./read-handles.js";
+import type { ReadScratch } from "./read-scratch.js";
 import type { BlobRecord, JournalRecord } from "./records.js";
 import { checkFrame, FRAME_HEADER_BYTES, HEADER_BYTES, SegmentKind } from "./segment-format.js";
 import { readAt, readFrameAt, readFrameAtSync, readFramesSync } from "./segment-io.js";
 
 /** Bytes of an encoded blob record before its data (codec.ts), read along with it. */
 const BLOB_PREFIX = 1 + 8 + 8 + 16;
+
+/** A block by hash at the location a plan recorded. */
+export interface LocatedBlob {
+  readonly hash: Buffer;
+  readonly at: BlobLocation;
+}
 
 /** Offset just past the frame of the blob stored at `at`: where a run of blobs may continue. */
 export function blobFrameEnd(at: BlobLocation): number {
@@ -89,9 +96,12 @@ export class SegmentReaders {
     }
   }
 
-  /** readBlob on synchronous descriptors (see Journal.readBlobSync). */
-  readBlobSync(hash: Buffer): Buffer {
-    return this.readLocatedSync(hash, this.blobLocation(hash));
+  /**
+   * readBlob on synchronous descriptors (see Journal.readBlobSync). With
+   * `scratch`, the block is a view of it, valid until its next read.
+   */
+  readBlobSync(hash: Buffer, scratch?: ReadScratch): Buffer {
+    return this.readLocatedSync(hash, this.blobLocation(hash), scratch);
   }
 
   /**
@@ -100,14 +110,14 @@ export class SegmentReaders {
    * since), it is looked up again, once: that read's error, if any, is the
    * one reported.
    */
-  readBlobAtSync(hash: Buffer, at: BlobLocation): Buffer {
+  readBlobAtSync(hash: Buffer, at: BlobLocation, scratch?: ReadScratch): Buffer {
     try {
-      return this.readLocatedSync(hash, at);
+      return this.readLocatedSync(hash, at, scratch);
     } catch (err) {
       const stale =
         err instanceof CorruptionError || (err as NodeJS.ErrnoException).code === "ENOENT";
       if (!stale || this.closed) throw err;
-      return this.readBlobSync(hash);
+      return this.readBlobSync(hash, scratch);
     }
   }
 
@@ -115,40 +125,57 @@ export class SegmentReaders {
    * The blocks at `at`, all in one segment and ascending, read with one
    * pread (readFramesSync); each frame and record is checked as in
    * readBlobSync. Any failure throws: the caller reads them one by one
-   * instead, which also finds blocks retention moved.
+   * instead, which also finds blocks retention moved. With `scratch`, the
+   * blocks are views of it, valid until its next read.
    */
-  readBlobRunSync(run: readonly { readonly hash: Buffer; readonly at: BlobLocation }[]): Buffer[] {
+  readBlobRunSync(run: readonly LocatedBlob[], scratch?: ReadScratch): Buffer[] {
     const first = run[0]!.at;
     const name = first.segment;
     const lease = this.leaseSync(first);
+    let recs: BlobRecord[];
     try {
       const end = blobFrameEnd(run[run.length - 1]!.at);
       const frames = run.map((b) => ({ offset: b.at.offset, payloadLen: BLOB_PREFIX + b.at.len }));
-      const payloads = readFramesSync(lease.fd, name, first.offset, end, frames);
-      return payloads.map((payload, i) => {
-        const { hash, at } = run[i]!;
-        return blockContent(blobRecord(payload, name, at.offset, hash), {
-          segment: name,
-          offset: at.offset,
-        });
-      });
+      const buf = scratch?.forFrames(end - first.offset);
+      const payloads = readFramesSync(lease.fd, name, first.offset, end, frames, buf);
+      recs = payloads.map((payload, i) =>
+        blobRecord(payload, name, run[i]!.at.offset, run[i]!.hash),
+      );
     } finally {
       lease.release();
     }
+    // Packed blocks are decompressed one after another into one buffer (8-byte aligned).
+    let total = 0;
+    for (const r of recs) if (r.packed) total += align8(r.packed.rawLen);
+    const out = scratch && total > 0 ? scratch.forBlocks(total) : undefined;
+    let pos = 0;
+    return recs.map((rec, i) => {
+      const where = { segment: name, offset: run[i]!.at.offset };
+      if (!out || !rec.packed) return blockContent(rec, where);
+      const block = blockContent(rec, where, out.subarray(pos, pos + rec.packed.rawLen));
+      pos += align8(rec.packed.rawLen);
+      return block;
+    });
   }
 
-  private readLocatedSync(hash: Buffer, loc: BlobLocation): Buffer {
+  private readLocatedSync(hash: Buffer, loc: BlobLocation, scratch?: ReadScratch): Buffer {
     const name = loc.segment;
     const lease = this.leaseSync(loc);
+    let rec: BlobRecord;
     try {
-      const payload = readFrameAtSync(lease.fd, name, loc.offset, BLOB_PREFIX + loc.len);
-      return blockContent(blobRecord(payload, name, loc.offset, hash), {
-        segment: name,
-        offset: loc.offset,
-      });
+      const len = BLOB_PREFIX + loc.len;
+      const buf = scratch?.forFrames(FRAME_HEADER_BYTES + len);
+      rec = blobRecord(
+        readFrameAtSync(lease.fd, name, loc.offset, len, buf),
+        name,
+        loc.offset,
+        hash,
+      );
     } finally {
       lease.release();
     }
+    const into = scratch && rec.packed ? scratch.forBlocks(rec.packed.rawLen) : undefined;
+    return blockContent(rec, { segment: name, offset: loc.offset }, into);
   }
 
   /** A synchronous descriptor of the segment `at` names; JOURNAL_CLOSED after close(). */
@@ -245,6 +272,11 @@ export class SegmentReaders {
       return Promise.reject(new PvjError(ErrorCode.JOURNAL_CLOSED, "journal is closed"));
     return this.handles.acquire(handleKey(id, name), join(this.dir, name));
   }
+}
+
+/** `n` rounded up to a multiple of 8: decompressed blocks start aligned, like Buffer's pool. */
+function align8(n: number): number {
+  return (n + 7) & ~7;
 }
 
 /**

@@ -31,6 +31,7 @@ import { type DurableMethod, makeDurable } from "./durable.js";
 import { OpenAhead } from "./open-ahead.js";
 import { moveIntoPlace } from "./tree-io.js";
 import { type FileTask, Pacer, writeTaskTo } from "./write-files.js";
+import { Writeback } from "./writeback.js";
 
 /** Progress of a running materialisation. */
 export interface RestoreProgress {
@@ -124,11 +125,16 @@ export async function materialiseTree(
     try {
       for (const [i, task] of tasks.entries()) {
         const fd = await opener.take(i);
+        // Durable trees: a large file's writeback starts while it is written (writeback.ts).
+        const writeback = opts.durable ? new Writeback(fd) : null;
         try {
           await writeTaskTo(fd, task, reader, pacer, (n) => {
             bytesDone += n;
+            writeback?.wrote(n);
           });
+          await writeback?.finish();
         } catch (err) {
+          await writeback?.settle();
           closeSync(fd);
           throw err;
         }

@@ -5,10 +5,16 @@ import type { IHasher } from "hash-wasm";
  * Only hash-wasm's xxh3-128 module (20 KB, CommonJS): the package's index
  * carries every algorithm's WebAssembly (284 KB) and cost 35-55 ms of every
  * CLI and daemon start to load, against 7-13 ms for this one (same minute).
+ * Loaded by the first BlockHasher.create(): commands that hash nothing
+ * (`checkpoints`) do not load it.
  */
-const { createXXHash128 } = createRequire(import.meta.url)(
-  "hash-wasm/dist/xxhash128.umd.min.js",
-) as { createXXHash128: () => Promise<IHasher> };
+function loadXXHash128(): () => Promise<IHasher> {
+  return (
+    createRequire(import.meta.url)("hash-wasm/dist/xxhash128.umd.min.js") as {
+      createXXHash128: () => Promise<IHasher>;
+    }
+  ).createXXHash128;
+}
 
 /** Bytes in a block hash: xxh3-128, strong enough to serve as a dedup identity. */
 export const HASH_BYTES = 16;
@@ -23,7 +29,7 @@ export class BlockHasher {
 
   /** Creates a hasher; async only because the WebAssembly module loads once. */
   static async create(): Promise<BlockHasher> {
-    return new BlockHasher(await createXXHash128());
+    return new BlockHasher(await loadXXHash128()());
   }
 
   /** 16-byte xxh3-128 of `data`, as a fresh Buffer the caller may keep. */
