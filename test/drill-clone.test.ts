@@ -49,6 +49,14 @@ describe("clone path logic (plain copy standing in for reflinks)", () => {
     }
     const mirror = new Mirror(journal, join(dir, "mirror"), hasher, silentLogger());
     await mirror.init();
+    // Block lookups while planning: a drill from the mirror plans only the
+    // blocks it writes (what differs from the mirror, files it cannot clone).
+    let lookups = 0;
+    const locatedBlockAt = journal.index.locatedBlockAt.bind(journal.index);
+    journal.index.locatedBlockAt = (...args) => {
+      lookups += 1;
+      return locatedBlockAt(...args);
+    };
     try {
       let n = 0;
       for (const m of [cps[6]!, cps[9]!, cps[2]!]) {
@@ -67,14 +75,32 @@ describe("clone path logic (plain copy standing in for reflinks)", () => {
               mirror: mirrorView(mirror),
               cloneFile,
             });
+          lookups = 0;
           const r = await drill(plainCopy);
+          const clonePathLookups = lookups;
           expect(r.method).toBe("clone");
           expect(r.mirrorSeq).toBe(m.seq);
           expect(
             diffTrees(p.tree, await readTree(target), { mtimes: true, dirMtimes: true }),
             `seed=${seed} mirror=cp${m.id} point=cp${p.id}`,
           ).toEqual([]);
-          if (p.seq === m.seq) expect(r.bytesWritten).toBe(0);
+          if (p.seq === m.seq) {
+            expect(r.bytesWritten).toBe(0);
+            // Every file was cloned and nothing differs: not one block planned.
+            if (r.filesCloned === r.files) expect(clonePathLookups).toBe(0);
+          }
+          await rm(target, { recursive: true });
+          // A full plan looks up every block of every file: the clone path never more.
+          lookups = 0;
+          const full = await materialise({
+            journal,
+            hasher,
+            point: { seq: p.seq, ts: p.ts, checkpoint: p.id },
+            target,
+            mirror: null,
+          });
+          expect(full.method).toBe("full");
+          expect(clonePathLookups).toBeLessThanOrEqual(lookups);
           await rm(target, { recursive: true });
           // A filesystem that refuses reflinks: the copy path, same tree, and
           // files rewritten whole are not copied first.

@@ -25,7 +25,13 @@
 import { mkdir } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { ErrorCode, PvjError } from "../errors.js";
-import { outlinePlan, planInSlices } from "../journal/build-plan.js";
+import {
+  type BlockRequest,
+  outlinePlan,
+  planAttributesInSlices,
+  planBlocksInSlices,
+  planInSlices,
+} from "../journal/build-plan.js";
 import type { Journal } from "../journal/journal.js";
 import { replayNamespace } from "../journal/namespace.js";
 import type { PlannedEntry, RestorePlan } from "../journal/plan.js";
@@ -107,11 +113,14 @@ export interface MaterialiseResult {
 /** Materialises `point` into `target`, cloning the mirror where possible. */
 export async function materialise(opts: MaterialiseOptions): Promise<MaterialiseResult> {
   const started = performance.now();
-  const plan = await planInSlices(opts.journal, outlinePlan(opts.journal, opts.point));
-  const files = plan.entries.filter((e) => e.kind === "file").length;
+  const outline = outlinePlan(opts.journal, opts.point);
+  const files = outline.files;
   const seconds = () => (performance.now() - started) / 1000;
   let fallback: string | undefined;
   if (opts.mirror) {
+    // Blocks are planned once the clone shows which ones differ from the
+    // mirror (fileTasks): one lookup per entry here, not one per block.
+    const plan = await planAttributesInSlices(opts.journal, outline);
     const r = await build(opts, opts.mirror, plan, opts.cloneFile ?? reflinkFile);
     if (r.ok) return { method: "clone", seconds: seconds(), files, ...r.result };
     fallback = r.reason;
@@ -123,7 +132,7 @@ export async function materialise(opts: MaterialiseOptions): Promise<Materialise
     if (c.ok) return { method: "copy", seconds: seconds(), files, ...c.result, fallback };
     fallback = `${fallback}; ${c.reason}`;
   }
-  const r = await build(opts, null, plan);
+  const r = await build(opts, null, await planInSlices(opts.journal, outline));
   if (!r.ok) throw new PvjError(ErrorCode.INTERNAL, r.reason);
   return {
     method: "full",
@@ -150,6 +159,8 @@ class CloneUnsupported extends Error {}
  * Builds the point's tree at `target` through the shared materialiser. With a
  * mirror, files are cloned from it first and only what differs is patched;
  * the rest (or everything, without a mirror) is written from the journal.
+ * With a mirror `plan` holds no blocks (planAttributesInSlices): fileTasks
+ * plans what is written.
  */
 async function build(
   opts: MaterialiseOptions,
@@ -177,7 +188,7 @@ async function build(
               if (!c.ok) throw new CloneUnsupported(c.reason);
               filesCloned = c.cloned.size;
               mirrorSeq = c.mirrorSeq;
-              return patchTasks(journal, c.changes, c.cloned, tmp);
+              return fileTasks(opts, c.changes, c.cloned, files, tmp);
             },
           }),
     });
@@ -189,28 +200,43 @@ async function build(
 }
 
 /**
- * What each cloned file needs to equal the point P, given the clone shows the
- * mirror's position M: the blocks written in (min(P,M), max(P,M)], and the
- * tail from the smallest size a shrink in that interval cut the file to.
+ * A task for every file of the point, its blocks planned now: a cloned file
+ * needs only what differs between P and the mirror's position M (the blocks
+ * written in (min(P,M), max(P,M)], and the tail from the smallest size a
+ * shrink in that interval cut the file to); a file that was not cloned, or
+ * that differs in most of its blocks, is written whole.
  */
-function patchTasks(
-  journal: Journal,
+async function fileTasks(
+  opts: MaterialiseOptions,
   { changed, sizes }: Changes,
   cloned: ReadonlySet<PlannedEntry>,
+  files: readonly PlannedEntry[],
   tmp: string,
-): Map<PlannedEntry, FileTask> {
-  const bs = journal.blockSize;
-  const tasks = new Map<PlannedEntry, FileTask>();
-  for (const e of cloned) {
-    const path = join(tmp, e.path);
+): Promise<Map<PlannedEntry, FileTask>> {
+  const bs = opts.journal.blockSize;
+  // Per file: null to write it whole, else the blocks its clone must rewrite.
+  const rewrite = files.map((e): Set<number> | null => {
+    if (!cloned.has(e)) return null;
     const blocks = blocksToRewrite(e, changed, sizes, bs);
     // Mostly rewritten anyway: writing the file whole beats patching a clone
     // (every patched block of a clone is a copy-on-write break of a shared extent).
-    if (rewrittenWhole(e, blocks, bs)) {
-      tasks.set(e, { kind: "create", path, label: e.path, size: e.size, blocks: e.blocks });
-      continue;
+    return rewrittenWhole(e, blocks, bs) ? null : blocks;
+  });
+  const requests: BlockRequest[] = files.map((e, i) => ({
+    fileId: e.fileId,
+    size: e.size,
+    blocks: rewrite[i]!,
+  }));
+  const planned = await planBlocksInSlices(opts.journal, opts.point, requests);
+  const tasks = new Map<PlannedEntry, FileTask>();
+  files.forEach((e, i) => {
+    const path = join(tmp, e.path);
+    const blocks = rewrite[i]!;
+    if (blocks === null) {
+      tasks.set(e, { kind: "create", path, label: e.path, size: e.size, blocks: planned[i]! });
+      return;
     }
-    const byOffset = new Map(e.blocks.map((b) => [b.offset, b]));
+    const byOffset = new Map(planned[i]!.map((b) => [b.offset, b]));
     const writes: PatchWrite[] = [];
     for (const b of [...blocks].sort((x, y) => x - y)) {
       const offset = b * bs;
@@ -223,7 +249,7 @@ function patchTasks(
       });
     }
     tasks.set(e, { kind: "patch", path, label: e.path, size: e.size, cut: null, writes });
-  }
+  });
   return tasks;
 }
 

@@ -5,6 +5,7 @@ import {
   type BlobLocation,
   type BlockVersion,
   effectiveBlocks,
+  type PlannedBlock,
   type PlannedEntry,
   planBytes,
   type RestorePlan,
@@ -64,11 +65,14 @@ const PLAN_SLICE_MS = 20;
 
 type OutlineEntry = PlanOutline["entries"][number];
 
-/** One entry's attributes, block versions and shrinks at the point. */
-function planEntry(journal: Journal, point: ResolvedPoint, e: OutlineEntry): PlannedEntry {
-  const ix = journal.index;
-  const bs = journal.blockSize;
-  const attr = ix.attrAt(e.fileId, point.seq);
+/** One entry's attributes, block versions and shrinks at the point (`blocks`: false leaves them out). */
+function planEntry(
+  journal: Journal,
+  point: ResolvedPoint,
+  e: OutlineEntry,
+  blocks = true,
+): PlannedEntry {
+  const attr = journal.index.attrAt(e.fileId, point.seq);
   const base = {
     path: e.path,
     kind: e.kind,
@@ -84,11 +88,29 @@ function planEntry(journal: Journal, point: ResolvedPoint, e: OutlineEntry): Pla
       blocks: [],
     };
   }
+  return { ...base, size: e.size, blocks: blocks ? fileBlocks(journal, point, e, null) : [] };
+}
+
+/**
+ * The planned blocks of a file at the point: every block, or only those in
+ * `only` (block numbers), each cut by the shrinks after it as a whole-file
+ * plan would cut it. Call inside a read transaction.
+ */
+function fileBlocks(
+  journal: Journal,
+  point: ResolvedPoint,
+  e: { readonly fileId: number; readonly size: number },
+  only: ReadonlySet<number> | null,
+): PlannedBlock[] {
+  const ix = journal.index;
+  const bs = journal.blockSize;
   const versions: BlockVersion[] = [];
   const nBlocks = Math.ceil(e.size / bs);
+  const wanted = only === null ? null : [...only].filter((b) => b < nBlocks).sort((x, y) => x - y);
+  const count = wanted === null ? nBlocks : wanted.length;
   let prev = null as BlobLocation | null;
-  for (let b = 0; b < nBlocks; b++) {
-    const row = ix.locatedBlockAt(e.fileId, b, point.seq);
+  for (let i = 0; i < count; i++) {
+    const row = ix.locatedBlockAt(e.fileId, wanted === null ? i : wanted[i]!, point.seq);
     if (!row) continue;
     const [block, seq, len, hash, segmentId, offset, storedLen, segment] = row;
     // No location: the index lost the blob; the read looks it up by hash (and reports it).
@@ -106,8 +128,7 @@ function planEntry(journal: Journal, point: ResolvedPoint, e: OutlineEntry): Pla
     versions.push(loc ? { block, seq, len, hash, loc } : { block, seq, len, hash });
   }
   const shrinks = ix.shrinksUpTo(e.fileId, point.seq);
-  const blocks = effectiveBlocks(versions, shrinks, e.size, bs);
-  return { ...base, size: e.size, blocks };
+  return effectiveBlocks(versions, shrinks, e.size, bs);
 }
 
 function toPlan(point: ResolvedPoint, entries: PlannedEntry[]): RestorePlan {
@@ -125,23 +146,73 @@ export async function planInSlices(
   outline: PlanOutline,
   signal?: AbortSignal,
 ): Promise<RestorePlan> {
-  const entries: PlannedEntry[] = [];
-  const all = outline.entries;
+  const entries = await inSlices(journal, outline.entries, signal, (e) =>
+    planEntry(journal, outline.point, e),
+  );
+  return toPlan(outline.point, entries);
+}
+
+/**
+ * A plan without file blocks: every entry with its attributes and size, and
+ * `blocks` empty (one lookup per entry instead of one per block). Only for a
+ * materialiser that plans the blocks it writes itself (planBlocksInSlices):
+ * written as it is, every file would come out as a hole.
+ */
+export async function planAttributesInSlices(
+  journal: Journal,
+  outline: PlanOutline,
+  signal?: AbortSignal,
+): Promise<RestorePlan> {
+  const entries = await inSlices(journal, outline.entries, signal, (e) =>
+    planEntry(journal, outline.point, e, false),
+  );
+  return toPlan(outline.point, entries);
+}
+
+/** Files whose blocks to plan: all of them (`blocks` null) or only the block numbers given. */
+export interface BlockRequest {
+  readonly fileId: number;
+  readonly size: number;
+  readonly blocks: ReadonlySet<number> | null;
+}
+
+/**
+ * The planned blocks at `point` of each request, in request order, planned
+ * in slices as planInSlices plans: what a drill from a mirror needs for the
+ * blocks that differ from the mirror and the files it cannot clone, so its
+ * planning grows with those, not with the volume.
+ */
+export function planBlocksInSlices(
+  journal: Journal,
+  point: ResolvedPoint,
+  requests: readonly BlockRequest[],
+  signal?: AbortSignal,
+): Promise<PlannedBlock[][]> {
+  return inSlices(journal, requests, signal, (r) => fileBlocks(journal, point, r, r.blocks));
+}
+
+/** `plan` of every item in order, in read transactions of PLAN_SLICE_MS with a yield between. */
+async function inSlices<T, R>(
+  journal: Journal,
+  all: readonly T[],
+  signal: AbortSignal | undefined,
+  plan: (item: T) => R,
+): Promise<R[]> {
+  const out: R[] = [];
   let i = 0;
   while (i < all.length) {
     // One read transaction per slice: SQLite then takes its read lock once,
     // not per statement (32k block lookups: 160-310 ms instead of 310-490).
     journal.index.tx(() => {
       const slice = performance.now();
-      while (i < all.length && performance.now() - slice < PLAN_SLICE_MS)
-        entries.push(planEntry(journal, outline.point, all[i++]!));
+      while (i < all.length && performance.now() - slice < PLAN_SLICE_MS) out.push(plan(all[i++]!));
     });
     if (i < all.length) {
       await new Promise<void>((r) => setImmediate(r));
       signal?.throwIfAborted();
     }
   }
-  return toPlan(outline.point, entries);
+  return out;
 }
 
 /**
