@@ -161,7 +161,7 @@ export async function materialiseTree(
     const durableMethod = opts.durable ? await makeDurable(tmp, [], dirs) : null;
     pacer.check();
     await assertStillBelow(tmp, parent, target);
-    await moveIntoPlace(tmp, target);
+    await moveIntoPlace(tmp, target, opts.durable);
     report();
     return { bytes: bytesDone, files: files.length, entries: plan.entries.length, durableMethod };
   } catch (err) {

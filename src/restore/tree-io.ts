@@ -35,11 +35,17 @@ export async function setAttributes(
 }
 
 /**
- * Renames a finished tree onto `target` and fsyncs the parent. rename(2)
- * replaces an empty directory on Linux, but not on every filesystem: an empty
- * target is removed first and the rename retried; a non-empty one is refused.
+ * Renames a finished tree onto `target` and, when `durable`, fsyncs the
+ * parent. rename(2) replaces an empty directory on Linux, but not on every
+ * filesystem: an empty target is removed first and the rename retried; a
+ * non-empty one is refused.
+ *
+ * A tree that need not survive a crash (a drill sandbox) skips the parent's
+ * fsync: on ext4 (data=ordered) it commits the journal, and with it writes
+ * back every block the tree's files were just given. A 256 MiB drill sandbox
+ * waited 130-190 ms for that, about twice `cp -r` of the whole tree.
  */
-export async function moveIntoPlace(tmp: string, target: string): Promise<void> {
+export async function moveIntoPlace(tmp: string, target: string, durable = true): Promise<void> {
   try {
     await rename(tmp, target);
   } catch (err) {
@@ -52,5 +58,5 @@ export async function moveIntoPlace(tmp: string, target: string): Promise<void> 
     await rmdir(target);
     await rename(tmp, target);
   }
-  await fsyncDir(dirname(target));
+  if (durable) await fsyncDir(dirname(target));
 }
