@@ -3,10 +3,9 @@
 // whole sync passes with and without inline calls.
 import { execFileSync } from "node:child_process";
 import { fstatSync } from "node:fs";
-import { mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { mkdir, rm, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { newCounters } from "../src/capture/append-batch.js";
 import { overReleases } from "../src/capture/block-slabs.js";
 import type { BlockBaseline, ReadBlock } from "../src/capture/differ.js";
@@ -24,30 +23,10 @@ import { Syncer } from "../src/capture/syncer.js";
 import { Journal } from "../src/journal/journal.js";
 import { knownState } from "../src/journal/state.js";
 import { BlockHasher } from "../src/util/hash.js";
+import { tmpDir } from "./helpers/index.js";
+import { freshSeed, prng } from "./support/prng.js";
 
 const hasher = await BlockHasher.create();
-const dirs: string[] = [];
-afterEach(async () => {
-  for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
-});
-async function tmp(): Promise<string> {
-  const d = await mkdtemp(join(tmpdir(), "pvj-inline-"));
-  dirs.push(d);
-  return d;
-}
-
-/** mulberry32: small seeded PRNG. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function bytes(rand: () => number, n: number, zeroRuns: boolean): Buffer {
   const b = Buffer.alloc(n);
   for (let i = 0; i < n; i++) b[i] = zeroRuns && rand() < 0.5 ? 0 : Math.floor(rand() * 256);
@@ -146,10 +125,10 @@ function shape(r: ReadOutcome) {
 
 describe("FileReader.readSync", () => {
   it("finds the same blocks, hashes and changes as read (seeded)", async () => {
-    const seed = Number(process.env.SEED ?? Math.floor(Math.random() * 2 ** 31));
+    const seed = freshSeed();
     console.log(`readSync vs read seed=${seed}`);
-    const rand = prng(seed);
-    const dir = await tmp();
+    const rand = prng(seed).next;
+    const dir = await tmpDir("pvj-inline-");
     const bs = 4096;
     const reader = new FileReader({ blockSize: bs, hasher });
     for (let i = 0; i < 40; i++) {
@@ -176,7 +155,7 @@ describe("FileReader.readSync", () => {
   });
 
   it("hands nothing on and answers null for a file above maxBytes", async () => {
-    const dir = await tmp();
+    const dir = await tmpDir("pvj-inline-");
     const p = join(dir, "big");
     await writeFile(p, Buffer.alloc(10_000, 7));
     const reader = new FileReader({ blockSize: 4096, hasher });
@@ -188,7 +167,7 @@ describe("FileReader.readSync", () => {
   });
 
   it("says vanished for a missing path, a symlink and a FIFO, without blocking on the FIFO", async () => {
-    const dir = await tmp();
+    const dir = await tmpDir("pvj-inline-");
     const reader = new FileReader({ blockSize: 4096, hasher });
     const base = { size: 0, blocks: [] };
     expect(reader.readSync(join(dir, "none"), base, 1 << 20)).toEqual({ vanished: true });
@@ -203,7 +182,7 @@ describe("FileReader.readSync", () => {
 
 describe("openRegularSync", () => {
   it("opens regular files only, never blocks on a FIFO, and readSync reads what it opened", async () => {
-    const dir = await tmp();
+    const dir = await tmpDir("pvj-inline-");
     const p = join(dir, "f");
     await writeFile(p, Buffer.alloc(9000, 3));
     await mkdir(join(dir, "d"));
@@ -226,7 +205,7 @@ describe("openRegularSync", () => {
   });
 
   it("hands a descriptor over even when the file is too big for readSync, and it is closed", async () => {
-    const dir = await tmp();
+    const dir = await tmpDir("pvj-inline-");
     const p = join(dir, "f");
     await writeFile(p, Buffer.alloc(9000, 3));
     const opened = openRegularSync(p)!;
@@ -266,10 +245,10 @@ function stateOf(journal: Journal) {
 
 describe("sync pass with inline calls", () => {
   it("journals the same tree as a pass through the thread pool, before and after changes (seeded)", async () => {
-    const seed = Number(process.env.SEED ?? Math.floor(Math.random() * 2 ** 31));
+    const seed = freshSeed();
     console.log(`inline sync pass seed=${seed}`);
-    const rand = prng(seed);
-    const src = await tmp();
+    const rand = prng(seed).next;
+    const src = await tmpDir("pvj-inline-");
     const files: string[] = [];
     for (let d = 0; d < 6; d++) {
       await mkdir(join(src, `d${d}`, "sub"), { recursive: true });
@@ -283,7 +262,7 @@ describe("sync pass with inline calls", () => {
       }
     }
     await symlink("d0/f0", join(src, "ln"));
-    const jd = await tmp();
+    const jd = await tmpDir("pvj-inline-");
     const on = await capture(src, join(jd, "on"), true);
     const off = await capture(src, join(jd, "off"), false);
     try {
@@ -312,10 +291,10 @@ describe("sync pass with inline calls", () => {
   });
 
   it("lets timers run while it walks page-cached files inline", async () => {
-    const src = await tmp();
+    const src = await tmpDir("pvj-inline-");
     await mkdir(join(src, "d"));
     for (let i = 0; i < 3000; i++) await writeFile(join(src, "d", `f${i}`), `file ${i}\n`);
-    const { journal, syncer } = await capture(src, join(await tmp(), "j"), true);
+    const { journal, syncer } = await capture(src, join(await tmpDir("pvj-inline-"), "j"), true);
     let ticks = 0;
     const timer = setInterval(() => {
       ticks += 1;

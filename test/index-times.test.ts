@@ -2,37 +2,15 @@
 // per run of consecutive seqs at one ts, journal/index-work.ts), and every
 // record still has exactly its own row, for local and stamped appends.
 import { randomBytes } from "node:crypto";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { Journal } from "../src/journal/journal.js";
 import type { JournalRecord, RecordBody } from "../src/journal/records.js";
 import { BlockHasher } from "../src/util/hash.js";
+import { tmpDir } from "./helpers/index.js";
+import { freshSeed, prng } from "./support/prng.js";
 
 const hasher = await BlockHasher.create();
-const dirs: string[] = [];
-afterEach(async () => {
-  for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
-});
-async function tmp(): Promise<string> {
-  const d = await mkdtemp(join(tmpdir(), "pvj-times-"));
-  dirs.push(d);
-  return d;
-}
-
-/** mulberry32 */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function expectTimes(j: Journal, want: Map<number, number>): void {
   expect(j.index.recordCount()).toBe(want.size);
   for (const [seq, ts] of want) expect(j.index.tsAtSeq(seq), `seq ${seq}`).toBe(ts);
@@ -40,16 +18,19 @@ function expectTimes(j: Journal, want: Map<number, number>): void {
 
 describe("time rows", () => {
   it("one per record, for local groups (lazy or not, with dropped duplicates) and stamped ones with gaps (seeded)", async () => {
-    const seed = Number(process.env.SEED ?? Math.floor(Math.random() * 2 ** 31));
+    const seed = freshSeed();
     console.log(`time rows seed=${seed}`);
-    const rand = prng(seed);
+    const rand = prng(seed).next;
     let clock = 1_000;
     const src = await Journal.open({
-      dir: join(await tmp(), "src"),
+      dir: join(await tmpDir("pvj-times-"), "src"),
       blockSize: 4096,
       clock: () => clock,
     });
-    const dst = await Journal.open({ dir: join(await tmp(), "dst"), blockSize: 4096 });
+    const dst = await Journal.open({
+      dir: join(await tmpDir("pvj-times-"), "dst"),
+      blockSize: 4096,
+    });
     try {
       const want = new Map<number, number>();
       const stored: JournalRecord[] = [];
