@@ -192,6 +192,11 @@ async function restoreInProcess(dir, pvj, point) {
     });
     rmSync(target, { recursive: true, force: true });
   }
+  return summariseRuns(list);
+}
+
+/** Medians of a tool's restore runs, whether every tree matched, and every run incl. sync (ms). */
+function summariseRuns(list) {
   const med = (k) =>
     percentile(
       list.map((r) => r[k]),
@@ -245,18 +250,9 @@ function restoreAll(dir, jdir, peers, point) {
     one("cp", () => cpTree(ref, join(cpTarget, "data")), cpTarget, join(cpTarget, "data"));
   }
   for (const [name, list] of Object.entries(runs)) {
-    const med = (k) =>
-      percentile(
-        list.map((r) => r[k]),
-        50,
-      );
     res[name] = {
-      ms: med("ms"),
-      msWithSync: med("msWithSync"),
-      cpuSeconds: med("cpuSeconds"),
+      ...summariseRuns(list),
       peakRssBytes: Math.max(...list.map((r) => r.peakRssBytes ?? 0)),
-      verified: list.every((r) => r.verified),
-      runsMs: list.map((r) => Math.round(r.msWithSync)),
     };
   }
   return res;
