@@ -8,8 +8,10 @@
 import { execFileSync } from "node:child_process";
 import { readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
+import { PACKED_HEADER_BYTES } from "../dist/journal/block-codec.js";
 import { FRAME_HEADER_BYTES, HEADER_BYTES } from "../dist/journal/segment-format.js";
 import { scanSegment } from "../dist/journal/segment-io.js";
+import { HASH_BYTES } from "../dist/util/hash.js";
 
 const args = process.argv.slice(2);
 const dir = args.find((a) => !a.startsWith("--"));
@@ -18,10 +20,8 @@ if (!dir) {
   process.exit(2);
 }
 const MIB = 2 ** 20;
-/** Bytes before a blob's data in its payload: tag u8, seq f64, ts f64, hash 16. */
-const BLOB_PREFIX = 1 + 8 + 8 + 16;
-/** A packed blob's codec u8 and raw length u32. */
-const PACKED_HEADER = 5;
+/** Bytes every record payload starts with: tag u8, seq f64, ts f64 (journal/codec.ts). */
+const RECORD_PREFIX = 1 + 8 + 8;
 
 const files = {};
 for (const name of readdirSync(dir)) {
@@ -46,12 +46,12 @@ for (const name of Object.keys(files)
     bump(t, "records", 1);
     bump(t, "frameHeaders", FRAME_HEADER_BYTES);
     if (r.type === "blob") {
-      bump(t, "recordHeaders", BLOB_PREFIX + (r.packed ? PACKED_HEADER : 0));
+      bump(t, "recordHeaders", RECORD_PREFIX + HASH_BYTES + (r.packed ? PACKED_HEADER_BYTES : 0));
       bump(t, "body", r.data.length);
       bump(t, "rawBlockBytes", r.packed ? r.packed.rawLen : r.data.length);
     } else {
       // tag, seq, ts; the rest is the msgpack body.
-      bump(t, "recordHeaders", 17);
+      bump(t, "recordHeaders", RECORD_PREFIX);
     }
   }
 }
