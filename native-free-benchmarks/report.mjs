@@ -56,6 +56,9 @@ function toolFigures(raw, tool) {
     f.latencyP99Ms = percentile(lat, 99);
     f.checkpointMs = median(rounds.map((r) => r.checkpointMs));
     f.initialSegmentBytes = raw.initial.pvjournal.segmentBytes;
+    // Journal directory entries at the first checkpoint (segments, index.db, its WAL...).
+    f.initialByEntry = raw.initial.pvjournal.byEntry ?? null;
+    f.initialIndexWalBytes = f.initialByEntry?.["index.db-wal"] ?? null;
     // Segments hold the data; the rest of the growth is the SQLite index.
     f.segmentsPerChangedByte = div(sum(rounds.map((r) => r.segmentBytes)), changed);
     // Continuous capture: the newest change is at most the capture lag old.
@@ -70,6 +73,7 @@ function toolFigures(raw, tool) {
 /** Rows of the comparison: [measure, unit, key, divisor, changed]. */
 const ROWS = [
   ["first full copy: stored", "MiB", "initialStoredBytes", MIB, "dataset"],
+  ["first full copy: of which the index's WAL", "MiB", "initialIndexWalBytes", MIB],
   ["first full copy: time", "s", "initialMs", 1000],
   ["stored per round (median)", "MiB", "storedPerRoundBytes", MIB, "round"],
   ["stored per changed byte", "x", "storedPerChangedByte", 1],

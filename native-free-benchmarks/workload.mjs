@@ -6,7 +6,7 @@
 // only describe the data and the changes; report.mjs turns the measurements
 // into figures, ratios and tables.
 import { execFileSync } from "node:child_process";
-import { mkdirSync, rmSync } from "node:fs";
+import { lstatSync, mkdirSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { dirBytes, GNU_TIME, now, percentile, scratch, treeDigest } from "./lib.mjs";
 import { borgPeer, cpTree, pvjournalRestore, resticPeer, startCapture } from "./peers.mjs";
@@ -94,6 +94,13 @@ export async function runWorkload(spec) {
         peakRssBytes: c0.peakRssBytes,
         storedBytes: dirBytes(jdir),
         segmentBytes: c0.segmentBytes,
+        // Where those bytes are (segments, index.db, its WAL...), to choose the next storage change.
+        byEntry: Object.fromEntries(
+          readdirSync(jdir, { withFileTypes: true }).map((e) => [
+            e.name,
+            e.isDirectory() ? dirBytes(join(jdir, e.name)) : lstatSync(join(jdir, e.name)).size,
+          ]),
+        ),
       };
       for (const p of peers) {
         p.init();

@@ -76,5 +76,7 @@ export function journalStatus(journal: Journal, sizeLimit: number) {
     nearLimit: sizeLimit > 0 && journal.sizeBytes >= sizeLimit * 0.9,
     // Readers of a point hold one each; a count that stays above 0 when idle is a leak.
     pins: journal.pinCount,
+    // The SQLite index beside the segments; its WAL is trimmed after each checkpoint.
+    index: { ...journal.index.wal.sizes(), walTrim: { ...journal.index.wal.stats } },
   };
 }

@@ -4,6 +4,7 @@
  * without importing a route.
  */
 import type { CheckpointRow } from "../journal/index-db.js";
+import type { WalTrimStats } from "../journal/index-wal.js";
 import type { ResolvedPoint } from "../journal/points.js";
 import type { PointDiff } from "../restore/diff-journal.js";
 
@@ -26,6 +27,12 @@ export interface StatusBody {
     readonly nearLimit: boolean;
     /** Retention pins held right now (restores, drills, failover, diff, mirror). */
     readonly pins: number;
+    /** The SQLite index on disk, and its WAL trims (journal/index-wal.ts). */
+    readonly index: {
+      readonly dbBytes: number | null;
+      readonly walBytes: number | null;
+      readonly walTrim: WalTrimStats;
+    };
   };
   /** Age in seconds of the oldest change not yet durable (capture lag on a sidecar, replication lag on a replica). */
   readonly lagSeconds: number;

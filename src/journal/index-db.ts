@@ -19,7 +19,9 @@ import {
   SCHEMA_VERSION,
   SEQ_TABLES,
   type Statements,
+  truncateWal,
 } from "./index-sql.js";
+import { WalTrimmer } from "./index-wal.js";
 import type { JournalRecord } from "./records.js";
 
 export type {
@@ -48,6 +50,8 @@ export class JournalIndex {
   private readonly st: Statements;
   /** The drill reports table. */
   readonly drills: DrillRows;
+  /** Trims the WAL after checkpoints (index-wal.ts). */
+  readonly wal: WalTrimmer;
   /**
    * Every hash stored since the index had no blobs (blob-filter.ts); null
    * when it was opened with blobs: then every lookup asks SQLite.
@@ -66,6 +70,7 @@ export class JournalIndex {
     this.db.exec(SCHEMA);
     this.st = prepare(this.db);
     this.drills = new DrillRows(this.st);
+    this.wal = new WalTrimmer(file, () => truncateWal(this.db));
     const v = this.getMeta("schema");
     if (v === null) this.setMeta("schema", SCHEMA_VERSION);
     this.blobFilter = this.st.anyBlob.get() === undefined ? new BlobFilter() : null;

@@ -266,3 +266,22 @@ export function prepare(db: Database.Database) {
 }
 
 export type Statements = ReturnType<typeof prepare>;
+
+/**
+ * Copies the WAL into the database file and cuts the WAL to 0 bytes
+ * (`wal_checkpoint(TRUNCATE)`) without waiting for anyone: with a busy
+ * timeout of 0, a reader elsewhere (another process's read transaction) makes
+ * it stop at what it could copy and report busy instead of blocking the event
+ * loop for better-sqlite3's default 5 s.
+ */
+export function truncateWal(db: Database.Database): { busy: boolean; frames: number } {
+  const timeout = db.pragma("busy_timeout", { simple: true });
+  db.pragma("busy_timeout = 0");
+  try {
+    const rows = db.pragma("wal_checkpoint(TRUNCATE)") as { busy: number; log: number }[];
+    const r = rows[0];
+    return { busy: r === undefined || r.busy !== 0, frames: r?.log ?? 0 };
+  } finally {
+    db.pragma(`busy_timeout = ${Number(timeout)}`);
+  }
+}

@@ -139,6 +139,20 @@ export class IndexBacklog {
     this.records = 0;
     this.blobs.clear();
     this.onIndexed(work);
+    if (work.some((w) => w.records.some((r) => r.type === "checkpoint"))) this.trimWal();
+  }
+
+  /**
+   * After a checkpoint: the index's WAL into index.db, and cut (index-wal.ts).
+   * A failure only leaves disk used, so it is logged and counted, not thrown:
+   * the groups are indexed and the checkpoint stands.
+   */
+  private trimWal(): void {
+    try {
+      this.index.wal.trim();
+    } catch (err) {
+      this.log.warn({ err }, "journal index WAL could not be trimmed; it keeps its pages");
+    }
   }
 
   /** flush from a timer or close: a failure is logged and retried, the records stay durable. */

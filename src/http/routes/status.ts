@@ -45,6 +45,24 @@ export function statusRoutes(status: () => StatusBody): FastifyPluginAsync {
                       type: "integer",
                       description: "Retention pins held by readers of a point; 0 when idle",
                     },
+                    index: {
+                      type: "object",
+                      description:
+                        "The SQLite index on disk (bytes of index.db and its WAL) and the WAL trims after checkpoints: done, busy (a reader elsewhere; retried), failed",
+                      properties: {
+                        dbBytes: { type: ["integer", "null"] },
+                        walBytes: { type: ["integer", "null"] },
+                        walTrim: {
+                          type: "object",
+                          properties: {
+                            trims: { type: "integer" },
+                            busy: { type: "integer" },
+                            failures: { type: "integer" },
+                            lastFailure: { type: ["string", "null"] },
+                          },
+                        },
+                      },
+                    },
                   },
                 },
                 retention: {
