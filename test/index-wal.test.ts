@@ -144,7 +144,7 @@ describe("index WAL trim after checkpoints", () => {
     },
   );
 
-  it("/v1/status shows the index's size and its trims", async () => {
+  it("/v1/status and /metrics show the index's size and its trims", async () => {
     const { s } = await startSidecar({ prefix: "pvj-index-wal-status-", drillLines: [], cleanups });
     await s.checkpointer.take("one");
     const status = (await s.app.inject({ url: "/v1/status" })).json<{
@@ -158,5 +158,9 @@ describe("index WAL trim after checkpoints", () => {
       failures: 0,
       lastFailure: null,
     });
+    const metrics = (await s.app.inject({ url: "/metrics" })).body;
+    expect(metrics).toMatch(/^pvjournal_journal_index_wal_trim_failures_total 0$/m);
+    const bytes = Number(/^pvjournal_journal_index_bytes (\d+)$/m.exec(metrics)?.[1]);
+    expect(bytes).toBe(status.journal.index.dbBytes);
   });
 });

@@ -1,5 +1,5 @@
 /** Journal gauges shared by the sidecar and the replica. */
-import { Gauge } from "prom-client";
+import { Counter, Gauge } from "prom-client";
 import { checkpointBody } from "../http/bodies.js";
 import type { Journal } from "../journal/journal.js";
 import type { Metrics } from "../metrics/registry.js";
@@ -41,6 +41,24 @@ export function registerJournalMetrics(
     registers,
     collect() {
       this.set(journal.pinCount);
+    },
+  });
+  new Gauge({
+    name: "pvjournal_journal_index_bytes",
+    help: "Bytes of the journal's SQLite index on disk: index.db and its WAL",
+    registers,
+    collect() {
+      const { dbBytes, walBytes } = journal.index.wal.sizes();
+      this.set((dbBytes ?? 0) + (walBytes ?? 0));
+    },
+  });
+  new Counter({
+    name: "pvjournal_journal_index_wal_trim_failures_total",
+    help: "Trims of the index's WAL after a checkpoint that failed (the WAL keeps its pages; retried at the next checkpoint); see journal.index.walTrim in /v1/status",
+    registers,
+    collect() {
+      this.reset();
+      this.inc(journal.index.wal.stats.failures);
     },
   });
   new Gauge({
