@@ -3,6 +3,7 @@ import type { Packr } from "msgpackr";
 import { CorruptionError } from "../errors.js";
 import { HASH_BYTES } from "../util/hash.js";
 import { knownCodec, PACKED_HEADER_BYTES } from "./block-codec.js";
+import { packFlatBody } from "./flat-body.js";
 import type { BlobRecord, JournalRecord, RecordBody } from "./records.js";
 import { FRAME_HEADER_BYTES, writeFrameHeader } from "./segment-format.js";
 
@@ -98,6 +99,8 @@ export function encodeBatch(
 
 /** The msgpack body of a non-blob record (copied, defensively: the bytes must not depend on what packr does with its buffer later). */
 function msgpackBody(rec: Exclude<JournalRecord, BlobRecord>): Buffer {
+  const flat = packFlatBody(rec);
+  if (flat !== null) return flat;
   const { seq: _seq, ts: _ts, ...body } = rec;
   return Buffer.from(packr().pack(body));
 }
