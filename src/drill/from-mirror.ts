@@ -1,0 +1,284 @@
+/**
+ * The clone and copy paths of a drill (materialise.ts): every file of the
+ * point that the mirror holds is cloned (a reflink) or copied (a byte copy in
+ * the kernel) from it, then only the blocks that differ between the point P
+ * and the mirror's position M are written over it from the journal, each
+ * one hash-checked (changes.ts, block-runs.ts).
+ *
+ * In one pass over two cores: the clones or copies run in libuv's thread
+ * pool, CLONE_CONCURRENCY at a time, while this thread plans the journal's
+ * blocks and patches each file as soon as its copy is done. Before, every
+ * copy finished before the first block was planned or written, and the
+ * copy path left one core idle during each phase.
+ *
+ * Files written whole from the journal (absent from the mirror, a failed
+ * copy, or rewritten whole) are handed back to the materialiser as "create"
+ * tasks: it opens them ahead in the pool (open-ahead.ts), which many small
+ * files need. The files patched here are handed back as tasks with nothing
+ * left to write: the materialiser still sets their size and, for a failover,
+ * fdatasyncs them.
+ */
+import { dirname, join } from "node:path";
+import type { BlockRequest } from "../journal/build-plan.js";
+import { planBlocksInSlices } from "../journal/build-plan.js";
+import type { Journal } from "../journal/journal.js";
+import { replayNamespace } from "../journal/namespace.js";
+import type { PlannedBlock, PlannedEntry } from "../journal/plan.js";
+import type { ResolvedPoint } from "../journal/points.js";
+import type { Logger } from "../log/logger.js";
+import { BlockReader } from "../restore/block-reader.js";
+import { eachLimited } from "../restore/durable.js";
+import { type FileTask, Pacer, type PatchWrite, writeTask } from "../restore/write-files.js";
+import type { BlockHasher } from "../util/hash.js";
+import { type BlockRun, blockRuns, blocksOf } from "./block-runs.js";
+import { blocksToRewrite, type Changes, changesBetween } from "./changes.js";
+import { type CloneFile, isCloneUnsupported } from "./clone.js";
+import type { MirrorView } from "./materialise.js";
+
+/**
+ * Clones or copies in flight: each is one thread-pool call (a reflink's
+ * metadata, or a whole file's copy_file_range), so four keep libuv's pool busy.
+ */
+const CLONE_CONCURRENCY = 4;
+/**
+ * A clone with more than this fraction of its blocks changed is written
+ * whole instead: every patched block of a reflink is a copy-on-write break
+ * of a shared extent. A byte copy shares nothing, so it is patched unless
+ * nothing of it is left to copy (the copy runs on the other core, while a
+ * block from the journal costs this thread a read, a checksum and a hash).
+ */
+const REWRITE_CLONE_FRACTION = 0.5;
+
+/** Inputs of filesFromMirror. */
+export interface FromMirrorOptions {
+  readonly journal: Journal;
+  readonly hasher: BlockHasher;
+  readonly point: ResolvedPoint;
+  readonly mirror: MirrorView;
+  /** "clone" shares the mirror's extents (a reflink); "copy" copies its bytes. */
+  readonly method: "clone" | "copy";
+  readonly clone: CloneFile;
+  readonly logger: Logger;
+  /** The drill's target, named when the filesystem cannot clone. */
+  readonly target: string;
+}
+
+/** What filesFromMirror did: a task for every file, or why the mirror cannot serve. */
+export type FromMirror =
+  | {
+      readonly ok: true;
+      readonly tasks: Map<PlannedEntry, FileTask>;
+      readonly filesCloned: number;
+      /** Bytes written from the journal here (the "create" tasks are not written yet). */
+      readonly bytesPatched: number;
+      readonly mirrorSeq: number;
+    }
+  | { readonly ok: false; readonly reason: string };
+
+/** How one file is produced. */
+interface FilePlan {
+  readonly entry: PlannedEntry;
+  /** The mirror's copy to clone, or null: written whole from the journal. */
+  readonly src: string | null;
+  /** Journal blocks to write over the clone; null: the file is written whole. */
+  readonly runs: readonly BlockRun[] | null;
+}
+
+/**
+ * Produces `files` under `tmp` from the mirror, while it holds still
+ * (MirrorView.stable), and patches them from the journal (module comment).
+ */
+export async function filesFromMirror(
+  opts: FromMirrorOptions,
+  tmp: string,
+  files: readonly PlannedEntry[],
+): Promise<FromMirror> {
+  const { journal, mirror } = opts;
+  const held = await mirror.stable(async (m) => {
+    if (m === null || m === 0 || m < journal.baseSeq)
+      return { ok: false as const, reason: "the mirror is empty or being updated" };
+    const pathById = new Map<number, string>();
+    for (const [p, e] of replayNamespace(journal.index.nsUpTo(m)))
+      if (e.kind === "file") pathById.set(e.fileId, p);
+    const changes = changesBetween(journal, opts.point.seq, m);
+    const plans = files.map((e) => planFile(opts, e, pathById.get(e.fileId), changes));
+    const cloning = plans.filter((p) => p.src !== null);
+    // The first clone tells whether this filesystem can clone at all; a
+    // file that fails for another reason (gone from the mirror) is written
+    // from the journal, and the next one asks again.
+    const done = new Map<FilePlan, Promise<boolean>>();
+    let probed = 0;
+    for (; probed < cloning.length; probed++) {
+      const p = cloning[probed]!;
+      try {
+        await opts.clone(join(mirror.dir, p.src!), join(tmp, p.entry.path));
+        done.set(p, Promise.resolve(true));
+        probed += 1;
+        break;
+      } catch (err) {
+        if (isCloneUnsupported(err)) {
+          const code = (err as NodeJS.ErrnoException).code;
+          return {
+            ok: false as const,
+            reason: `${code}: the filesystem of ${mirror.dir} and ${dirname(opts.target)} cannot clone files (reflinks)`,
+          };
+        }
+        opts.logger.debug({ err, path: p.entry.path }, "cannot clone from the mirror");
+        done.set(p, Promise.resolve(false));
+      }
+    }
+    const rest = cloning.slice(probed);
+    const settle = new Map<FilePlan, (ok: boolean) => void>();
+    for (const p of rest) done.set(p, new Promise<boolean>((r) => settle.set(p, r)));
+    const copies = eachLimited(rest, CLONE_CONCURRENCY, async (p) => {
+      try {
+        await opts.clone(join(mirror.dir, p.src!), join(tmp, p.entry.path));
+        settle.get(p)!(true);
+      } catch (err) {
+        opts.logger.debug({ err, path: p.entry.path }, "cannot clone from the mirror");
+        settle.get(p)!(false);
+      }
+    });
+    // Patching starts now, while the copies run; the mirror is released as
+    // soon as the last copy is done (patches read only the journal).
+    const patching = patchAll(opts, plans, done, tmp);
+    // Awaited below, after the copies: never an unhandled rejection meanwhile.
+    patching.catch(() => undefined);
+    await copies;
+    return { ok: true as const, mirrorSeq: m, patching };
+  });
+  if (!held.ok) return held;
+  return { ok: true, mirrorSeq: held.mirrorSeq, ...(await held.patching) };
+}
+
+/** What patchAll did. */
+interface Patched {
+  readonly tasks: Map<PlannedEntry, FileTask>;
+  readonly filesCloned: number;
+  readonly bytesPatched: number;
+}
+
+function planFile(
+  opts: FromMirrorOptions,
+  entry: PlannedEntry,
+  src: string | undefined,
+  changes: Changes,
+): FilePlan {
+  if (src === undefined) return { entry, src: null, runs: null };
+  const bs = opts.journal.blockSize;
+  const nBlocks = Math.ceil(entry.size / bs);
+  const blocks = blocksToRewrite(entry, changes, bs);
+  const runs = blockRuns(blocks, nBlocks);
+  if (opts.method === "clone") {
+    // A reflink costs nothing, so even a file rewritten whole is cloned (and counted).
+    const whole = blocks.size > nBlocks * REWRITE_CLONE_FRACTION;
+    return { entry, src, runs: whole ? null : runs };
+  }
+  // Nothing of the mirror's copy survives: copying it would be wasted.
+  if (nBlocks > 0 && blocksOf(runs, "copy") === 0) return { entry, src: null, runs: null };
+  return { entry, src, runs };
+}
+
+/**
+ * Plans the journal blocks of every file (while the copies run), then
+ * patches each cloned file once its clone is done, in the clones' order;
+ * returns a task for every file (module comment).
+ */
+async function patchAll(
+  opts: FromMirrorOptions,
+  plans: readonly FilePlan[],
+  done: ReadonlyMap<FilePlan, Promise<boolean>>,
+  tmp: string,
+): Promise<Patched> {
+  const { journal, point } = opts;
+  const bs = journal.blockSize;
+  const request = (p: FilePlan, whole: boolean): BlockRequest => ({
+    fileId: p.entry.fileId,
+    size: p.entry.size,
+    blocks: whole || p.runs === null ? null : writtenBlocks(p.runs),
+  });
+  const planned = await planBlocksInSlices(
+    journal,
+    point,
+    plans.map((p) => request(p, false)),
+  );
+  const reader = new BlockReader(journal, opts.hasher);
+  const pacer = new Pacer();
+  const tasks = new Map<PlannedEntry, FileTask>();
+  const failed: number[] = [];
+  let filesCloned = 0;
+  let bytesPatched = 0;
+  for (const [i, p] of plans.entries()) {
+    const path = join(tmp, p.entry.path);
+    const clone = done.get(p);
+    const cloned = clone ? await clone : false;
+    if (cloned) filesCloned += 1;
+    if (!cloned && p.runs !== null) {
+      // Its clone failed: planned again whole below, written by the materialiser.
+      failed.push(i);
+      continue;
+    }
+    const create = { kind: "create", path, label: p.entry.path, size: p.entry.size } as const;
+    if (p.runs === null) {
+      tasks.set(p.entry, { ...create, blocks: planned[i]! });
+      continue;
+    }
+    const writes = patchWrites(p.entry, p.runs, planned[i]!, bs);
+    const patch = {
+      kind: "patch",
+      path,
+      label: p.entry.path,
+      size: p.entry.size,
+      cut: null,
+    } as const;
+    if (writes.length > 0)
+      await writeTask({ ...patch, writes }, reader, pacer, (n) => {
+        bytesPatched += n;
+      });
+    tasks.set(p.entry, { ...patch, writes: [] });
+    // Lets the pool's finished copies start the next ones (their callbacks
+    // run on this thread): a patch loop can otherwise run for many files.
+    await new Promise<void>((r) => setImmediate(r));
+  }
+  const again = await planBlocksInSlices(
+    journal,
+    point,
+    failed.map((i) => request(plans[i]!, true)),
+  );
+  failed.forEach((i, k) => {
+    const e = plans[i]!.entry;
+    const path = join(tmp, e.path);
+    tasks.set(e, { kind: "create", path, label: e.path, size: e.size, blocks: again[k]! });
+  });
+  return { tasks, filesCloned, bytesPatched };
+}
+
+function writtenBlocks(runs: readonly BlockRun[]): Set<number> {
+  const s = new Set<number>();
+  for (const r of runs)
+    if (r.kind === "write") for (let b = r.first; b < r.first + r.count; b++) s.add(b);
+  return s;
+}
+
+/** The writes over a clone: each block of a write run as it was at the point (zeros past its stored range). */
+function patchWrites(
+  e: PlannedEntry,
+  runs: readonly BlockRun[],
+  planned: readonly PlannedBlock[],
+  bs: number,
+): PatchWrite[] {
+  const byOffset = new Map(planned.map((b) => [b.offset, b]));
+  const writes: PatchWrite[] = [];
+  for (const r of runs) {
+    if (r.kind !== "write") continue;
+    for (let b = r.first; b < r.first + r.count; b++) {
+      const offset = b * bs;
+      writes.push({
+        offset,
+        len: Math.min(bs, e.size - offset),
+        block: byOffset.get(offset) ?? null,
+      });
+    }
+  }
+  return writes;
+}
