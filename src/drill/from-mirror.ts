@@ -100,34 +100,22 @@ export async function filesFromMirror(
     const pathById = new Map<number, string>();
     for (const [p, e] of replayNamespace(journal.index.nsUpTo(m)))
       if (e.kind === "file") pathById.set(e.fileId, p);
+    // A reflink is tried once first: a filesystem that cannot clone fails
+    // here, before anything is planned or written. A byte copy is not: any
+    // filesystem copies, and a file whose copy fails is written from the journal.
+    const tried =
+      opts.method === "clone"
+        ? await probe(opts, files, pathById, tmp)
+        : new Map<PlannedEntry, boolean>();
+    if (typeof tried === "string") return { ok: false as const, reason: tried };
     const changes = changesBetween(journal, opts.point.seq, m);
     const plans = files.map((e) => planFile(opts, e, pathById.get(e.fileId), changes));
-    const cloning = plans.filter((p) => p.src !== null);
-    // The first clone tells whether this filesystem can clone at all; a
-    // file that fails for another reason (gone from the mirror) is written
-    // from the journal, and the next one asks again.
     const done = new Map<FilePlan, Promise<boolean>>();
-    let probed = 0;
-    for (; probed < cloning.length; probed++) {
-      const p = cloning[probed]!;
-      try {
-        await opts.clone(join(mirror.dir, p.src!), join(tmp, p.entry.path));
-        done.set(p, Promise.resolve(true));
-        probed += 1;
-        break;
-      } catch (err) {
-        if (isCloneUnsupported(err)) {
-          const code = (err as NodeJS.ErrnoException).code;
-          return {
-            ok: false as const,
-            reason: `${code}: the filesystem of ${mirror.dir} and ${dirname(opts.target)} cannot clone files (reflinks)`,
-          };
-        }
-        opts.logger.debug({ err, path: p.entry.path }, "cannot clone from the mirror");
-        done.set(p, Promise.resolve(false));
-      }
+    for (const p of plans) {
+      const t = tried.get(p.entry);
+      if (t !== undefined) done.set(p, Promise.resolve(t));
     }
-    const rest = cloning.slice(probed);
+    const rest = plans.filter((p) => p.src !== null && !done.has(p));
     const settle = new Map<FilePlan, (ok: boolean) => void>();
     for (const p of rest) done.set(p, new Promise<boolean>((r) => settle.set(p, r)));
     const copies = eachLimited(rest, CLONE_CONCURRENCY, async (p) => {
@@ -149,6 +137,36 @@ export async function filesFromMirror(
   });
   if (!held.ok) return held;
   return { ok: true, mirrorSeq: held.mirrorSeq, ...(await held.patching) };
+}
+
+/**
+ * Clones the point's files that the mirror holds, one by one, until one
+ * succeeds; returns what each try did, or why this filesystem cannot clone
+ * (the first answer that says so). A file that fails for another reason
+ * (gone from the mirror meanwhile) is written from the journal.
+ */
+async function probe(
+  opts: FromMirrorOptions,
+  files: readonly PlannedEntry[],
+  pathById: ReadonlyMap<number, string>,
+  tmp: string,
+): Promise<Map<PlannedEntry, boolean> | string> {
+  const tried = new Map<PlannedEntry, boolean>();
+  for (const e of files) {
+    const src = pathById.get(e.fileId);
+    if (src === undefined) continue;
+    try {
+      await opts.clone(join(opts.mirror.dir, src), join(tmp, e.path));
+      tried.set(e, true);
+      return tried;
+    } catch (err) {
+      if (isCloneUnsupported(err))
+        return `${(err as NodeJS.ErrnoException).code}: the filesystem of ${opts.mirror.dir} and ${dirname(opts.target)} cannot clone files (reflinks)`;
+      opts.logger.debug({ err, path: e.path }, "cannot clone from the mirror");
+      tried.set(e, false);
+    }
+  }
+  return tried;
 }
 
 /** What patchAll did. */
