@@ -175,10 +175,38 @@ describe("a drill from the mirror in one pass", () => {
       for (const c of cases) {
         await mirror.moveTo(c.mirrorAt.point.seq);
         const before = await readTree(mirror.dir);
-        for (const [method, cloneFile] of [
-          ["copy", noReflinks],
-          ["clone", plainCopy],
-        ] as const) {
+        // A clone that fails for one file (not for lack of reflinks): that file
+        // comes from the journal. A first clone failing so, then the
+        // filesystem refusing reflinks: the copy path, in the same directory.
+        const failing = (path: string) => (a: string, b: string) =>
+          b.endsWith(path)
+            ? Promise.reject(Object.assign(new Error("i/o error"), { code: "EIO" }))
+            : copyFile(a, b);
+        let calls = 0;
+        const eioThenNoReflinks = () =>
+          Promise.reject(
+            calls++ === 0
+              ? Object.assign(new Error("i/o error"), { code: "EIO" })
+              : Object.assign(new Error("operation not supported"), { code: "ENOTSUP" }),
+          );
+        const variants = [
+          { name: "copy", cloneFile: noReflinks, method: "copy", cloned: c.copied },
+          { name: "clone", cloneFile: plainCopy, method: "clone", cloned: c.cloned },
+          {
+            name: "clone, start-end failing",
+            cloneFile: failing("data/start-end"),
+            method: "clone",
+            cloned: c.cloned - 1,
+          },
+          // The first file tried ("all") is one the copy path writes whole anyway.
+          {
+            name: "copy after EIO",
+            cloneFile: eioThenNoReflinks,
+            method: "copy",
+            cloned: c.copied,
+          },
+        ] as const;
+        for (const x of variants) {
           const target = join(dir, `s${n++}`);
           const r = await materialise({
             journal,
@@ -186,13 +214,16 @@ describe("a drill from the mirror in one pass", () => {
             point: c.at.point,
             target,
             mirror: mirrorView(mirror),
-            cloneFile,
+            cloneFile: x.cloneFile,
           });
-          const what = `${c.name}, ${method} path, seed=${seed}`;
-          expect(r.method, what).toBe(method);
+          const what = `${c.name}, ${x.name}, seed=${seed}`;
+          expect(r.method, what).toBe(x.method);
           expect(diffTrees(c.at.tree, await readTree(target), { mtimes: true }), what).toEqual([]);
-          expect(r.filesCloned, what).toBe(method === "copy" ? c.copied : c.cloned);
-          if (method === "copy") expect(r.bytesWritten, what).toBe(c.copyBytes);
+          expect(r.filesCloned, what).toBe(x.cloned);
+          if (x.method === "copy") {
+            expect(r.bytesWritten, what).toBe(c.copyBytes);
+            expect(r.fallback, what).toMatch(/^ENOTSUP.*cannot clone/);
+          } else expect(r.fallback, what).toBeUndefined();
           await rm(target, { recursive: true });
         }
         // The mirror is read, never written.

@@ -32,7 +32,7 @@ import { type FileTask, Pacer, type PatchWrite, writeTask } from "../restore/wri
 import type { BlockHasher } from "../util/hash.js";
 import { type BlockRun, blockRuns, blocksOf } from "./block-runs.js";
 import { blocksToRewrite, type Changes, changesBetween } from "./changes.js";
-import { type CloneFile, isCloneUnsupported } from "./clone.js";
+import { type CloneFile, copyWholeFile, isCloneUnsupported } from "./clone.js";
 import type { MirrorView } from "./materialise.js";
 
 /**
@@ -55,8 +55,7 @@ export interface FromMirrorOptions {
   readonly hasher: BlockHasher;
   readonly point: ResolvedPoint;
   readonly mirror: MirrorView;
-  /** "clone" shares the mirror's extents (a reflink); "copy" copies its bytes. */
-  readonly method: "clone" | "copy";
+  /** The reflink (or a stand-in); where it is unsupported, files are copied (copyWholeFile). */
   readonly clone: CloneFile;
   readonly logger: Logger;
   /** The drill's target, named when the filesystem cannot clone. */
@@ -67,6 +66,10 @@ export interface FromMirrorOptions {
 export type FromMirror =
   | {
       readonly ok: true;
+      /** "clone": reflinks, which share the mirror's extents; "copy": byte copies. */
+      readonly method: "clone" | "copy";
+      /** Why the files were copied, not cloned. */
+      readonly fallback: string | null;
       readonly tasks: Map<PlannedEntry, FileTask>;
       readonly filesCloned: number;
       /** Bytes written from the journal here (the "create" tasks are not written yet). */
@@ -100,16 +103,21 @@ export async function filesFromMirror(
     const pathById = new Map<number, string>();
     for (const [p, e] of replayNamespace(journal.index.nsUpTo(m)))
       if (e.kind === "file") pathById.set(e.fileId, p);
-    // A reflink is tried once first: a filesystem that cannot clone fails
-    // here, before anything is planned or written. A byte copy is not: any
-    // filesystem copies, and a file whose copy fails is written from the journal.
-    const tried =
-      opts.method === "clone"
-        ? await probe(opts, files, pathById, tmp)
-        : new Map<PlannedEntry, boolean>();
-    if (typeof tried === "string") return { ok: false as const, reason: tried };
+    // A reflink is tried once first: where the filesystem cannot clone, the
+    // files are copied instead, in the same work directory (no second
+    // skeleton, no second namespace replay). A byte copy needs no probe:
+    // any filesystem copies, and a file whose copy fails is written from
+    // the journal.
+    const { tried, unsupported } = await probe(opts, files, pathById, tmp);
+    const method: "clone" | "copy" = unsupported === null ? "clone" : "copy";
+    const clone = unsupported === null ? opts.clone : copyWholeFile;
+    if (unsupported !== null)
+      opts.logger.info(
+        { reason: unsupported },
+        "cannot clone the mirror; copying it and patching from the journal",
+      );
     const changes = changesBetween(journal, opts.point.seq, m);
-    const plans = files.map((e) => planFile(opts, e, pathById.get(e.fileId), changes));
+    const plans = files.map((e) => planFile(opts, method, e, pathById.get(e.fileId), changes));
     const done = new Map<FilePlan, Promise<boolean>>();
     for (const p of plans) {
       const t = tried.get(p.entry);
@@ -120,7 +128,7 @@ export async function filesFromMirror(
     for (const p of rest) done.set(p, new Promise<boolean>((r) => settle.set(p, r)));
     const copies = eachLimited(rest, CLONE_CONCURRENCY, async (p) => {
       try {
-        await opts.clone(join(mirror.dir, p.src!), join(tmp, p.entry.path));
+        await clone(join(mirror.dir, p.src!), join(tmp, p.entry.path));
         settle.get(p)!(true);
       } catch (err) {
         opts.logger.debug({ err, path: p.entry.path }, "cannot clone from the mirror");
@@ -133,24 +141,25 @@ export async function filesFromMirror(
     // Awaited below, after the copies: never an unhandled rejection meanwhile.
     patching.catch(() => undefined);
     await copies;
-    return { ok: true as const, mirrorSeq: m, patching };
+    return { ok: true as const, mirrorSeq: m, method, fallback: unsupported, patching };
   });
   if (!held.ok) return held;
-  return { ok: true, mirrorSeq: held.mirrorSeq, ...(await held.patching) };
+  const { patching, ...rest } = held;
+  return { ...rest, ...(await patching) };
 }
 
 /**
  * Clones the point's files that the mirror holds, one by one, until one
- * succeeds; returns what each try did, or why this filesystem cannot clone
- * (the first answer that says so). A file that fails for another reason
- * (gone from the mirror meanwhile) is written from the journal.
+ * succeeds or the filesystem says it cannot clone (`unsupported`, why);
+ * `tried` is what each try did. A file that fails for another reason (gone
+ * from the mirror meanwhile) is written from the journal.
  */
 async function probe(
   opts: FromMirrorOptions,
   files: readonly PlannedEntry[],
   pathById: ReadonlyMap<number, string>,
   tmp: string,
-): Promise<Map<PlannedEntry, boolean> | string> {
+): Promise<{ tried: Map<PlannedEntry, boolean>; unsupported: string | null }> {
   const tried = new Map<PlannedEntry, boolean>();
   for (const e of files) {
     const src = pathById.get(e.fileId);
@@ -158,15 +167,18 @@ async function probe(
     try {
       await opts.clone(join(opts.mirror.dir, src), join(tmp, e.path));
       tried.set(e, true);
-      return tried;
+      break;
     } catch (err) {
-      if (isCloneUnsupported(err))
-        return `${(err as NodeJS.ErrnoException).code}: the filesystem of ${opts.mirror.dir} and ${dirname(opts.target)} cannot clone files (reflinks)`;
+      if (isCloneUnsupported(err)) {
+        const code = (err as NodeJS.ErrnoException).code;
+        const unsupported = `${code}: the filesystem of ${opts.mirror.dir} and ${dirname(opts.target)} cannot clone files (reflinks)`;
+        return { tried, unsupported };
+      }
       opts.logger.debug({ err, path: e.path }, "cannot clone from the mirror");
       tried.set(e, false);
     }
   }
-  return tried;
+  return { tried, unsupported: null };
 }
 
 /** What patchAll did. */
@@ -178,6 +190,7 @@ interface Patched {
 
 function planFile(
   opts: FromMirrorOptions,
+  method: "clone" | "copy",
   entry: PlannedEntry,
   src: string | undefined,
   changes: Changes,
@@ -187,7 +200,7 @@ function planFile(
   const nBlocks = Math.ceil(entry.size / bs);
   const blocks = blocksToRewrite(entry, changes, bs);
   const runs = blockRuns(blocks, nBlocks);
-  if (opts.method === "clone") {
+  if (method === "clone") {
     // A reflink costs nothing, so even a file rewritten whole is cloned (and counted).
     const whole = blocks.size > nBlocks * REWRITE_CLONE_FRACTION;
     return { entry, src, runs: whole ? null : runs };

@@ -21,7 +21,8 @@
  *
  * The clone reads the mirror while it holds still (Mirror.withStable), and
  * never writes to it. Where the filesystem cannot clone (ENOTSUP, EXDEV,
- * EINVAL), the copy path runs and the result says why (`fallback`).
+ * EINVAL), the copy path runs in the same work directory, right after the
+ * first refused reflink, and the result says why (`fallback`).
  */
 import { mkdir } from "node:fs/promises";
 import { dirname } from "node:path";
@@ -35,7 +36,7 @@ import { silentLogger } from "../log/logger.js";
 import type { Mirror } from "../replica/mirror.js";
 import { materialiseTree } from "../restore/materialiser.js";
 import type { BlockHasher } from "../util/hash.js";
-import { type CloneFile, copyWholeFile, reflinkFile } from "./clone.js";
+import { type CloneFile, reflinkFile } from "./clone.js";
 import { filesFromMirror } from "./from-mirror.js";
 
 /** How a point was materialised. */
@@ -106,21 +107,17 @@ export async function materialise(opts: MaterialiseOptions): Promise<Materialise
   const seconds = () => (performance.now() - started) / 1000;
   let fallback: string | undefined;
   if (opts.mirror) {
-    // Blocks are planned once the clone shows which ones differ from the
-    // mirror (fileTasks): one lookup per entry here, not one per block.
+    // Blocks are planned once the mirror's position shows which ones differ
+    // (from-mirror.ts): one lookup per entry here, not one per block.
     const plan = await planAttributesInSlices(opts.journal, outline);
-    const r = await build(opts, opts.mirror, plan, "clone", opts.cloneFile ?? reflinkFile);
-    if (r.ok) return { method: "clone", seconds: seconds(), files, ...r.result };
+    const r = await build(opts, opts.mirror, plan, opts.cloneFile ?? reflinkFile);
+    if (r.ok) {
+      const { method, fallback: why, ...result } = r.result;
+      return { method, seconds: seconds(), files, ...result, ...(why ? { fallback: why } : {}) };
+    }
     fallback = r.reason;
-    (opts.logger ?? silentLogger()).info(
-      { reason: r.reason },
-      "cannot clone the mirror; copying it and patching from the journal",
-    );
-    const c = await build(opts, opts.mirror, plan, "copy", copyWholeFile);
-    if (c.ok) return { method: "copy", seconds: seconds(), files, ...c.result, fallback };
-    fallback = `${fallback}; ${c.reason}`;
   }
-  const r = await build(opts, null, await planInSlices(opts.journal, outline), "full");
+  const r = await build(opts, null, await planInSlices(opts.journal, outline));
   if (!r.ok) throw new PvjError(ErrorCode.INTERNAL, r.reason);
   return {
     method: "full",
@@ -136,31 +133,38 @@ export async function materialise(opts: MaterialiseOptions): Promise<Materialise
 type BuildOutcome =
   | {
       ok: true;
-      result: { filesCloned: number; bytesWritten: number; mirrorSeq: number | null };
+      result: {
+        method: MaterialiseMethod;
+        fallback: string | null;
+        filesCloned: number;
+        bytesWritten: number;
+        mirrorSeq: number | null;
+      };
     }
   | { ok: false; reason: string };
 
-/** Thrown inside the materialiser's prepare step when the filesystem cannot clone at all. */
-class CloneUnsupported extends Error {}
+/** Thrown inside the materialiser's prepare step when the mirror cannot serve as a base. */
+class MirrorUnusable extends Error {}
 
 /**
  * Builds the point's tree at `target` through the shared materialiser. With a
- * mirror (`method` "clone" or "copy"), files come from it and only what
- * differs is written from the journal (from-mirror.ts); the rest (or
- * everything, on the full path) is written from the journal. With a mirror
- * `plan` holds no blocks (planAttributesInSlices): from-mirror.ts plans what
- * is written.
+ * mirror, files are cloned (or, where the filesystem cannot clone, copied)
+ * from it and only what differs is written from the journal
+ * (from-mirror.ts), in the same work directory; without one, everything is
+ * written from the journal (method "full"). With a mirror `plan` holds no
+ * blocks (planAttributesInSlices): from-mirror.ts plans what is written.
  */
 async function build(
   opts: MaterialiseOptions,
   mirror: MirrorView | null,
   plan: RestorePlan,
-  method: MaterialiseMethod,
   clone: CloneFile = reflinkFile,
 ): Promise<BuildOutcome> {
   const { journal, target } = opts;
   const logger = opts.logger ?? silentLogger();
   await mkdir(dirname(target), { recursive: true });
+  let method: MaterialiseMethod = "full";
+  let fallback: string | null = null;
   let filesCloned = 0;
   let bytesPatched = 0;
   let mirrorSeq: number | null = null;
@@ -171,16 +175,14 @@ async function build(
       target,
       hasher: opts.hasher,
       durable: opts.durable === true,
-      ...(mirror === null || method === "full"
+      ...(mirror === null
         ? {}
         : {
             prepareFiles: async (tmp: string, files: readonly PlannedEntry[]) => {
-              const c = await filesFromMirror(
-                { ...opts, mirror, method, clone, logger },
-                tmp,
-                files,
-              );
-              if (!c.ok) throw new CloneUnsupported(c.reason);
+              const c = await filesFromMirror({ ...opts, mirror, clone, logger }, tmp, files);
+              if (!c.ok) throw new MirrorUnusable(c.reason);
+              method = c.method;
+              fallback = c.fallback;
               filesCloned = c.filesCloned;
               bytesPatched = c.bytesPatched;
               mirrorSeq = c.mirrorSeq;
@@ -190,10 +192,10 @@ async function build(
     });
     return {
       ok: true,
-      result: { filesCloned, bytesWritten: bytesPatched + r.bytes, mirrorSeq },
+      result: { method, fallback, filesCloned, bytesWritten: bytesPatched + r.bytes, mirrorSeq },
     };
   } catch (err) {
-    if (err instanceof CloneUnsupported) return { ok: false, reason: err.message };
+    if (err instanceof MirrorUnusable) return { ok: false, reason: err.message };
     throw err;
   }
 }
