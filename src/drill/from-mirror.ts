@@ -5,16 +5,17 @@
  * and the mirror's position M are written over it from the journal, each
  * one hash-checked (changes.ts, block-runs.ts).
  *
- * In one pass over two cores: the clones or copies run in libuv's thread
+ * Byte copies in one pass over two cores: the copies run in libuv's thread
  * pool, CLONE_CONCURRENCY at a time, while this thread plans the journal's
  * blocks and patches each file as soon as its copy is done. Before, every
- * copy finished before the first block was planned or written, and the
- * copy path left one core idle during each phase.
+ * copy finished before the first block was planned or written, so one core
+ * idled in each phase. Reflinks cost metadata only: they all finish first
+ * and the materialiser writes their patches, as before.
  *
  * Files written whole from the journal (absent from the mirror, a failed
  * copy, or rewritten whole) are handed back to the materialiser as "create"
  * tasks: it opens them ahead in the pool (open-ahead.ts), which many small
- * files need. The files patched here are handed back as tasks with nothing
+ * files need. Copies patched here are handed back as tasks with nothing
  * left to write: the materialiser still sets their size and, for a failover,
  * fdatasyncs them.
  */
@@ -108,7 +109,10 @@ export async function filesFromMirror(
     // skeleton, no second namespace replay). A byte copy needs no probe:
     // any filesystem copies, and a file whose copy fails is written from
     // the journal.
-    const { tried, unsupported } = await probe(opts, files, pathById, tmp);
+    // What differs is read from the index while the probe runs in the pool.
+    const probing = probe(opts, files, pathById, tmp);
+    const changes = changesBetween(journal, opts.point.seq, m);
+    const { tried, unsupported } = await probing;
     const method: "clone" | "copy" = unsupported === null ? "clone" : "copy";
     const clone = unsupported === null ? opts.clone : copyWholeFile;
     if (unsupported !== null)
@@ -116,7 +120,6 @@ export async function filesFromMirror(
         { reason: unsupported },
         "cannot clone the mirror; copying it and patching from the journal",
       );
-    const changes = changesBetween(journal, opts.point.seq, m);
     const plans = files.map((e) => planFile(opts, method, e, pathById.get(e.fileId), changes));
     const done = new Map<FilePlan, Promise<boolean>>();
     for (const p of plans) {
@@ -135,9 +138,16 @@ export async function filesFromMirror(
         settle.get(p)!(false);
       }
     });
-    // Patching starts now, while the copies run; the mirror is released as
-    // soon as the last copy is done (patches read only the journal).
-    const patching = patchAll(opts, plans, done, tmp);
+    // Byte copies: patching starts now, while they run on the pool. Reflinks
+    // are metadata (about a millisecond each), so there is nothing to
+    // overlap: they finish first and the materialiser writes the patches,
+    // as before (on XFS, 1% changed, medians of 10 runs in one process:
+    // 15-16 ms so, 18-20 ms patching here). The mirror is released as soon
+    // as the last clone or copy is done (patches read only the journal).
+    const patching =
+      method === "copy"
+        ? patchAll(opts, plans, done, tmp, true)
+        : copies.then(() => patchAll(opts, plans, done, tmp, false));
     // Awaited below, after the copies: never an unhandled rejection meanwhile.
     patching.catch(() => undefined);
     await copies;
@@ -220,6 +230,7 @@ async function patchAll(
   plans: readonly FilePlan[],
   done: ReadonlyMap<FilePlan, Promise<boolean>>,
   tmp: string,
+  overlapped: boolean,
 ): Promise<Patched> {
   const { journal, point } = opts;
   const bs = journal.blockSize;
@@ -262,11 +273,17 @@ async function patchAll(
       size: p.entry.size,
       cut: null,
     } as const;
-    if (writes.length > 0)
-      await writeTask({ ...patch, writes }, reader, pacer, (n) => {
-        bytesPatched += n;
-      });
+    if (!overlapped) {
+      tasks.set(p.entry, { ...patch, writes });
+      continue;
+    }
+    // Written here, while the next files copy; the materialiser still sets
+    // the size and, for a failover, fdatasyncs the file.
     tasks.set(p.entry, { ...patch, writes: [] });
+    if (writes.length === 0) continue;
+    await writeTask({ ...patch, writes }, reader, pacer, (n) => {
+      bytesPatched += n;
+    });
     // Lets the pool's finished copies start the next ones (their callbacks
     // run on this thread): a patch loop can otherwise run for many files.
     await new Promise<void>((r) => setImmediate(r));
