@@ -221,9 +221,11 @@ function planFile(
 }
 
 /**
- * Plans the journal blocks of every file (while the copies run), then
- * patches each cloned file once its clone is done, in the clones' order;
- * returns a task for every file (module comment).
+ * Plans the journal blocks of every file, then takes each file's clone or
+ * copy as it is done, in order; returns a task for every file (module
+ * comment). `overlapped` (byte copies, still running): each copy is patched
+ * here at once; otherwise (reflinks, all done) the patch tasks are returned
+ * for the materialiser to write.
  */
 async function patchAll(
   opts: FromMirrorOptions,
