@@ -262,19 +262,39 @@ export function buildChunkedPlan(
   paths: readonly string[] | null,
   chunkBlocks: number,
 ): ChunkedPlan {
+  const split = splitter(journal, point, chunkBlocks);
+  const entries = journal.index.tx(() => outlineIn(journal, point, paths).entries.map(split.plan));
+  return split.done(toPlan(point, entries));
+}
+
+/** buildChunkedPlan of an outline in slices, as planInSlices plans (a restore job). */
+export async function planChunkedInSlices(
+  journal: Journal,
+  outline: PlanOutline,
+  chunkBlocks: number,
+  signal?: AbortSignal,
+): Promise<ChunkedPlan> {
+  const split = splitter(journal, outline.point, chunkBlocks);
+  const entries = await inSlices(journal, outline.entries, signal, split.plan);
+  return split.done(toPlan(outline.point, entries));
+}
+
+/** Plans entries, leaving files of more than `chunkBlocks` blocks without blocks, and collects those. */
+function splitter(journal: Journal, point: ResolvedPoint, chunkBlocks: number) {
   const chunked = new Set<PlannedEntry>();
-  const entries = journal.index.tx(() =>
-    outlineIn(journal, point, paths).entries.map((e) => {
+  return {
+    plan: (e: OutlineEntry): PlannedEntry => {
       const later = e.kind === "file" && Math.ceil(e.size / journal.blockSize) > chunkBlocks;
       const p = planEntry(journal, point, e, !later);
       if (later) chunked.add(p);
       return p;
-    }),
-  );
-  const plan = toPlan(point, entries);
-  let later = 0;
-  for (const e of chunked) later += e.size;
-  return { plan: { ...plan, bytesTotal: plan.bytesTotal + later }, chunked };
+    },
+    done: (plan: RestorePlan): ChunkedPlan => {
+      let later = 0;
+      for (const e of chunked) later += e.size;
+      return { plan: { ...plan, bytesTotal: plan.bytesTotal + later }, chunked };
+    },
+  };
 }
 
 /**

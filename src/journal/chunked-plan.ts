@@ -58,3 +58,16 @@ export function* plannedChunks(
     yield { blocks, bytes: Math.min(e.size, to * bs) - from * bs };
   }
 }
+
+/** The materialiser's `chunked` option for the chunked entries of a plan at `point`. */
+export function chunkedOption(
+  journal: Journal,
+  point: ResolvedPoint,
+  entries: ReadonlySet<PlannedEntry>,
+  chunkBlocks = CHUNK_BLOCKS,
+): {
+  entries: ReadonlySet<PlannedEntry>;
+  chunks: (e: PlannedEntry) => Iterable<PlannedChunk>;
+} {
+  return { entries, chunks: (e) => plannedChunks(journal, point, e, chunkBlocks) };
+}

@@ -2,7 +2,7 @@ import { mkdir } from "node:fs/promises";
 import { dirname } from "node:path";
 import { ErrorCode, RequestError } from "../errors.js";
 import { buildChunkedPlan } from "../journal/build-plan.js";
-import { CHUNK_BLOCKS, plannedChunks } from "../journal/chunked-plan.js";
+import { CHUNK_BLOCKS, chunkedOption } from "../journal/chunked-plan.js";
 import type { Journal } from "../journal/journal.js";
 import { withPin } from "../journal/pins.js";
 import { type Point, type ResolvedPoint, resolvePoint } from "../journal/points.js";
@@ -81,10 +81,7 @@ async function restorePinned(
     target: prepared.target,
     hasher,
     realTarget: true,
-    chunked: {
-      entries: chunked,
-      chunks: (e) => plannedChunks(journal, prepared.point, e, CHUNK_BLOCKS),
-    },
+    chunked: chunkedOption(journal, prepared.point, chunked),
     ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
     ...(opts.signal ? { signal: opts.signal } : {}),
   });
