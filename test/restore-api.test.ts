@@ -2,6 +2,7 @@ import { mkdir, readdir, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { FastifyInstance, InjectOptions } from "fastify";
 import { afterEach, describe, expect, it } from "vitest";
+import { CHUNK_BLOCKS } from "../src/journal/chunked-plan.js";
 import type { Journal } from "../src/journal/journal.js";
 import { isAtOrBelow } from "../src/journal/records.js";
 import type { RestoreJobView } from "../src/restore/jobs.js";
@@ -460,6 +461,22 @@ describe("restore jobs", () => {
       .filter((n) => !["escape", "full", "file", "loop"].includes(n))
       .sort();
   }
+
+  it("writes a file of more than CHUNK_BLOCKS blocks chunk by chunk in a job: the model's bytes, progress ending at its total", async () => {
+    const r = await rig({ bigBlocks: CHUNK_BLOCKS + 300 });
+    const last = r.points[r.points.length - 1]!;
+    const target = join(r.root, "chunked");
+    const res = await post(r.app, { checkpoint: last.cp.id, target });
+    expect(res.statusCode).toBe(202);
+    const done = await finished(r.app, res.json().id);
+    expect(done).toMatchObject({ state: "done", point: { seq: last.cp.seq } });
+    expect(done.bytesDone).toBe(done.bytesTotal);
+    expect(done.bytesTotal).toBeGreaterThanOrEqual((CHUNK_BLOCKS + 300) * 4096);
+    expect(diffTrees(last.tree, await readTree(target), { mtimes: true })).toEqual([]);
+    expect(diffTrees(last.tree, await offline(r.journal, r, last, null), { mtimes: true })).toEqual(
+      [],
+    );
+  });
 
   it("cancels a running restore (no target, no temp dir), a queued one, and refuses a busy target", async () => {
     const r = await rig({ slowMs: 15, concurrency: 1, bigBlocks: 80 });

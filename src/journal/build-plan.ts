@@ -1,3 +1,4 @@
+import type { LocatedBlockRow } from "./index-db.js";
 import type { Journal } from "./journal.js";
 import type { NsEntry } from "./namespace.js";
 import { replayNamespace } from "./namespace.js";
@@ -9,6 +10,7 @@ import {
   type PlannedEntry,
   planBytes,
   type RestorePlan,
+  type Shrink,
   selectEntries,
   sortByPath,
 } from "./plan.js";
@@ -103,15 +105,43 @@ function fileBlocks(
   only: ReadonlySet<number> | null,
 ): PlannedBlock[] {
   const ix = journal.index;
-  const bs = journal.blockSize;
-  const versions: BlockVersion[] = [];
-  const nBlocks = Math.ceil(e.size / bs);
+  const nBlocks = Math.ceil(e.size / journal.blockSize);
+  // One statement per block: locatedBlocksIn over the whole file measured no
+  // faster end to end (its rows cost what the calls saved); chunks use it.
   const wanted = only === null ? null : [...only].filter((b) => b < nBlocks).sort((x, y) => x - y);
   const count = wanted === null ? nBlocks : wanted.length;
-  let prev = null as BlobLocation | null;
+  const rows: LocatedBlockRow[] = [];
   for (let i = 0; i < count; i++) {
     const row = ix.locatedBlockAt(e.fileId, wanted === null ? i : wanted[i]!, point.seq);
-    if (!row) continue;
+    if (row) rows.push(row);
+  }
+  const shrinks = ix.shrinksUpTo(e.fileId, point.seq);
+  return effectiveBlocks(versionsOf(rows), shrinks, e.size, journal.blockSize);
+}
+
+/**
+ * The planned blocks [from, to) of a file at the point, with one range
+ * statement: what a whole-file plan holds for those blocks (`shrinks`:
+ * the file's shrinks up to the point, oldest first). Call inside a read
+ * transaction.
+ */
+export function fileBlockRange(
+  journal: Journal,
+  point: ResolvedPoint,
+  e: { readonly fileId: number; readonly size: number },
+  from: number,
+  to: number,
+  shrinks: readonly Shrink[],
+): PlannedBlock[] {
+  const rows = journal.index.locatedBlocksIn(e.fileId, from, to, point.seq);
+  return effectiveBlocks(versionsOf(rows), shrinks, e.size, journal.blockSize);
+}
+
+/** Index rows as block versions with their blob locations. */
+function versionsOf(rows: readonly LocatedBlockRow[]): BlockVersion[] {
+  const versions: BlockVersion[] = [];
+  let prev = null as BlobLocation | null;
+  for (const row of rows) {
     const [block, seq, len, hash, segmentId, offset, storedLen, segment] = row;
     // No location: the index lost the blob; the read looks it up by hash (and reports it).
     let loc: BlobLocation | undefined;
@@ -127,8 +157,7 @@ function fileBlocks(
     }
     versions.push(loc ? { block, seq, len, hash, loc } : { block, seq, len, hash });
   }
-  const shrinks = ix.shrinksUpTo(e.fileId, point.seq);
-  return effectiveBlocks(versions, shrinks, e.size, bs);
+  return versions;
 }
 
 function toPlan(point: ResolvedPoint, entries: PlannedEntry[]): RestorePlan {
@@ -213,6 +242,59 @@ async function inSlices<T, R>(
     }
   }
   return out;
+}
+
+/** A plan whose `chunked` file entries have no blocks yet: plannedChunks plans them as they are written. */
+export interface ChunkedPlan {
+  readonly plan: RestorePlan;
+  readonly chunked: ReadonlySet<PlannedEntry>;
+}
+
+/**
+ * buildPlan, except that files of more than `chunkBlocks` blocks are left
+ * without blocks (chunked-plan.ts plans them while they are written). The
+ * plan's bytesTotal counts such a file at its size, holes included, as the
+ * materialiser's progress then does.
+ */
+export function buildChunkedPlan(
+  journal: Journal,
+  point: ResolvedPoint,
+  paths: readonly string[] | null,
+  chunkBlocks: number,
+): ChunkedPlan {
+  const split = splitter(journal, point, chunkBlocks);
+  const entries = journal.index.tx(() => outlineIn(journal, point, paths).entries.map(split.plan));
+  return split.done(toPlan(point, entries));
+}
+
+/** buildChunkedPlan of an outline in slices, as planInSlices plans (a restore job). */
+export async function planChunkedInSlices(
+  journal: Journal,
+  outline: PlanOutline,
+  chunkBlocks: number,
+  signal?: AbortSignal,
+): Promise<ChunkedPlan> {
+  const split = splitter(journal, outline.point, chunkBlocks);
+  const entries = await inSlices(journal, outline.entries, signal, split.plan);
+  return split.done(toPlan(outline.point, entries));
+}
+
+/** Plans entries, leaving files of more than `chunkBlocks` blocks without blocks, and collects those. */
+function splitter(journal: Journal, point: ResolvedPoint, chunkBlocks: number) {
+  const chunked = new Set<PlannedEntry>();
+  return {
+    plan: (e: OutlineEntry): PlannedEntry => {
+      const later = e.kind === "file" && Math.ceil(e.size / journal.blockSize) > chunkBlocks;
+      const p = planEntry(journal, point, e, !later);
+      if (later) chunked.add(p);
+      return p;
+    },
+    done: (plan: RestorePlan): ChunkedPlan => {
+      let later = 0;
+      for (const e of chunked) later += e.size;
+      return { plan: { ...plan, bytesTotal: plan.bytesTotal + later }, chunked };
+    },
+  };
 }
 
 /**

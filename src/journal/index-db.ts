@@ -284,6 +284,11 @@ export class JournalIndex {
     return this.st.locatedBlockAt.get(fileId, block, seq) ?? null;
   }
 
+  /** locatedBlockAt of every stored block in [from, to), in block order; absent blocks have no row. */
+  locatedBlocksIn(fileId: number, from: number, to: number, seq: number): LocatedBlockRow[] {
+    return this.st.locatedBlocksIn.all(fileId, from, to, seq);
+  }
+
   maxBlockAt(fileId: number, seq: number): number | null {
     return this.st.maxBlockAt.get(fileId, seq)?.block ?? null;
   }

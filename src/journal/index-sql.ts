@@ -154,6 +154,15 @@ export function prepare(db: Database.Database) {
         "SELECT k.block, k.seq, k.len, k.hash, b.segment_id, b.offset, b.len, s.name FROM (SELECT block, seq, len, hash FROM blocks WHERE file_id = ? AND block = ? AND seq <= ? ORDER BY seq DESC LIMIT 1) k LEFT JOIN blobs b ON b.hash = k.hash LEFT JOIN segments s ON s.id = b.segment_id",
       )
       .raw(true),
+    // The same rows for a range of blocks [from, to) in one statement, block
+    // order: the newest version at or before the point per block (SQLite
+    // takes a bare column from the max() row). 32k blocks of 4 KiB: 76-86 ms
+    // against 86-99 ms for 32k locatedBlockAt calls, same journal.
+    locatedBlocksIn: db
+      .prepare<[number, number, number, number], LocatedBlockRow>(
+        "SELECT k.block, k.seq, k.len, k.hash, b.segment_id, b.offset, b.len, s.name FROM (SELECT block, max(seq) AS seq, len, hash FROM blocks WHERE file_id = ? AND block >= ? AND block < ? AND seq <= ? GROUP BY block) k LEFT JOIN blobs b ON b.hash = k.hash LEFT JOIN segments s ON s.id = b.segment_id ORDER BY k.block",
+      )
+      .raw(true),
     maxBlockAt: db.prepare<[number, number], { block: number | null }>(
       "SELECT max(block) AS block FROM blocks WHERE file_id = ? AND seq <= ?",
     ),

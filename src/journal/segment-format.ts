@@ -49,10 +49,13 @@ export function decodeHeader(
   return { version, kind: kind as SegmentKind, blockSize: h.readUInt32LE(9) };
 }
 
+/** The length field a frame's checksum starts with: one reused buffer (synchronous use only). */
+const crcLen = Buffer.alloc(4);
+
 function frameCrc(payload: Buffer): number {
-  const len = Buffer.allocUnsafe(4);
-  len.writeUInt32LE(payload.length, 0);
-  return crc32(payload, crc32(len));
+  // No Buffer per frame: a restore checks one frame per 4 KiB block.
+  crcLen.writeUInt32LE(payload.length, 0);
+  return crc32(payload, crc32(crcLen));
 }
 
 /**

@@ -6,7 +6,11 @@
 import type { Journal } from "../journal/journal.js";
 import type { RestorePlan } from "../journal/plan.js";
 import type { BlockHasher } from "../util/hash.js";
-import { materialiseTree, type RestoreProgress } from "./materialiser.js";
+import {
+  type MaterialiseTreeOptions,
+  materialiseTree,
+  type RestoreProgress,
+} from "./materialiser.js";
 
 export type { RestoreProgress } from "./materialiser.js";
 
@@ -21,6 +25,8 @@ export interface ApplyOptions {
   readonly signal?: AbortSignal;
   /** `target` is a real path (checkTarget's answer); see MaterialiseTreeOptions.realTarget. */
   readonly realTarget?: boolean;
+  /** Files planned while written (MaterialiseTreeOptions.chunked). */
+  readonly chunked?: MaterialiseTreeOptions["chunked"];
 }
 
 /** Result of a finished restore. */

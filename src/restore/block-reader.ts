@@ -89,7 +89,7 @@ export class BlockReader {
   }
 
   private checked(hash: Buffer, data: Buffer, path: string, offset: number): Buffer {
-    if (!this.hasher.hash(data).equals(hash)) {
+    if (!this.hasher.matches(data, hash)) {
       throw new HashMismatchError(
         `block at offset ${offset} of ${path} does not match its recorded hash`,
         { path, offset, hint: "the journal is damaged; run `pvjournal verify`" },

@@ -9,14 +9,20 @@ import { randomBytes } from "node:crypto";
 import { mkdir, rm } from "node:fs/promises";
 import { dirname } from "node:path";
 import { ErrorCode, PvjError, RequestError } from "../errors.js";
-import { outlinePlan, type PlanOutline, planInSlices } from "../journal/build-plan.js";
+import {
+  outlinePlan,
+  type PlanOutline,
+  planChunkedInSlices,
+  planInSlices,
+} from "../journal/build-plan.js";
+import { CHUNK_BLOCKS, chunkedOption } from "../journal/chunked-plan.js";
 import type { Journal } from "../journal/journal.js";
 import { pinPoint } from "../journal/pins.js";
 import type { RestorePlan } from "../journal/plan.js";
 import type { ResolvedPoint } from "../journal/points.js";
 import type { Logger } from "../log/logger.js";
 import type { BlockHasher } from "../util/hash.js";
-import { applyPlan, type RestoreProgress } from "./apply.js";
+import { type ApplyOptions, applyPlan, type RestoreProgress } from "./apply.js";
 import { JobQueue, type QueuedJob } from "./job-queue.js";
 import { prepareRestore, type RestoreRequest } from "./restore.js";
 import {
@@ -84,6 +90,8 @@ export type RestoreRunner = (input: {
   readonly target: string;
   readonly signal: AbortSignal;
   readonly onProgress: (p: RestoreProgress) => void;
+  /** Files the plan holds without blocks, planned while written (only to the default runner). */
+  readonly chunked?: ApplyOptions["chunked"];
 }) => Promise<void>;
 
 /** What the job queue needs. */
@@ -283,7 +291,12 @@ export class RestoreJobs {
         );
         await rm(p, { recursive: true, force: true });
       }
-      const plan = await planInSlices(this.opts.journal, job.outline!, job.abort.signal);
+      const journal = this.opts.journal;
+      // The default runner writes large files while it plans them, chunk by
+      // chunk (chunked-plan.ts); a runner passed in gets whole plans.
+      const { plan, chunked } = this.opts.runner
+        ? { plan: await planInSlices(journal, job.outline!, job.abort.signal), chunked: null }
+        : await planChunkedInSlices(journal, job.outline!, CHUNK_BLOCKS, job.abort.signal);
       job.outline = null;
       job.bytesTotal = plan.bytesTotal;
       job.phase = JobPhase.writing;
@@ -295,6 +308,7 @@ export class RestoreJobs {
           job.bytesDone = p.bytesDone;
           job.files = p.filesDone;
         },
+        ...(chunked ? { chunked: chunkedOption(journal, job.point, chunked) } : {}),
       });
       if (job.abort.signal.aborted) {
         // Cancelled as the last rename landed: the contract says the target goes.
@@ -333,7 +347,7 @@ export class RestoreJobs {
 
   /** The default runner: creates missing parents (removed again on failure) and applies the plan. */
   private applyRunner(): RestoreRunner {
-    return async ({ plan, target, signal, onProgress }) => {
+    return async ({ plan, target, signal, onProgress, chunked }) => {
       const parent = dirname(target);
       const created = await mkdir(parent, { recursive: true });
       try {
@@ -346,6 +360,7 @@ export class RestoreJobs {
           signal,
           // checkTarget answered a real path: its parent must stay what was checked.
           realTarget: true,
+          ...(chunked ? { chunked } : {}),
         });
       } catch (err) {
         if (created !== undefined) await removeEmptyChain(parent, created);

@@ -23,6 +23,7 @@ import {
 import { mkdir, realpath, rm } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { ErrorCode, PvjError } from "../errors.js";
+import type { PlannedChunk } from "../journal/chunked-plan.js";
 import type { Journal } from "../journal/journal.js";
 import type { PlannedEntry, RestorePlan } from "../journal/plan.js";
 import type { BlockHasher } from "../util/hash.js";
@@ -58,6 +59,14 @@ export interface MaterialiseTreeOptions {
    * rename. Without it, the parent's real path at the start is the reference.
    */
   readonly realTarget?: boolean;
+  /**
+   * File entries of the plan left without blocks (buildChunkedPlan) and how
+   * to plan them: each is written chunk by chunk as `chunks` plans it.
+   */
+  readonly chunked?: {
+    readonly entries: ReadonlySet<PlannedEntry>;
+    readonly chunks: (e: PlannedEntry) => Iterable<PlannedChunk>;
+  };
   /**
    * Produces some files another way once the skeleton exists (a drill clones
    * them from the mirror) and returns the task for each; files it leaves out
@@ -106,15 +115,25 @@ export async function materialiseTree(
     const dirs = await skeleton(tmp, plan.entries, pacer);
     const prepared = opts.prepareFiles ? await opts.prepareFiles(tmp, files) : new Map();
     const reader = new BlockReader(opts.journal, opts.hasher);
+    const chunked = opts.chunked;
     const tasks: FileTask[] = files.map(
-      (e) =>
-        prepared.get(e) ?? {
-          kind: "create",
-          path: join(tmp, e.path),
-          label: e.path,
-          size: e.size,
-          blocks: e.blocks,
-        },
+      (e): FileTask =>
+        prepared.get(e) ??
+        (chunked?.entries.has(e)
+          ? {
+              kind: "chunked",
+              path: join(tmp, e.path),
+              label: e.path,
+              size: e.size,
+              chunks: chunked.chunks(e),
+            }
+          : {
+              kind: "create",
+              path: join(tmp, e.path),
+              label: e.path,
+              size: e.size,
+              blocks: e.blocks,
+            }),
     );
     // Files are created ahead in the thread pool (open-ahead.ts). Durable
     // trees: each file's fdatasync starts as soon as it is written, on its

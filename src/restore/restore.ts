@@ -1,7 +1,8 @@
 import { mkdir } from "node:fs/promises";
 import { dirname } from "node:path";
 import { ErrorCode, RequestError } from "../errors.js";
-import { buildPlan } from "../journal/build-plan.js";
+import { buildChunkedPlan } from "../journal/build-plan.js";
+import { CHUNK_BLOCKS, chunkedOption } from "../journal/chunked-plan.js";
 import type { Journal } from "../journal/journal.js";
 import { withPin } from "../journal/pins.js";
 import { type Point, type ResolvedPoint, resolvePoint } from "../journal/points.js";
@@ -65,7 +66,8 @@ async function restorePinned(
   prepared: { point: ResolvedPoint; target: string; paths: string[] | null },
   opts: { onProgress?: (p: RestoreProgress) => void; signal?: AbortSignal },
 ): Promise<ApplyResult & { point: ResolvedPoint }> {
-  const plan = buildPlan(journal, prepared.point, prepared.paths);
+  // Large files are planned chunk by chunk while they are written (chunked-plan.ts).
+  const { plan, chunked } = buildChunkedPlan(journal, prepared.point, prepared.paths, CHUNK_BLOCKS);
   if (prepared.paths && plan.entries.length === 0) {
     throw new RequestError(
       ErrorCode.NOT_FOUND,
@@ -79,6 +81,7 @@ async function restorePinned(
     target: prepared.target,
     hasher,
     realTarget: true,
+    chunked: chunkedOption(journal, prepared.point, chunked),
     ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
     ...(opts.signal ? { signal: opts.signal } : {}),
   });

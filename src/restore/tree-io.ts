@@ -13,6 +13,9 @@ let zeros = Buffer.alloc(64 * 1024);
 
 /** True when `b` is all zeros (a memcmp against a shared zero buffer, grown on demand). */
 export function isZero(b: Buffer): boolean {
+  // Most data blocks fail on their first or last byte: no view, no memcmp
+  // (the view per 4 KiB block showed in restore profiles: 10-15 ms per 32k blocks).
+  if (b.length > 0 && (b[0] !== 0 || b[b.length - 1] !== 0)) return false;
   if (zeros.length < b.length) zeros = Buffer.alloc(b.length);
   return b.equals(zeros.subarray(0, b.length));
 }

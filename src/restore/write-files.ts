@@ -11,6 +11,7 @@
 import { closeSync, fstatSync, ftruncateSync, openSync, writev, writevSync } from "node:fs";
 import { promisify } from "node:util";
 import { ErrorCode, PvjError } from "../errors.js";
+import type { PlannedChunk } from "../journal/chunked-plan.js";
 import type { PlannedBlock } from "../journal/plan.js";
 import { unwritten } from "../util/fs.js";
 import type { BlockReader } from "./block-reader.js";
@@ -47,6 +48,17 @@ export type FileTask =
       readonly label: string;
       readonly size: number;
       readonly blocks: readonly PlannedBlock[];
+    }
+  /**
+   * A new file whose planned ranges come in chunks, planned as the file is
+   * written (chunked-plan.ts): a large file's plan objects then die young.
+   */
+  | {
+      readonly kind: "chunked";
+      readonly path: string;
+      readonly label: string;
+      readonly size: number;
+      readonly chunks: Iterable<PlannedChunk>;
     }
   /** An existing file (a clone, the mirror's copy): cut to `cut` first, then `writes`, then the size. */
   | {
@@ -95,7 +107,7 @@ function zeros(n: number): Buffer {
  * a clone the task replaces whole), "patch" opens it as it is.
  */
 export function openFlags(t: FileTask): "w" | "r+" {
-  return t.kind === "create" ? "w" : "r+";
+  return t.kind === "patch" ? "r+" : "w";
 }
 
 /** Writes one task; returns the bytes it covered (holes included, as progress counts them). */
@@ -127,18 +139,17 @@ export async function writeTaskTo(
   try {
     if (t.kind === "patch" && t.cut !== null) ftruncateSync(fd, t.cut);
     let covered = 0;
-    const items = t.kind === "create" ? t.blocks : t.writes;
-    for (const [i, item] of items.entries()) {
-      let n: number;
-      if (t.kind === "create") {
-        const b = item as PlannedBlock;
-        const slice = reader.readPlanned(t.blocks, i, t.label).subarray(0, b.len);
-        // All-zero ranges stay holes: sparse files stay sparse.
-        if (isZero(slice)) run.flush();
-        else run.add(b.offset, slice);
-        n = b.len;
-      } else {
-        const w = item as PatchWrite;
+    if (t.kind === "create")
+      covered = await writeBlocks(run, t.blocks, t.label, reader, pacer, progress);
+    else if (t.kind === "chunked") {
+      for (const chunk of t.chunks) {
+        const n = await writeBlocks(run, chunk.blocks, t.label, reader, pacer, progress);
+        // The chunk's holes count as covered, so a chunked file's progress ends at its size.
+        progress(chunk.bytes - n);
+        covered += chunk.bytes;
+      }
+    } else {
+      for (const w of t.writes) {
         const b = w.block;
         const data = b
           ? reader.read(b.hash, t.label, b.offset, b.loc).subarray(0, Math.min(b.len, w.len))
@@ -146,14 +157,9 @@ export async function writeTaskTo(
         if (data) run.add(w.offset, data);
         if (w.len > (data?.length ?? 0))
           run.add(w.offset + (data?.length ?? 0), zeros(w.len - (data?.length ?? 0)));
-        n = w.len;
-      }
-      covered += n;
-      progress(n);
-      if (run.backlog()) await run.drain(1);
-      if (pacer.due(n)) {
-        run.flush();
-        await pacer.pause();
+        covered += w.len;
+        progress(w.len);
+        await paced(run, pacer, w.len);
       }
     }
     run.flush();
@@ -167,6 +173,38 @@ export async function writeTaskTo(
     return covered;
   } finally {
     await run.settle();
+  }
+}
+
+/** Writes planned ranges into the run; returns their bytes. All-zero ranges stay holes. */
+async function writeBlocks(
+  run: Run,
+  blocks: readonly PlannedBlock[],
+  label: string,
+  reader: BlockReader,
+  pacer: Pacer,
+  progress: (bytes: number) => void,
+): Promise<number> {
+  let covered = 0;
+  for (let i = 0; i < blocks.length; i++) {
+    const b = blocks[i]!;
+    const slice = reader.readPlanned(blocks, i, label).subarray(0, b.len);
+    // All-zero ranges stay holes: sparse files stay sparse.
+    if (isZero(slice)) run.flush();
+    else run.add(b.offset, slice);
+    covered += b.len;
+    progress(b.len);
+    await paced(run, pacer, b.len);
+  }
+  return covered;
+}
+
+/** Bounds the writes in flight and yields to the event loop when the pacer says so. */
+async function paced(run: Run, pacer: Pacer, bytes: number): Promise<void> {
+  if (run.backlog()) await run.drain(1);
+  if (pacer.due(bytes)) {
+    run.flush();
+    await pacer.pause();
   }
 }
 
