@@ -52,10 +52,7 @@ export class JournalIndex {
   readonly drills: DrillRows;
   /** Trims the WAL after checkpoints (index-wal.ts). */
   readonly wal: WalTrimmer;
-  /**
-   * Every hash stored since the index had no blobs (blob-filter.ts); null
-   * when it was opened with blobs: then every lookup asks SQLite.
-   */
+  /** Hashes stored since the index had no blobs (blob-filter.ts); null: lookups ask SQLite. */
   private readonly blobFilter: BlobFilter | null;
 
   /** Opens (creating if needed) the index file; `fresh` tells whether it had to be created. */
@@ -338,9 +335,8 @@ export class JournalIndex {
   }
 
   /**
-   * Retention: drops every seq-keyed row at or below `cutoff` and the batches
-   * ending there, then the blob and batch rows of the segments being dropped.
-   * Call inside tx() with the rest of the switch-over.
+   * Retention: drops seq-keyed rows at or below `cutoff`, the batches ending there, then the
+   * blob and batch rows of the segments being dropped. Call inside tx() with the switch-over.
    */
   dropHistory(cutoff: number, segmentIds: readonly number[]): void {
     for (const t of SEQ_TABLES) this.st.deleteUpTo[t].run(cutoff);
