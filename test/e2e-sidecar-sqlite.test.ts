@@ -1,13 +1,26 @@
 /**
  * A real application: a WAL-mode SQLite database written continuously by the
- * `sqlite3` shell, protected by a real sidecar whose pre hook runs
- * `PRAGMA wal_checkpoint(TRUNCATE)` from a second connection. Every
- * app-consistent checkpoint (requested ones and automatic ones) restores
- * offline to a database that passes `PRAGMA integrity_check`, whose rows are
- * a gap-free prefix, and which holds at least every row committed before the
- * checkpoint was requested and at most the rows sent by the time it answered.
+ * `sqlite3` shell, protected by a real sidecar (watch mode) whose hooks make
+ * each checkpoint app-consistent as an operator's would: the pre hook asks
+ * the app to pause, waits until it has, and runs `PRAGMA
+ * wal_checkpoint(TRUNCATE)` from a second connection; the post hook lets the
+ * app go on. Every app-consistent checkpoint (requested ones and automatic
+ * ones) restores offline to a database that passes `PRAGMA integrity_check`,
+ * whose rows are a gap-free prefix, and which holds at least every row
+ * committed before the checkpoint was requested and at most the rows sent by
+ * the time it answered.
+ *
+ * Why the pause: in watch mode two files of a checkpoint may be from
+ * different moments of the settle (design.md, capture modes). With a pre
+ * hook that only checkpointed the WAL and the app still writing, SQLite's own
+ * auto-checkpoint (every 1000 WAL pages) could rewrite app.db between the
+ * hook and the settle's read of it, while app.db-wal was read at another
+ * moment; a loaded full-suite run (2026-12-06) restored one such checkpoint
+ * as "database disk image is malformed". `app` means what the hooks made of
+ * the app: without a pause they did not quiesce it.
  */
 import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { promisify } from "node:util";
@@ -114,13 +127,21 @@ describe("sidecar with a live SQLite application", () => {
       names: ["db"],
       blockSize: "64KiB",
       interval: "3s",
-      // A second connection checkpoints the WAL into the database file; the
-      // busy timeout lets it wait for the writer's open transaction.
-      checkpoints: (src) => [
-        "  hooks:",
-        `    pre: ["sqlite3", "-cmd", ".timeout 5000", "${join(src("db"), "app.db")}", "PRAGMA wal_checkpoint(TRUNCATE);"]`,
-        "    timeout: 10s",
-      ],
+      // pre: ask the app to pause (PAUSE), wait for it to say it has (PAUSED),
+      // then a second connection checkpoints the WAL into the database file.
+      // post: let it go on. The files live beside the source, not in it.
+      checkpoints: (src) => {
+        const pause = join(src("db"), "..", "PAUSE");
+        const paused = join(src("db"), "..", "PAUSED");
+        const db = join(src("db"), "app.db");
+        const pre = `touch ${pause}; while [ ! -e ${paused} ]; do sleep 0.01; done; sqlite3 -cmd '.timeout 5000' ${db} 'PRAGMA wal_checkpoint(TRUNCATE);'`;
+        return [
+          "  hooks:",
+          `    pre: ["sh", "-c", ${JSON.stringify(pre)}]`,
+          `    post: ["rm", "-f", "${pause}", "${paused}"]`,
+          "    timeout: 10s",
+        ];
+      },
     });
     rigs.push(rig);
     const db = join(rig.src("db"), "app.db");
@@ -129,8 +150,15 @@ describe("sidecar with a live SQLite application", () => {
     await rig.start();
 
     let stop = false;
+    const pause = join(rig.src("db"), "..", "PAUSE");
+    const paused = join(rig.src("db"), "..", "PAUSED");
     const writing = (async () => {
       while (!stop) {
+        // Between transactions: the app's side of the hooks' pause.
+        if (existsSync(pause)) {
+          writeFileSync(paused, "");
+          while (existsSync(pause)) await sleep(2);
+        }
         await writer.transaction(rand.int(1, 20));
         if (rand.chance(0.3)) await sleep(rand.int(1, 15));
       }
@@ -146,6 +174,8 @@ describe("sidecar with a live SQLite application", () => {
     stop = true;
     await writing;
     await writer.close();
+    // The app is gone: an automatic checkpoint's pre hook may go ahead at once.
+    writeFileSync(paused, "");
     const listed = (await (await fetch(`${rig.base}/v1/checkpoints`)).json()) as {
       checkpoints: CheckpointAnswer[];
     };
