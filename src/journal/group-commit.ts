@@ -78,10 +78,13 @@ export function stampBatch(
 }
 
 /** The highest checkpoint id and file id in `records` (0 when there is none). */
-export function highestIds(records: readonly JournalRecord[]): {
-  checkpointId: number;
-  fileId: number;
-} {
+/** The highest checkpoint id and file id among some records (0: none). */
+export interface HighestIds {
+  readonly checkpointId: number;
+  readonly fileId: number;
+}
+
+export function highestIds(records: readonly JournalRecord[]): HighestIds {
   let checkpointId = 0;
   let fileId = 0;
   for (const rec of records) {

@@ -8,6 +8,7 @@
  */
 import type { Logger } from "../log/logger.js";
 import { storedBlobLen } from "./codec.js";
+import { type HighestIds, highestIds } from "./group-commit.js";
 import type { JournalIndex } from "./index-db.js";
 import type { JournalRecord } from "./records.js";
 
@@ -87,7 +88,7 @@ const RETRY_MS = 500;
 /**
  * The durable groups not indexed yet (AppendOptions.lazyIndex), the blocks
  * they store (so deduplication sees them before the index does) and the timer
- * that indexes them. `onIndexed` hears of every group once it is indexed.
+ * that indexes them. `onIndexed` hears of every group once it is indexed, with its highest ids.
  */
 export class IndexBacklog {
   private work: IndexWork[] = [];
@@ -99,7 +100,7 @@ export class IndexBacklog {
   constructor(
     private readonly index: JournalIndex,
     private readonly log: Logger,
-    private readonly onIndexed: (work: readonly IndexWork[]) => void,
+    private readonly onIndexed: (work: readonly IndexWork[], ids: HighestIds) => void,
   ) {}
 
   /** Whether a not yet indexed group stores the block with this hex hash. */
@@ -138,8 +139,10 @@ export class IndexBacklog {
     this.work = [];
     this.records = 0;
     this.blobs.clear();
-    this.onIndexed(work);
-    if (work.some((w) => w.records.some((r) => r.type === "checkpoint"))) this.trimWal();
+    const ids = highestIds(work.flatMap((w) => w.records));
+    this.onIndexed(work, ids);
+    // Checkpoint ids start at 1: a group that holds one trims the WAL.
+    if (ids.checkpointId > 0) this.trimWal();
   }
 
   /**

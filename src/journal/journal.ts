@@ -6,7 +6,7 @@ import { Followers } from "./followers.js";
 import {
   type AppendResult,
   CommitQueue,
-  highestIds,
+  type HighestIds,
   type PendingAppend,
   stampBatch,
 } from "./group-commit.js";
@@ -95,7 +95,7 @@ export class Journal {
         this.bytes += HEADER_BYTES;
       },
     });
-    this.backlog = new IndexBacklog(index, this.log, (work) => this.indexed(work));
+    this.backlog = new IndexBacklog(index, this.log, (work, ids) => this.indexed(work, ids));
     const packer = new BlockPacker(opts.compression);
     this.commits = new CommitQueue((items) => this.writeBatch(items), packer);
   }
@@ -371,12 +371,11 @@ export class Journal {
   }
 
   /** Groups just indexed: lastSeq moves and followers wake. */
-  private indexed(work: readonly IndexWork[]): void {
+  private indexed(work: readonly IndexWork[], ids: HighestIds): void {
     const last = work[work.length - 1]!;
     this.seq = last.lastSeq;
     this.ts = Math.max(this.ts, last.records[last.records.length - 1]!.ts);
     this.followers.wake();
-    const ids = highestIds(work.flatMap((w) => w.records));
     this.checkpointCounter = Math.max(this.checkpointCounter, ids.checkpointId);
     this.fileIdCounter = Math.max(this.fileIdCounter, ids.fileId);
   }
