@@ -283,13 +283,13 @@ export type Statements = ReturnType<typeof prepare>;
  * it stop at what it could copy and report busy instead of blocking the event
  * loop for better-sqlite3's default 5 s.
  */
-export function truncateWal(db: Database.Database): { busy: boolean; frames: number } {
+export function truncateWal(db: Database.Database): { busy: boolean } {
   const timeout = db.pragma("busy_timeout", { simple: true });
   db.pragma("busy_timeout = 0");
   try {
-    const rows = db.pragma("wal_checkpoint(TRUNCATE)") as { busy: number; log: number }[];
+    const rows = db.pragma("wal_checkpoint(TRUNCATE)") as { busy: number }[];
     const r = rows[0];
-    return { busy: r === undefined || r.busy !== 0, frames: r?.log ?? 0 };
+    return { busy: r === undefined || r.busy !== 0 };
   } finally {
     db.pragma(`busy_timeout = ${Number(timeout)}`);
   }

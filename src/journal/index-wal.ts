@@ -24,7 +24,7 @@ export interface WalTrimStats {
 }
 
 /** The trim itself: SQL in index-sql.ts (truncateWal). */
-export type TruncateWal = () => { busy: boolean; frames: number };
+export type TruncateWal = () => { busy: boolean };
 
 export class WalTrimmer {
   readonly stats: WalTrimStats = { trims: 0, busy: 0, failures: 0, lastFailure: null };
