@@ -116,25 +116,14 @@ export async function materialiseTree(
     const prepared = opts.prepareFiles ? await opts.prepareFiles(tmp, files) : new Map();
     const reader = new BlockReader(opts.journal, opts.hasher);
     const chunked = opts.chunked;
-    const tasks: FileTask[] = files.map(
-      (e): FileTask =>
-        prepared.get(e) ??
-        (chunked?.entries.has(e)
-          ? {
-              kind: "chunked",
-              path: join(tmp, e.path),
-              label: e.path,
-              size: e.size,
-              chunks: chunked.chunks(e),
-            }
-          : {
-              kind: "create",
-              path: join(tmp, e.path),
-              label: e.path,
-              size: e.size,
-              blocks: e.blocks,
-            }),
-    );
+    const tasks: FileTask[] = files.map((e): FileTask => {
+      const ready = prepared.get(e);
+      if (ready) return ready;
+      const file = { path: join(tmp, e.path), label: e.path, size: e.size };
+      return chunked?.entries.has(e)
+        ? { ...file, kind: "chunked", chunks: chunked.chunks(e) }
+        : { ...file, kind: "create", blocks: e.blocks };
+    });
     // Files are created ahead in the thread pool (open-ahead.ts). Durable
     // trees: each file's fdatasync starts as soon as it is written, on its
     // still-open descriptor, while the next files are written (16 in flight).
