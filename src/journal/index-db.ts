@@ -153,10 +153,9 @@ export class JournalIndex {
   }
 
   /**
-   * Indexes one stamped record stored at `loc`. `ord` orders records sharing a
-   * seq (a base segment holds a whole folded state at one seq). `blobLen` is
-   * the blob's stored length when `rec` no longer holds its bytes (IndexWork).
-   * Idempotent: indexing the same record twice changes nothing.
+   * Indexes one stamped record stored at `loc`. `ord` orders records sharing a seq (a base segment
+   * holds a whole folded state at one seq). `blobLen` is the blob's stored length when `rec` no
+   * longer holds its bytes (IndexWork). Idempotent: indexing the same record twice changes nothing.
    */
   indexRecord(rec: JournalRecord, loc: RecordLocation, ord: number, blobLen?: number): void {
     this.st.insertTime.run(rec.seq, rec.ts);
@@ -354,9 +353,9 @@ export class JournalIndex {
   }
 
   /**
-   * Distinct block hashes written in (from, to]. An array, not an iterator: an
-   * open better-sqlite3 iterator makes every write on the connection fail
-   * ("busy"), and callers consume this across awaits while appends go on.
+   * Distinct block hashes written in (from, to]. An array, not an iterator: an open better-sqlite3
+   * iterator makes every write on the connection fail ("busy"), and callers consume this across
+   * awaits while appends go on.
    */
   hashesWrittenBetween(fromExclusive: number, toInclusive: number): Buffer[] {
     return this.st.hashesWrittenBetween.all(fromExclusive, toInclusive).map((r) => r.hash);
