@@ -6,7 +6,7 @@
  * are used when installed and must be reported as missing otherwise.
  */
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -89,6 +89,44 @@ describe("benchmark harness", () => {
     expect(md).toContain("## journal-append");
     expect(md).toContain("| measure | value | unit |");
     expect(md).toMatch(/\| measure \| unit \| changed \| pvjournal \| restic \| borg \|/);
+  });
+
+  it("measures the machine's costs that the other scenarios' ratios depend on", () => {
+    const dir = mkdtempSync(join(tmpdir(), "pvj-bench-costs-"));
+    dirs.push(dir);
+    const out = join(dir, "results");
+    const res = spawnSync(process.execPath, [RUNNER, "--tiny", "--out", out, "machine-costs"], {
+      cwd: ROOT,
+      encoding: "utf8",
+      env: { ...process.env, BENCH_DIR: dir },
+      timeout: 120_000,
+    });
+    expect(res.status, res.stderr).toBe(0);
+    const costs = JSON.parse(readFileSync(join(out, "latest.json"), "utf8")).scenarios[
+      "machine-costs"
+    ];
+    expect(costs.error).toBeUndefined();
+    const figures = costs.figures as Record<string, number>;
+    expect(Object.keys(figures).sort()).toEqual(
+      [
+        "cliStartMs",
+        "createFdatasyncUs",
+        "createUs",
+        "fdatasync4MiBMs",
+        "files",
+        "fstatUs",
+        "nodeStartMs",
+        "pageCacheWriteMBps",
+        "pageFaultUs",
+        "readFreshBufferUs",
+        "readReusedBufferUs",
+        "residentPageUs",
+      ].sort(),
+    );
+    for (const [k, v] of Object.entries(figures)) expect(v, k).toBeGreaterThan(0);
+    expect(costs.table).toHaveLength(11);
+    // The scratch directory (files created and read) is gone afterwards.
+    expect(readdirSync(dir).filter((n) => n.startsWith("pvj-bench-costs-"))).toEqual([]);
   });
 
   it("rejects an unknown scenario name with exit code 2", () => {
