@@ -5,12 +5,12 @@
 // a small file's create, an fdatasync, page-cache writes and a bare syscall.
 //
 // Why: the same ratio means different things on different machines. On the
-// 2-core VM of 2026-12-06 a page fault cost 10.5 us (bare metal: ~0.2 us),
-// so GNU cat, which maps a fresh buffer for every file, read 10k small files
-// in 1.40 s where cksum (one buffer for all) took 0.24 s, and the watch-scale
-// goal "scan at >= 0.5 of cat" read 0.48 where an earlier run on a machine
-// with cheap faults read 0.09 for about the same scan. These figures say
-// which kind of machine a report came from.
+// 2-core VM of 2026-12-06 a page fault cost 11.6 us (bare metal: well under
+// 1 us), so GNU cat, which maps a fresh buffer for every file, read 10k small
+// files in 1.35-1.40 s where cksum (one buffer for all) took 0.23-0.30 s, and
+// the watch-scale goal "scan at >= 0.5 of cat" read 0.47 where a run whose
+// cat was fast read 0.09 for about the same scan. These figures say which
+// kind of machine a report came from.
 import { execFileSync } from "node:child_process";
 import {
   closeSync,

@@ -64,13 +64,12 @@ function catBaseline(root) {
 /**
  * A second reader of every byte, reported beside cat's, not instead of it:
  * GNU cat maps a fresh 128 KiB buffer for every file and unmaps it after
- * (strace: mmap, read, read, munmap per file), so it pays a page fault and a
- * TLB flush per file. Where those are dear (this VM: 10.5 us per fault,
- * machine-costs.mjs) cat takes 5x as long as a reader that keeps its buffer:
- * 10k files of the tree, 1.40 s against 0.24-0.30 s for cksum (2026-12-06).
- * cksum reads into one buffer for all files and computes a CRC of each
- * (hardware-assisted), a floor closer to what a machine with cheap faults
- * shows for cat.
+ * (strace: mmap, read, read, munmap per file). Where page faults are dear
+ * that dominates: on the VM of 2026-12-06 a fault cost 11.6 us
+ * (machine-costs.mjs), cat took 26.5k faults for 10k files against 784 for
+ * cksum in all, and 1.35-1.40 s against 0.23-0.30 s. cksum reads every file
+ * into one buffer and computes a CRC of it (hardware-assisted): what cat
+ * costs on a machine with cheap faults, about.
  */
 function cksumBaseline(root) {
   return readAllWith(root, "cksum");
