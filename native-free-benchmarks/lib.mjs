@@ -12,7 +12,11 @@ import {
 } from "node:fs";
 import { createServer } from "node:net";
 import { cpus, tmpdir, totalmem } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+/** The built CLI every scenario runs (`npm run build` first). */
+export const CLI = join(dirname(fileURLToPath(import.meta.url)), "..", "dist", "cli.js");
 
 /** Milliseconds since an arbitrary origin, high resolution. */
 export const now = () => Number(process.hrtime.bigint()) / 1e6;

@@ -8,11 +8,10 @@ import { mkdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
-import { dirBytes, have, runMeasured } from "./lib.mjs";
+import { CLI, dirBytes, have, runMeasured } from "./lib.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const CHILD = join(here, "capture-process.mjs");
-const CLI = join(here, "..", "dist", "cli.js");
 
 /** Starts pvjournal's capture in a child process; call(msg) sends one command (see capture-process.mjs). */
 export function startCapture({ src, journal, blockSize }) {

@@ -18,9 +18,8 @@ import {
   writeFileSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { freePort } from "./lib.mjs";
+import { join } from "node:path";
+import { CLI, freePort } from "./lib.mjs";
 
 const args = process.argv.slice(2);
 const opt = (name, dflt) => {
@@ -29,7 +28,6 @@ const opt = (name, dflt) => {
 };
 const rounds = opt("--rounds", 20);
 const seed = opt("--seed", Math.floor(Math.random() * 2 ** 31));
-const CLI = join(dirname(fileURLToPath(import.meta.url)), "..", "dist", "cli.js");
 const RECORD = 8192;
 let state = seed >>> 0;
 const rand = () => {

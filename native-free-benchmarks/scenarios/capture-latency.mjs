@@ -21,13 +21,12 @@ import { Capture } from "../../dist/capture/capture.js";
 import { Journal } from "../../dist/journal/journal.js";
 import { silentLogger } from "../../dist/log/logger.js";
 import { BlockHasher } from "../../dist/util/hash.js";
-import { freePort, now, percentile, prng, r3, scratch } from "../lib.mjs";
+import { CLI, freePort, now, percentile, prng, r3, scratch } from "../lib.mjs";
 
 export const name = "capture-latency";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const WRITER = join(here, "..", "capture-writer.mjs");
-const CLI = join(here, "..", "..", "dist", "cli.js");
 /** The shipped defaults (config/pvjournal.yaml), no periodic rescan. */
 const CAPTURE = {
   debounce: 100,

@@ -35,15 +35,12 @@ import {
   statSync,
   writeFileSync,
 } from "node:fs";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { Worker } from "node:worker_threads";
-import { dirBytes, freePort, now, percentile, r3, scratch } from "../lib.mjs";
+import { CLI, dirBytes, freePort, now, percentile, r3, scratch } from "../lib.mjs";
 
 export const name = "intercept";
 
-const here = dirname(fileURLToPath(import.meta.url));
-const CLI = join(here, "..", "..", "dist", "cli.js");
 const PG_BIN = "/usr/lib/postgresql/15/bin";
 const MIB = 2 ** 20;
 const GIB = 2 ** 30;

@@ -21,14 +21,11 @@ import {
   readSync,
   writeSync,
 } from "node:fs";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { now, percentile, prng, r3, scratch } from "../lib.mjs";
+import { join } from "node:path";
+import { CLI, now, percentile, prng, r3, scratch } from "../lib.mjs";
 
 export const name = "machine-costs";
 
-const here = dirname(fileURLToPath(import.meta.url));
-const CLI = join(here, "..", "..", "dist", "cli.js");
 const PAGE = 4096;
 const MIB = 2 ** 20;
 

@@ -14,14 +14,11 @@
 // CPU/syscall cost against cost, not disk against disk.
 import { execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { freePort, now, percentile, prng, r3, scratch } from "../lib.mjs";
+import { join } from "node:path";
+import { CLI, freePort, now, percentile, prng, r3, scratch } from "../lib.mjs";
 
 export const name = "watch-scale";
 
-const here = dirname(fileURLToPath(import.meta.url));
-const CLI = join(here, "..", "..", "dist", "cli.js");
 const DIRS = 1000;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const MIB = 2 ** 20;
